@@ -1,0 +1,147 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Sluice", targets: ["Sluice"]),
+        .library(name: "SluiceWorker", targets: ["SluiceWorker"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-mock-provider", targets: ["sluice-mock-provider"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: C system libraries (found by pkg-config) and the shim for variadic calls
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CSluiceShims", dependencies: ["CCurl"]),
+
+        // MARK: Thin safe wrappers (no job vocabulary)
+        .target(
+            name: "SluiceSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SluicePostgres",
+            dependencies: [
+                "CLibPQ", "SluiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SluiceRedis",
+            dependencies: [
+                "CHiredis", "SluiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SluiceHTTP",
+            dependencies: [
+                "CCurl", "CSluiceShims", "SluiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Domain
+        .target(
+            name: "Sluice",
+            dependencies: [
+                "SluicePostgres", "SluiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SluiceProviders",
+            dependencies: [
+                "Sluice", "SluiceHTTP", "SluiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Resources/prices.json")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SluiceWorker",
+            dependencies: [
+                "Sluice", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SluiceMockProvider",
+            dependencies: [
+                "SluiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "sluice-mock-provider",
+            dependencies: [
+                "SluiceMockProvider",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests (real PostgreSQL, Redis and HTTP; see scripts/test)
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceHTTPTests",
+            dependencies: ["SluiceHTTP", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluicePostgres"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceProvidersTests",
+            dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "Sluice"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SluiceWorkerTests",
+            dependencies: ["SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceRedis"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

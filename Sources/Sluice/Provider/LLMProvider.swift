@@ -1,0 +1,165 @@
+import Foundation
+
+/// A client for one provider kind (OpenAI-compatible, Anthropic, the built-in echo provider).
+///
+/// The worker calls ``call(_:)`` once per attempt and never retries inside it: the worker's
+/// retry loop is the only retry layer in Sluice. Implementations throw ``ProviderFailure`` for
+/// every failure (other errors are treated as `internal`), and honour task cancellation by
+/// aborting the underlying call promptly.
+public protocol LLMProvider: Sendable {
+    /// The provider name jobs use (`openai`, `anthropic`, `echo`, or a configured name).
+    var name: String { get }
+
+    /// Performs one attempt of a job's call.
+    func call(_ call: ProviderCall) async throws -> ProviderResult
+}
+
+/// Everything a provider needs for one attempt.
+public struct ProviderCall: Sendable {
+    public var jobID: UUID
+    public var tenant: String
+    public var provider: String
+    public var model: String
+    /// The provider-shaped request body (JSON object) as submitted. The provider client sets
+    /// `model`, `stream` and its own fields; it never reads credentials from here.
+    public var request: [UInt8]
+    public var maxOutputTokens: Int?
+    /// Stream (SSE) unless the job asked otherwise; streaming measures time to first token.
+    public var stream: Bool
+    /// The job's metadata object (JSON), for providers that read options from it (echo).
+    public var metadata: [UInt8]
+    /// W3C trace context to forward.
+    public var traceparent: String?
+    /// The attempt number, starting at 1.
+    public var attempt: Int
+
+    public init(
+        jobID: UUID, tenant: String, provider: String, model: String, request: [UInt8],
+        maxOutputTokens: Int? = nil, stream: Bool = true, metadata: [UInt8] = Array("{}".utf8),
+        traceparent: String? = nil, attempt: Int = 1
+    ) {
+        self.jobID = jobID
+        self.tenant = tenant
+        self.provider = provider
+        self.model = model
+        self.request = request
+        self.maxOutputTokens = maxOutputTokens
+        self.stream = stream
+        self.metadata = metadata
+        self.traceparent = traceparent
+        self.attempt = attempt
+    }
+}
+
+/// A tool call the model asked for, with its arguments as a complete JSON text.
+public struct ToolCall: Sendable, Hashable, Codable {
+    public var id: String
+    public var name: String
+    public var arguments: String
+
+    public init(id: String, name: String, arguments: String) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// Rate-limit headroom a provider reported in its response headers (both wire formats are
+/// normalised here), for the limiter to learn from.
+public struct RateLimitSnapshot: Sendable, Hashable {
+    public var requestsLimit: Int?
+    public var requestsRemaining: Int?
+    public var requestsReset: Duration?
+    public var tokensLimit: Int?
+    public var tokensRemaining: Int?
+    public var tokensReset: Duration?
+
+    public init(
+        requestsLimit: Int? = nil, requestsRemaining: Int? = nil, requestsReset: Duration? = nil,
+        tokensLimit: Int? = nil, tokensRemaining: Int? = nil, tokensReset: Duration? = nil
+    ) {
+        self.requestsLimit = requestsLimit
+        self.requestsRemaining = requestsRemaining
+        self.requestsReset = requestsReset
+        self.tokensLimit = tokensLimit
+        self.tokensRemaining = tokensRemaining
+        self.tokensReset = tokensReset
+    }
+}
+
+/// The outcome of a successful attempt.
+public struct ProviderResult: Sendable {
+    public var text: String
+    public var toolCalls: [ToolCall]
+    public var finishReason: String?
+    /// The provider's response as JSON; for streams, reassembled into the non-streaming shape.
+    public var rawResponse: [UInt8]
+    public var usage: Usage
+    /// USD for this attempt from the price table, nil when the model has no price.
+    public var costUSD: Double?
+    /// The model the provider reported (may differ from the requested alias).
+    public var model: String
+    public var provider: String
+    public var latency: Duration
+    public var timeToFirstToken: Duration?
+    public var httpStatus: Int?
+    public var rateLimits: RateLimitSnapshot?
+
+    public init(
+        text: String, toolCalls: [ToolCall] = [], finishReason: String?, rawResponse: [UInt8],
+        usage: Usage, costUSD: Double?, model: String, provider: String, latency: Duration,
+        timeToFirstToken: Duration?, httpStatus: Int? = nil, rateLimits: RateLimitSnapshot? = nil
+    ) {
+        self.text = text
+        self.toolCalls = toolCalls
+        self.finishReason = finishReason
+        self.rawResponse = rawResponse
+        self.usage = usage
+        self.costUSD = costUSD
+        self.model = model
+        self.provider = provider
+        self.latency = latency
+        self.timeToFirstToken = timeToFirstToken
+        self.httpStatus = httpStatus
+        self.rateLimits = rateLimits
+    }
+}
+
+/// A failed attempt, classified.
+///
+/// `message` must already be redacted: it is stored in `sluice.attempts` and dead letters and
+/// shown to operators, so it may never contain an API key or the request's secrets.
+public struct ProviderFailure: Error, Sendable, CustomStringConvertible {
+    public var errorClass: ErrorClass
+    public var message: String
+    public var httpStatus: Int?
+    /// When the provider said to retry (Retry-After / retry-after-ms), if it did.
+    public var retryAfter: Duration?
+    /// The provider's `x-should-retry` verdict, when it sent one; it overrides the class.
+    public var shouldRetry: Bool?
+    /// Usage the provider actually reported before failing (e.g. a cut stream), never estimated.
+    public var usage: Usage?
+    public var costUSD: Double?
+    public var rateLimits: RateLimitSnapshot?
+
+    public init(
+        _ errorClass: ErrorClass, _ message: String, httpStatus: Int? = nil, retryAfter: Duration? = nil,
+        shouldRetry: Bool? = nil, usage: Usage? = nil, costUSD: Double? = nil, rateLimits: RateLimitSnapshot? = nil
+    ) {
+        self.errorClass = errorClass
+        self.message = message
+        self.httpStatus = httpStatus
+        self.retryAfter = retryAfter
+        self.shouldRetry = shouldRetry
+        self.usage = usage
+        self.costUSD = costUSD
+        self.rateLimits = rateLimits
+    }
+
+    /// Whether the worker may try again (the provider's explicit verdict wins over the class).
+    public var isRetryable: Bool { shouldRetry ?? errorClass.isRetryable }
+
+    public var description: String {
+        "\(errorClass.rawValue)\(httpStatus.map { " (HTTP \($0))" } ?? ""): \(message)"
+    }
+}

@@ -1,0 +1,3 @@
+import CCurl
+import CSluiceShims
+public func _curlVersion() -> String { String(cString: curl_version()) }

@@ -1,0 +1,2 @@
+import CLibPQ
+public func _pqVersion() -> Int32 { PQlibVersion() }

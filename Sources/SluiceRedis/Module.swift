@@ -1,0 +1,2 @@
+import CHiredis
+public let _hiredisMajor = HIREDIS_MAJOR
