@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SluiceWorker", targets: ["SluiceWorker"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-mock-provider", targets: ["sluice-mock-provider"]),
+        .executable(name: "sluice-bench", targets: ["sluice-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -121,6 +122,20 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Benchmarks (scripts/bench runs them in release mode; results in docs/BENCHMARKS.md)
+        .executableTarget(
+            name: "sluice-bench",
+            dependencies: [
+                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP",
+                "SluiceMockProvider", "SluiceSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Benchmarks/sluice-bench",
             swiftSettings: swiftSettings
         ),
 
