@@ -34,7 +34,7 @@ PY
 sluice_start_services() {
   local fsync="${1:-off}"
   SLUICE_RUN_DIR=$(mktemp -d /tmp/sluice-run.XXXXXX)
-  chmod 755 "$SLUICE_RUN_DIR"
+  chmod 755 "$SLUICE_RUN_DIR"; chown postgres:postgres "$SLUICE_RUN_DIR"
   export SLUICE_RUN_DIR
   PG_PORT=$(sluice_free_port); REDIS_PORT=$(sluice_free_port)
   export PG_PORT REDIS_PORT
