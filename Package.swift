@@ -50,6 +50,7 @@ let package = Package(
             dependencies: [
                 "CHiredis", "SluiceSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -141,7 +142,11 @@ let package = Package(
 
         // MARK: Tests (real PostgreSQL, Redis and HTTP; see scripts/test)
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres"], swiftSettings: swiftSettings),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceRedisTests",
+            dependencies: ["SluiceRedis", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SluiceHTTPTests",
             dependencies: ["SluiceHTTP", .product(name: "Hummingbird", package: "hummingbird")],
