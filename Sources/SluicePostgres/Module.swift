@@ -1,2 +1,0 @@
-import CLibPQ
-public func _pqVersion() -> Int32 { PQlibVersion() }

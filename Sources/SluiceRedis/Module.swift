@@ -1,2 +1,0 @@
-import CHiredis
-public let _hiredisMajor = HIREDIS_MAJOR
