@@ -1,0 +1,65 @@
+import Foundation
+
+/// A JSON value kept as its UTF-8 text (requests, metadata, raw responses): Sluice stores and
+/// forwards these documents without re-encoding them.
+public struct JSONDocument: Sendable, Hashable, CustomStringConvertible {
+    /// The UTF-8 JSON text.
+    public var bytes: [UInt8]
+
+    /// Wraps JSON text. Validity is checked where the document enters the system
+    /// (``JobSpec`` validation), not here.
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Wraps JSON text given as a string.
+    public init(_ text: String) { self.bytes = Array(text.utf8) }
+
+    /// Encodes a value with `JSONEncoder`.
+    public init<T: Encodable>(encoding value: T) throws {
+        self.bytes = Array(try JSONEncoder().encode(value))
+    }
+
+    /// An empty object, `{}`.
+    public static let emptyObject = JSONDocument("{}")
+
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+    public var description: String { text }
+
+    /// Decodes the document with `JSONDecoder`.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    /// The top-level JSON type (`object`, `array`, `string`, …), or nil when the text is not JSON.
+    var topLevelKind: String? {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
+            return nil
+        }
+        switch value {
+        case is [String: Any]: return "object"
+        case is [Any]: return "array"
+        case is String: return "string"
+        case is NSNull: return "null"
+        default: return "scalar"
+        }
+    }
+}
+
+/// Minimal JSON text building for the specs sent to PostgreSQL.
+enum JSONText {
+    static func appendString(_ string: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for unit in string.utf8 {
+            switch unit {
+            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
+            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: Array(String(format: "\\u%04x", unit).utf8))
+            default: out.append(unit)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
