@@ -1,0 +1,132 @@
+import Logging
+import ServiceLifecycle
+import Testing
+
+@testable import SluiceRedis
+
+@Suite("RedisClient pool")
+struct RedisClientTests {
+    @Test func twoHundredConcurrentIncrs() async throws {
+        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let key = TestRedis.prefix() + "counter"
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<200 { group.addTask { try #require(try await client.command(["INCR", key]).int) } }
+            var seen = Set<Int64>()
+            for try await value in group { seen.insert(value) }
+            #expect(seen == Set(1...200))  // every INCR applied exactly once
+        }
+        #expect(try await client.command(["GET", key]).int == 200)
+        let stats = await client.statistics
+        #expect(stats.open <= 8 && stats.open >= 1)
+        #expect(stats.waiting == 0)
+        _ = try await client.command(["DEL", key])
+        await client.shutdown()
+    }
+
+    @Test func pipelineAndEvalThroughTheClient() async throws {
+        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let p = TestRedis.prefix()
+        let replies = try await client.pipeline([["SET", p + "a", "1"], ["INCR", p + "a"], ["GET", p + "a"]])
+        #expect(replies == [.status("OK"), .integer(2), .bulk(Array("2".utf8))])
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        #expect(try await client.eval(script, keys: [p + "a"], args: ["3"]) == .integer(5))
+        #expect(try await client.send(["BOGUS"]).errorMessage != nil)
+        _ = try await client.command(["DEL", p + "a"])
+        await client.shutdown()
+    }
+
+    @Test func withConnectionKeepsOneConnection() async throws {
+        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let p = TestRedis.prefix()
+        let results = try await client.withConnection { connection in
+            _ = try await connection.command(["MULTI"])
+            _ = try await connection.command(["SET", p + "x", "1"])
+            _ = try await connection.command(["INCR", p + "x"])
+            return try await connection.command(["EXEC"])
+        }
+        #expect(results == .array([.status("OK"), .integer(2)]))
+        _ = try await client.command(["DEL", p + "x"])
+        await client.shutdown()
+    }
+
+    @Test func poolTimeoutWhenAllConnectionsAreBusy() async throws {
+        let client = RedisClient(
+            configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .milliseconds(200)),
+            logger: TestRedis.logger)
+        let p = TestRedis.prefix()
+        // Hold the only connection in a blocking BLPOP for up to 3 s.
+        let holder = Task { try await client.command(["BLPOP", p + "list", "3"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        await #expect {
+            _ = try await client.command(["PING"])
+        } throws: { error in
+            (error as? RedisError)?.code == .poolTimeout
+        }
+        // Release the holder by pushing from another connection; the pool then serves again.
+        let other = try await TestRedis.connect()
+        _ = try await other.command(["RPUSH", p + "list", "go"])
+        #expect(try await holder.value.array?.last?.string == "go")
+        #expect(try await client.command(["PING"]) == .status("PONG"))
+        await client.shutdown()
+    }
+
+    @Test func waiterCancellationIsPrompt() async throws {
+        let client = RedisClient(
+            configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
+            logger: TestRedis.logger)
+        let p = TestRedis.prefix()
+        let holder = Task { try await client.command(["BLPOP", p + "list", "2"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        let waiter = Task { try await client.command(["PING"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(await client.statistics.waiting == 1)
+        waiter.cancel()
+        await #expect {
+            _ = try await waiter.value
+        } throws: { error in
+            (error as? RedisError)?.code == .cancelled
+        }
+        #expect(await client.statistics.waiting == 0)
+        let other = try await TestRedis.connect()
+        _ = try await other.command(["RPUSH", p + "list", "go"])
+        _ = try await holder.value
+        await client.shutdown()
+    }
+
+    @Test func runReturnsOnGracefulShutdownAndClosesThePool() async throws {
+        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let group = ServiceGroup(services: [client], gracefulShutdownSignals: [], logger: TestRedis.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(try await client.command(["PING"]) == .status("PONG"))
+            #expect(await client.statistics.open == 1)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(await client.statistics.open == 0)
+        await #expect {
+            _ = try await client.command(["PING"])
+        } throws: { error in
+            (error as? RedisError)?.code == .connectionClosed
+        }
+    }
+
+    @Test func shutdownFailsWaitersAndClosesLeasedConnectionsOnReturn() async throws {
+        let client = RedisClient(
+            configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
+            logger: TestRedis.logger)
+        let p = TestRedis.prefix()
+        let holder = Task { try await client.command(["BLPOP", p + "list", "0.5"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        let waiter = Task { try await client.command(["PING"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        await client.shutdown()
+        await #expect {
+            _ = try await waiter.value
+        } throws: { error in
+            (error as? RedisError)?.code == .connectionClosed
+        }
+        #expect(try await holder.value == .null)  // the in-flight command still completes
+        #expect(await client.statistics.open == 0)
+    }
+}
