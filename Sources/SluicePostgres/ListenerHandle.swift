@@ -1,0 +1,4 @@
+/// Lets the pool stop a running LISTEN loop at shutdown.
+struct ListenerHandle: Sendable {
+    let stop: @Sendable () -> Void
+}

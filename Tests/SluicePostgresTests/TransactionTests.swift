@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+@testable import SluicePostgres
+
+@Suite struct TransactionTests {
+    func count(_ c: PostgresConnection) async throws -> Int {
+        try #require(try await c.query("SELECT count(*) FROM t").first).decode(Int.self, at: 0)
+    }
+
+    @Test func commitsOnSuccess() async throws {
+        try await TestDatabase.withSchema { c, _ in
+            try await c.execute("CREATE TABLE t (v int)")
+            let value = try await c.withTransaction { tx in
+                _ = try await tx.query("INSERT INTO t VALUES (1), (2)")
+                return 42
+            }
+            #expect(value == 42)
+            #expect(try await count(c) == 2)
+        }
+    }
+
+    struct Boom: Error {}
+
+    @Test func rollsBackWhenBodyThrows() async throws {
+        try await TestDatabase.withSchema { c, _ in
+            try await c.execute("CREATE TABLE t (v int)")
+            await #expect(throws: Boom.self) {
+                try await c.withTransaction { tx in
+                    _ = try await tx.query("INSERT INTO t VALUES (1)")
+                    throw Boom()
+                }
+            }
+            #expect(try await count(c) == 0)
+        }
+    }
+
+    @Test func rollsBackWhenSwallowedStatementErrorAbortedIt() async throws {
+        try await TestDatabase.withSchema { c, _ in
+            try await c.execute("CREATE TABLE t (v int PRIMARY KEY)")
+            await #expect(throws: PostgresError.self) {
+                try await c.withTransaction { tx in
+                    _ = try await tx.query("INSERT INTO t VALUES (1)")
+                    _ = try? await tx.query("INSERT INTO t VALUES (1)")  // 23505, swallowed
+                }
+            }
+            #expect(try await count(c) == 0)
+        }
+    }
+
+    @Test func nestedTransactionsUseSavepoints() async throws {
+        try await TestDatabase.withSchema { c, _ in
+            try await c.execute("CREATE TABLE t (v int)")
+            try await c.withTransaction { tx in
+                _ = try await tx.query("INSERT INTO t VALUES (1)")
+                try? await tx.withTransaction { inner in
+                    _ = try await inner.query("INSERT INTO t VALUES (2)")
+                    throw Boom()
+                }
+                try await tx.withTransaction { inner in
+                    _ = try await inner.query("INSERT INTO t VALUES (3)")
+                }
+            }
+            let values = try await c.query("SELECT v FROM t ORDER BY v").map { try $0.decode(Int.self, at: 0) }
+            #expect(values == [1, 3])
+        }
+    }
+
+    @Test func rollsBackWhenTaskIsCancelled() async throws {
+        try await TestDatabase.withSchema { c, _ in
+            try await c.execute("CREATE TABLE t (v int)")
+            let started = AsyncStream<Void>.makeStream()
+            let task = Task {
+                try await c.withTransaction { tx in
+                    _ = try await tx.query("INSERT INTO t VALUES (1)")
+                    started.continuation.yield()
+                    _ = try await tx.query("SELECT pg_sleep(10)")
+                }
+            }
+            var iterator = started.stream.makeAsyncIterator()
+            await iterator.next()
+            try await Task.sleep(for: .milliseconds(100))
+            task.cancel()
+            let result = await task.result
+            #expect(throws: PostgresError.self) { try result.get() }
+            #expect(try await count(c) == 0)
+            let status = try await c.query("SELECT 1")
+            #expect(status.rows.count == 1)
+        }
+    }
+
+    @Test func cancelledQueryReturnsPromptlyAndConnectionStillWorks() async throws {
+        let c = try await TestDatabase.connect()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let task = Task { try await c.query("SELECT pg_sleep(10)") }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let error = await #expect(throws: PostgresError.self) { try await task.value }
+        #expect(error?.code == .cancelled)
+        #expect(error?.sqlState == "57014")
+        #expect(clock.now - start < .seconds(5), "the sleep was not cancelled on the server")
+        #expect(try await c.query("SELECT 7").first?.decode(Int.self, at: 0) == 7)
+        #expect(await !c.isClosed)
+        await c.close()
+        #expect(await c.isClosed)
+        let closedError = await #expect(throws: PostgresError.self) { try await c.query("SELECT 1") }
+        #expect(closedError?.code == .connectionClosed)
+    }
+
+    @Test func alreadyCancelledTaskDoesNotSend() async throws {
+        let c = try await TestDatabase.connect()
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await c.query("SELECT 1")
+        }
+        let error = await #expect(throws: PostgresError.self) { try await task.value }
+        #expect(error?.code == .cancelled)
+        #expect(try await c.query("SELECT 1").rows.count == 1)
+        await c.close()
+    }
+}
