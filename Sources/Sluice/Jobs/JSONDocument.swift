@@ -44,22 +44,3 @@ public struct JSONDocument: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Minimal JSON text building for the specs sent to PostgreSQL.
-enum JSONText {
-    static func appendString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for unit in string.utf8 {
-            switch unit {
-            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
-            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0..<0x20:
-                out.append(contentsOf: Array(String(format: "\\u%04x", unit).utf8))
-            default: out.append(unit)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-}

@@ -92,53 +92,31 @@ public struct JobSpec: Sendable, Hashable {
     }
 
     /// The spec as the JSON object `sluice.enqueue_specs` takes (the `sluice enqueue --file` line shape).
-    func appendJSON(to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "{"))
-        func key(_ name: String) {
-            if out.last != UInt8(ascii: "{") { out.append(UInt8(ascii: ",")) }
-            JSONText.appendString(name, to: &out)
-            out.append(UInt8(ascii: ":"))
-        }
-        func string(_ name: String, _ value: String?) {
-            guard let value else { return }
-            key(name)
-            JSONText.appendString(value, to: &out)
-        }
-        func number(_ name: String, _ value: Int?) {
-            guard let value else { return }
-            key(name)
-            out.append(contentsOf: Array(String(value).utf8))
-        }
-        string("tenant", tenant)
-        string("lane", lane.rawValue)
+    func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("tenant", tenant)
+        json.field("lane", lane.rawValue)
         switch target {
         case .model(let provider, let model):
-            string("provider", provider)
-            string("model", model)
+            json.field("provider", provider)
+            json.field("model", model)
         case .route(let name):
-            string("route", name)
+            json.field("route", name)
         }
-        key("request")
-        out.append(contentsOf: request.bytes)
-        number("max_output_tokens", maxOutputTokens)
-        if let runAt { string("run_at", JobSpec.rfc3339.string(from: runAt)) }
-        number("max_attempts", maxAttempts)
+        json.field("request", raw: request.bytes)
+        json.field("max_output_tokens", maxOutputTokens)
+        json.field("run_at", runAt.map { JobSpec.rfc3339.string(from: $0) })
+        json.field("max_attempts", maxAttempts)
         if let timeout {
             let (seconds, attoseconds) = timeout.components
-            number("timeout_ms", Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+            json.field("timeout_ms", Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
         }
-        string("webhook_url", webhookURL)
-        if let metadata {
-            key("metadata")
-            out.append(contentsOf: metadata.bytes)
-        }
-        string("idempotency_key", idempotencyKey)
-        string("traceparent", traceparent)
-        if let stream {
-            key("stream")
-            out.append(contentsOf: Array((stream ? "true" : "false").utf8))
-        }
-        out.append(UInt8(ascii: "}"))
+        json.field("webhook_url", webhookURL)
+        json.field("metadata", raw: metadata?.bytes)
+        json.field("idempotency_key", idempotencyKey)
+        json.field("traceparent", traceparent)
+        json.field("stream", stream)
+        json.endObject()
     }
 
     nonisolated(unsafe) static let rfc3339: ISO8601DateFormatter = {

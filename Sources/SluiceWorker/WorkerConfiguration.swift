@@ -1,0 +1,72 @@
+import Sluice
+
+/// How a worker process claims, runs and finishes jobs. Every field has a production default.
+public struct WorkerConfiguration: Sendable {
+    /// Jobs run at once by this process. Default 256: provider calls are slow network waits.
+    public var concurrency: Int = 256
+    /// Lanes served, in priority order. Default: all four.
+    public var lanes: [Lane] = Lane.allCases
+    /// Only these tenants' jobs (nil: every tenant). Default nil.
+    public var tenants: [String]? = nil
+    /// Most jobs claimed by one statement. Default 200.
+    public var maxClaimBatch: Int = 200
+    /// Lease on a claimed job, renewed while it runs. A job whose worker dies is rescued after
+    /// at most `lease + rescueInterval`. Default 30 s.
+    public var lease: Duration = .seconds(30)
+    /// How often leases are renewed and cancel requests polled (the fallback to NOTIFY).
+    /// Default 10 s (a third of the lease).
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// How often this worker looks for expired leases. Default 5 s.
+    public var rescueInterval: Duration = .seconds(5)
+    /// Fallback poll when no NOTIFY arrives (scheduled jobs, lost notifications); jittered ±20 %.
+    /// Default 1 s.
+    public var pollInterval: Duration = .seconds(1)
+    /// A lower lane whose oldest runnable job waited longer than this gets a share of each
+    /// claim (anti-starvation). Default 10 s.
+    public var starvationAfter: Duration = .seconds(10)
+    /// Completions are written in groups: at most this many per statement… Default 500.
+    public var completionBatch: Int = 500
+    /// …or after this long. Default 5 ms.
+    public var completionInterval: Duration = .milliseconds(5)
+    /// Retry backoff: attempt n waits a uniformly random time in [0, min(cap, base·2ⁿ⁻¹)]
+    /// (full jitter) unless the provider sent Retry-After. Defaults 1 s and 5 min.
+    public var retryBase: Duration = .seconds(1)
+    public var retryCap: Duration = .seconds(300)
+    /// Longest Retry-After honoured as such (longer values are capped). Default 10 min.
+    public var maxRetryAfter: Duration = .seconds(600)
+    /// On SIGTERM, in-flight jobs get this long to finish before they are aborted and put
+    /// back in the queue without consuming an attempt. Default 30 s.
+    public var shutdownGracePeriod: Duration = .seconds(30)
+    /// Finished jobs older than this are pruned (by one elected worker). Default 7 days.
+    public var retention: Duration = .seconds(7 * 86_400)
+    /// Dead jobs and their dead letters are kept this long. Default 30 days.
+    public var deadRetention: Duration = .seconds(30 * 86_400)
+    /// How often the elected worker prunes. Default 60 s.
+    public var pruneInterval: Duration = .seconds(60)
+    /// Rows of dead worker processes are deleted after this long without a heartbeat. Default 5 min.
+    public var workerExpiry: Duration = .seconds(300)
+
+    public init() {}
+
+    /// Checks the values; the error names the field and the rule.
+    public func validate() throws(WorkerError) {
+        func positive(_ name: String, _ value: Duration) throws(WorkerError) {
+            if value <= .zero { throw WorkerError(.invalidConfiguration, "\(name) must be positive") }
+        }
+        if concurrency < 1 || concurrency > 100_000 {
+            throw WorkerError(.invalidConfiguration, "concurrency must be from 1 to 100000 (got \(concurrency))")
+        }
+        if lanes.isEmpty { throw WorkerError(.invalidConfiguration, "lanes must name at least one lane") }
+        if maxClaimBatch < 1 { throw WorkerError(.invalidConfiguration, "maxClaimBatch must be at least 1") }
+        if completionBatch < 1 { throw WorkerError(.invalidConfiguration, "completionBatch must be at least 1") }
+        try positive("lease", lease)
+        try positive("heartbeatInterval", heartbeatInterval)
+        try positive("rescueInterval", rescueInterval)
+        try positive("pollInterval", pollInterval)
+        try positive("retryBase", retryBase)
+        try positive("retryCap", retryCap)
+        if heartbeatInterval >= lease {
+            throw WorkerError(.invalidConfiguration, "heartbeatInterval (\(heartbeatInterval)) must be shorter than lease (\(lease))")
+        }
+    }
+}
