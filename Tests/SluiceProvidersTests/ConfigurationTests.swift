@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+@testable import SluiceProviders
+
+@Suite("Providers configuration")
+struct ConfigurationTests {
+    @Test func sdkEnvironmentVariablesAlone() throws {
+        let configuration = try ProvidersConfiguration.fromEnvironment([
+            "OPENAI_API_KEY": "sk-test-openai", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1/",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+        ])
+        #expect(configuration.providers.map(\.name) == ["openai", "anthropic", "echo"])
+        let openAI = try #require(configuration.provider(named: "openai"))
+        #expect(openAI.kind == .openai)
+        #expect(openAI.baseURL == "http://127.0.0.1:9/v1")
+        #expect(openAI.apiKeys.map(\.revealed) == ["sk-test-openai"])
+        let anthropic = try #require(configuration.provider(named: "anthropic"))
+        #expect(anthropic.baseURL == "https://api.anthropic.com")
+        #expect(anthropic.apiKeys.map(\.revealed) == ["sk-ant-test"])
+        // Keys never print.
+        #expect(!"\(openAI.apiKeys)".contains("sk-test-openai"))
+    }
+
+    @Test func emptyEnvironmentHasOnlyEcho() throws {
+        let configuration = try ProvidersConfiguration.fromEnvironment([:])
+        #expect(configuration.providers.map(\.name) == ["echo"])
+    }
+
+    @Test func badBaseURLInEnvironment() {
+        #expect {
+            _ = try ProvidersConfiguration.fromEnvironment(["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "ftp://x"])
+        } throws: { error in
+            (error as? ProvidersError)?.description == "OPENAI_BASE_URL: must be an http(s) URL"
+        }
+    }
+
+    @Test func yamlFileDeclaresProviders() throws {
+        let yaml = """
+        providers:
+          - name: openai-eu
+            kind: openai
+            base_url: https://eu.example.com/v1
+            api_keys: [sk-one-aaaaaaaa, sk-two-bbbbbbbb]
+            models: [gpt-4o-mini, gpt-4.1]
+            headers: {X-Team: ml}
+            timeouts: {connect: 5, first_byte: "30s", idle: 1m, total: null}
+            max_tokens_field: max_tokens
+          - name: claude
+            kind: anthropic
+            api_key_env: MY_CLAUDE_KEY
+          - name: echo
+            kind: echo
+            models: [echo, echo-2]
+        prices:
+          openai/my-tune: {input: 0.3, output: 1.2, cache_read: 0.15}
+        routes:
+          default: [openai-eu, claude]
+        limits:
+          openai-eu: {rpm: 500}
+        queue: {ignored: true}
+        """
+        let configuration = try ProvidersConfiguration.parse(yaml: yaml, environment: ["MY_CLAUDE_KEY": "sk-ant-claude", "OPENAI_API_KEY": "sk-env"])
+        #expect(configuration.providers.map(\.name) == ["openai", "echo", "openai-eu", "claude"])
+        let eu = try #require(configuration.provider(named: "openai-eu"))
+        #expect(eu.apiKeys.map(\.revealed) == ["sk-one-aaaaaaaa", "sk-two-bbbbbbbb"])
+        #expect(eu.models == ["gpt-4o-mini", "gpt-4.1"])
+        #expect(eu.headers == ["X-Team": "ml"])
+        #expect(eu.timeouts.connect == .seconds(5))
+        #expect(eu.timeouts.firstByte == .seconds(30))
+        #expect(eu.timeouts.idle == .seconds(60))
+        #expect(eu.timeouts.total == nil)
+        #expect(eu.maxTokensField == "max_tokens")
+        let claude = try #require(configuration.provider(named: "claude"))
+        #expect(claude.kind == .anthropic)
+        #expect(claude.apiKeys.map(\.revealed) == ["sk-ant-claude"])
+        #expect(configuration.provider(named: "echo")?.models == ["echo", "echo-2"])
+        #expect(configuration.priceOverrides["openai/my-tune"] == PriceTable.Price(input: 0.3, output: 1.2, cacheRead: 0.15))
+        #expect(configuration.routes?["default"] == .array([.string("openai-eu"), .string("claude")]))
+        #expect(configuration.limits?["openai-eu"]?["rpm"]?.intValue == 500)
+    }
+
+    @Test func jsonIsAcceptedToo() throws {
+        let configuration = try ProvidersConfiguration.parse(yaml: #"{"providers":[{"name":"local","kind":"openai","base_url":"http://127.0.0.1:8000/v1","api_keys":["k"]}]}"#)
+        #expect(configuration.provider(named: "local")?.baseURL == "http://127.0.0.1:8000/v1")
+    }
+
+    @Test func loadReadsTheFileNamedBySLUICE_CONFIG() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-providers-\(UUID().uuidString).yaml").path
+        try "providers:\n  - {name: file-echo, kind: echo}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try ProvidersConfiguration.load(environment: ["SLUICE_CONFIG": path])
+        #expect(configuration.provider(named: "file-echo")?.kind == .echo)
+        #expect {
+            _ = try ProvidersConfiguration.load(environment: ["SLUICE_CONFIG": path + ".missing"])
+        } throws: { ($0 as? ProvidersError)?.code == .unreadableConfiguration }
+    }
+
+    @Test(arguments: [
+        ("providers: [{name: a, kind: openai}, {name: b, kind: openai, base_url: 'not a url'}]", "providers[1].base_url: must be an http(s) URL"),
+        ("providers: [{name: a, kind: mistral}]", "providers[0].kind: must be one of openai, anthropic, echo"),
+        ("providers: [{kind: openai}]", "providers[0].name: is required"),
+        ("providers: [{name: a}]", "providers[0].kind: is required (openai, anthropic or echo)"),
+        ("providers: [{name: a, kind: echo}, {name: a, kind: echo}]", "providers[1].name: duplicate provider name \"a\""),
+        ("providers: [{name: a, kind: openai, api_key_env: NOPE_NOT_SET}]", "providers[0].api_key_env: environment variable NOPE_NOT_SET is not set"),
+        ("providers: [{name: a, kind: openai, bse_url: 'http://x'}]", "providers[0].bse_url: unknown field"),
+        ("providers: [{name: a, kind: openai, timeouts: {idle: -3}}]", "providers[0].timeouts.idle: must be a positive number of seconds, a duration like \"1m30s\", or null"),
+        ("providers: [{name: a, kind: openai, headers: {Authorization: x}}]", "providers[0].headers.Authorization: put credentials in api_keys or api_key_env"),
+        ("providers: [{name: a, kind: openai, api_keys: ['']}]", "providers[0].api_keys[0]: must be a non-empty string"),
+        ("providers: {name: a}", "providers: must be a list"),
+        ("prices: {gpt-4o: {input: 1, output: 2}}", "prices.gpt-4o: keys must be provider/model"),
+        ("prices: {openai/x: {input: 1}}", "prices.openai/x.output: is required"),
+        ("prices: {openai/x: {input: -1, output: 1}}", "prices.openai/x.input: must be a non-negative number (USD per million tokens)"),
+    ])
+    func badConfigurationNamesTheField(_ yaml: String, _ expected: String) {
+        #expect {
+            _ = try ProvidersConfiguration.parse(yaml: yaml)
+        } throws: { error in
+            let description = (error as? ProvidersError)?.description
+            if description != expected { Issue.record("got \(description ?? "\(error)")") }
+            return description == expected
+        }
+    }
+
+    @Test func invalidYAMLSyntax() {
+        #expect {
+            _ = try ProvidersConfiguration.parse(yaml: "providers: [unclosed")
+        } throws: { ($0 as? ProvidersError)?.code == .unreadableConfiguration }
+    }
+
+    @Test func keysAreRoundRobin() {
+        let ring = KeyRing([.init("a"), .init("b"), .init("c")])
+        let picked = (0..<6).map { _ in ring.next()?.revealed }
+        #expect(picked == ["a", "b", "c", "a", "b", "c"])
+        #expect(KeyRing([]).next() == nil)
+    }
+}
