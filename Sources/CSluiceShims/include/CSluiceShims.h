@@ -31,4 +31,6 @@ CURLcode sluice_curl_easy_getinfo_double(CURL *handle, CURLINFO info, double *va
 CURLcode sluice_curl_easy_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value);
 CURLcode sluice_curl_easy_getinfo_pointer(CURL *handle, CURLINFO info, void **value);
 
+#include "sluice_epoll.h"
+
 #endif
