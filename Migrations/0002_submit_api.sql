@@ -12,9 +12,12 @@
 -- ---------------------------------------------------------------------------------------
 DO $$
 BEGIN
+    -- Roles are cluster-wide: several databases (tests run in parallel) may race here.
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sluice_tenant') THEN
         CREATE ROLE sluice_tenant NOLOGIN;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 
