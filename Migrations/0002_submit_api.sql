@@ -32,12 +32,33 @@ $$;
 -- ---------------------------------------------------------------------------------------
 CREATE TYPE sluice.spec_error AS (field text, rule text, message text);
 
+-- What validation reads from the database, fetched once per batch: the settings and the
+-- provider/model/route registry, as one jsonb document.
+CREATE FUNCTION sluice.validation_context() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
+    SELECT jsonb_build_object(
+        'settings', (SELECT to_jsonb(s) FROM sluice.settings s),
+        'providers', coalesce((SELECT jsonb_object_agg(p.name, jsonb_build_object(
+                         'kind', p.kind,
+                         'models', coalesce((SELECT jsonb_object_agg(m.model, true) FROM sluice.models m
+                                              WHERE m.provider = p.name), '{}'::jsonb)))
+                       FROM sluice.providers p), '{}'::jsonb),
+        'routes', coalesce((SELECT jsonb_object_agg(r.name, true) FROM sluice.routes r), '{}'::jsonb))
+$$;
+
 -- The first problem with one job spec (the JSON shape of `sluice enqueue --file` lines), or
 -- NULL when it is valid. Field names are JSON paths into the spec, e.g. request.messages[2].role.
-CREATE FUNCTION sluice.check_spec(spec jsonb) RETURNS sluice.spec_error
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sluice AS $$
+-- This function is the single definition of what a valid job is: the SQL API, the Swift
+-- library and the CLI all reach it through sluice.enqueue_specs / sluice.spec_errors.
+-- It avoids per-row queries (the registry comes in ctx) so a 10,000-job batch validates fast.
+-- (No SET search_path clause: it would cost a GUC save/restore per row. Every name inside is
+-- schema-qualified or built in.)
+CREATE FUNCTION sluice.check_spec(spec jsonb, ctx jsonb DEFAULT sluice.validation_context()) RETURNS sluice.spec_error
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    s sluice.settings;
+    s jsonb := ctx -> 'settings';
+    max_payload bigint := (ctx #>> '{settings,max_payload_bytes}')::bigint;
+    max_tokens bigint := (ctx #>> '{settings,max_output_tokens}')::bigint;
     k text;
     v jsonb;
     kind text;
@@ -50,18 +71,18 @@ DECLARE
     n bigint;
     roles text[];
     part_types text[];
+    extra jsonb;
 BEGIN
-    SELECT * INTO s FROM sluice.settings;
     IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
         RETURN ('spec', 'object', 'each job must be a JSON object')::sluice.spec_error;
     END IF;
-    FOR k IN SELECT jsonb_object_keys(spec) LOOP
-        IF k NOT IN ('tenant', 'lane', 'provider', 'model', 'route', 'request', 'max_output_tokens', 'run_at',
-                     'max_attempts', 'timeout_ms', 'idempotency_key', 'webhook_url', 'metadata',
-                     'traceparent', 'stream') THEN
-            RETURN (k, 'unknown_field', format('unknown field "%s"', k))::sluice.spec_error;
-        END IF;
-    END LOOP;
+    extra := spec - ARRAY['tenant', 'lane', 'provider', 'model', 'route', 'request', 'max_output_tokens', 'run_at',
+                          'max_attempts', 'timeout_ms', 'idempotency_key', 'webhook_url', 'metadata',
+                          'traceparent', 'stream'];
+    IF extra <> '{}'::jsonb THEN
+        SELECT min(x) INTO k FROM jsonb_object_keys(extra) AS x;
+        RETURN (k, 'unknown_field', format('unknown field "%s"', k))::sluice.spec_error;
+    END IF;
 
     -- tenant
     v := spec -> 'tenant';
@@ -84,9 +105,8 @@ BEGIN
         IF spec ? 'provider' OR spec ? 'model' THEN
             RETURN ('route', 'exclusive', 'give either route or provider and model, not both')::sluice.spec_error;
         END IF;
-        IF jsonb_typeof(spec -> 'route') <> 'string'
-           OR NOT EXISTS (SELECT 1 FROM sluice.routes r WHERE r.name = spec ->> 'route') THEN
-            SELECT string_agg(r.name, ', ' ORDER BY r.name) INTO known FROM sluice.routes r;
+        IF jsonb_typeof(spec -> 'route') <> 'string' OR NOT (ctx -> 'routes') ? (spec ->> 'route') THEN
+            SELECT string_agg(x, ', ' ORDER BY x) INTO known FROM jsonb_object_keys(ctx -> 'routes') AS x;
             RETURN ('route', 'known', format('unknown route %s; known routes: %s',
                     spec -> 'route', coalesce(known, '(none)')))::sluice.spec_error;
         END IF;
@@ -96,18 +116,19 @@ BEGIN
         IF v IS NULL OR jsonb_typeof(v) <> 'string' THEN
             RETURN ('provider', 'required', 'provider is required (a string), or give a route')::sluice.spec_error;
         END IF;
-        SELECT p.kind INTO kind FROM sluice.providers p WHERE p.name = v #>> '{}';
+        kind := ctx #>> ARRAY['providers', v #>> '{}', 'kind'];
         IF kind IS NULL THEN
-            SELECT string_agg(p.name, ', ' ORDER BY p.name) INTO known FROM sluice.providers p;
+            SELECT string_agg(x, ', ' ORDER BY x) INTO known FROM jsonb_object_keys(ctx -> 'providers') AS x;
             RETURN ('provider', 'known', format('unknown provider %s; known providers: %s', v, coalesce(known, '(none)')))::sluice.spec_error;
         END IF;
         v := spec -> 'model';
         IF v IS NULL OR jsonb_typeof(v) <> 'string' THEN
             RETURN ('model', 'required', 'model is required (a string)')::sluice.spec_error;
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM sluice.models m WHERE m.provider = spec ->> 'provider' AND m.model = v #>> '{}') THEN
-            SELECT string_agg(m.model, ', ' ORDER BY m.model) INTO known
-              FROM (SELECT m2.model FROM sluice.models m2 WHERE m2.provider = spec ->> 'provider' ORDER BY m2.model LIMIT 50) m;
+        IF NOT (ctx #> ARRAY['providers', spec ->> 'provider', 'models']) ? (v #>> '{}') THEN
+            SELECT string_agg(x, ', ' ORDER BY x) INTO known
+              FROM (SELECT x FROM jsonb_object_keys(ctx #> ARRAY['providers', spec ->> 'provider', 'models']) AS x
+                     ORDER BY x LIMIT 50) m;
             RETURN ('model', 'known', format('unknown model %s for provider %s; known models: %s',
                     v, spec ->> 'provider', coalesce(known, '(none)')))::sluice.spec_error;
         END IF;
@@ -119,15 +140,8 @@ BEGIN
         RETURN ('request', 'object', 'request is required (a JSON object shaped for the provider)')::sluice.spec_error;
     END IF;
     n := octet_length(req::text);
-    IF n > s.max_payload_bytes THEN
-        RETURN ('request', 'max_size', format('request is %s bytes; the limit is %s', n, s.max_payload_bytes))::sluice.spec_error;
-    END IF;
-    IF kind = 'anthropic' THEN
-        roles := ARRAY['user', 'assistant'];
-        part_types := ARRAY['text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'search_result'];
-    ELSE
-        roles := ARRAY['system', 'developer', 'user', 'assistant', 'tool', 'function'];
-        part_types := ARRAY['text', 'image_url', 'input_audio', 'file', 'refusal'];
+    IF n > max_payload THEN
+        RETURN ('request', 'max_size', format('request is %s bytes; the limit is %s', n, max_payload))::sluice.spec_error;
     END IF;
     IF kind <> 'route' THEN
         v := req -> 'messages';
@@ -137,36 +151,47 @@ BEGIN
         IF jsonb_array_length(v) = 0 THEN
             RETURN ('request.messages', 'non_empty', 'request.messages must not be empty')::sluice.spec_error;
         END IF;
-        i := 0;
-        FOR msg IN SELECT e FROM jsonb_array_elements(v) AS t(e) LOOP
-            IF jsonb_typeof(msg) <> 'object' THEN
-                RETURN (format('request.messages[%s]', i), 'object', 'each message must be an object')::sluice.spec_error;
+        -- Fast path: one jsonpath test over all messages; walk them only to name a bad one.
+        IF (kind = 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role like_regex "^(user|assistant)$") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" like_regex "^(text|image|document|tool_use|tool_result|thinking|redacted_thinking|search_result)$"))))))'))
+           OR (kind <> 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role like_regex "^(system|developer|user|assistant|tool|function)$") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" like_regex "^(text|image_url|input_audio|file|refusal)$"))))))')) THEN
+            IF kind = 'anthropic' THEN
+                roles := ARRAY['user', 'assistant'];
+                part_types := ARRAY['text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'search_result'];
+            ELSE
+                roles := ARRAY['system', 'developer', 'user', 'assistant', 'tool', 'function'];
+                part_types := ARRAY['text', 'image_url', 'input_audio', 'file', 'refusal'];
             END IF;
-            IF jsonb_typeof(msg -> 'role') IS DISTINCT FROM 'string' OR NOT (msg ->> 'role') = ANY (roles) THEN
-                RETURN (format('request.messages[%s].role', i), 'known',
-                        format('role must be one of %s', array_to_string(roles, ', ')))::sluice.spec_error;
-            END IF;
-            CASE jsonb_typeof(msg -> 'content')
-                WHEN 'string' THEN NULL;
-                WHEN 'array' THEN
-                    j := 0;
-                    FOR part IN SELECT e FROM jsonb_array_elements(msg -> 'content') AS t(e) LOOP
-                        IF jsonb_typeof(part) <> 'object' OR jsonb_typeof(part -> 'type') IS DISTINCT FROM 'string'
-                           OR NOT (part ->> 'type') = ANY (part_types) THEN
-                            RETURN (format('request.messages[%s].content[%s].type', i, j), 'known',
-                                    format('content part type must be one of %s', array_to_string(part_types, ', ')))::sluice.spec_error;
+            i := 0;
+            FOR msg IN SELECT e FROM jsonb_array_elements(v) AS t(e) LOOP
+                IF jsonb_typeof(msg) <> 'object' THEN
+                    RETURN (format('request.messages[%s]', i), 'object', 'each message must be an object')::sluice.spec_error;
+                END IF;
+                IF jsonb_typeof(msg -> 'role') IS DISTINCT FROM 'string' OR NOT (msg ->> 'role') = ANY (roles) THEN
+                    RETURN (format('request.messages[%s].role', i), 'known',
+                            format('role must be one of %s', array_to_string(roles, ', ')))::sluice.spec_error;
+                END IF;
+                CASE jsonb_typeof(msg -> 'content')
+                    WHEN 'string' THEN NULL;
+                    WHEN 'array' THEN
+                        j := 0;
+                        FOR part IN SELECT e FROM jsonb_array_elements(msg -> 'content') AS t(e) LOOP
+                            IF jsonb_typeof(part) <> 'object' OR jsonb_typeof(part -> 'type') IS DISTINCT FROM 'string'
+                               OR NOT (part ->> 'type') = ANY (part_types) THEN
+                                RETURN (format('request.messages[%s].content[%s].type', i, j), 'known',
+                                        format('content part type must be one of %s', array_to_string(part_types, ', ')))::sluice.spec_error;
+                            END IF;
+                            j := j + 1;
+                        END LOOP;
+                    ELSE
+                        -- OpenAI allows a null content on assistant messages that carry tool calls.
+                        IF NOT (kind <> 'anthropic' AND msg ->> 'role' = 'assistant' AND msg ? 'tool_calls') THEN
+                            RETURN (format('request.messages[%s].content', i), 'type',
+                                    'content must be a string or an array of content parts')::sluice.spec_error;
                         END IF;
-                        j := j + 1;
-                    END LOOP;
-                ELSE
-                    -- OpenAI allows a null content on assistant messages that carry tool calls.
-                    IF NOT (kind <> 'anthropic' AND msg ->> 'role' = 'assistant' AND msg ? 'tool_calls') THEN
-                        RETURN (format('request.messages[%s].content', i), 'type',
-                                'content must be a string or an array of content parts')::sluice.spec_error;
-                    END IF;
-            END CASE;
-            i := i + 1;
-        END LOOP;
+                END CASE;
+                i := i + 1;
+            END LOOP;
+        END IF;
         IF kind = 'anthropic' AND req -> 'system' IS NOT NULL
            AND jsonb_typeof(req -> 'system') NOT IN ('string', 'array') THEN
             RETURN ('request.system', 'type', 'system must be a string or an array of text blocks')::sluice.spec_error;
@@ -177,15 +202,15 @@ BEGIN
     FOREACH k IN ARRAY ARRAY['max_tokens', 'max_completion_tokens'] LOOP
         v := req -> k;
         IF v IS NOT NULL AND (jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-                              OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > s.max_output_tokens) THEN
-            RETURN ('request.' || k, 'range', format('%s must be an integer from 1 to %s', k, s.max_output_tokens))::sluice.spec_error;
+                              OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > max_tokens) THEN
+            RETURN ('request.' || k, 'range', format('%s must be an integer from 1 to %s', k, max_tokens))::sluice.spec_error;
         END IF;
     END LOOP;
     v := spec -> 'max_output_tokens';
     IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'number'
         OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-        OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > s.max_output_tokens) THEN
-        RETURN ('max_output_tokens', 'range', format('max_output_tokens must be an integer from 1 to %s', s.max_output_tokens))::sluice.spec_error;
+        OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > max_tokens) THEN
+        RETURN ('max_output_tokens', 'range', format('max_output_tokens must be an integer from 1 to %s', max_tokens))::sluice.spec_error;
     END IF;
     IF kind = 'anthropic' AND req -> 'max_tokens' IS NULL
        AND (spec -> 'max_output_tokens' IS NULL OR jsonb_typeof(spec -> 'max_output_tokens') = 'null') THEN
@@ -201,8 +226,8 @@ BEGIN
     v := spec -> 'max_attempts';
     IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'number'
         OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-        OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > s.max_attempts_cap) THEN
-        RETURN ('max_attempts', 'range', format('max_attempts must be an integer from 1 to %s', s.max_attempts_cap))::sluice.spec_error;
+        OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > (s ->> 'max_attempts_cap')::numeric) THEN
+        RETURN ('max_attempts', 'range', format('max_attempts must be an integer from 1 to %s', s ->> 'max_attempts_cap'))::sluice.spec_error;
     END IF;
     v := spec -> 'timeout_ms';
     IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'number'
@@ -212,8 +237,8 @@ BEGIN
     END IF;
     v := spec -> 'idempotency_key';
     IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'string'
-        OR length(v #>> '{}') < 1 OR length(v #>> '{}') > s.max_idempotency_key) THEN
-        RETURN ('idempotency_key', 'length', format('idempotency_key must be a string of 1 to %s characters', s.max_idempotency_key))::sluice.spec_error;
+        OR length(v #>> '{}') < 1 OR length(v #>> '{}') > (s ->> 'max_idempotency_key')::integer) THEN
+        RETURN ('idempotency_key', 'length', format('idempotency_key must be a string of 1 to %s characters', s ->> 'max_idempotency_key'))::sluice.spec_error;
     END IF;
     v := spec -> 'webhook_url';
     IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' THEN
@@ -221,8 +246,8 @@ BEGIN
            OR NOT (v #>> '{}') ~* '^[a-z][a-z0-9+.-]*://[^/?#\s@]+(:[0-9]{1,5})?([/?#]\S*)?$' THEN
             RETURN ('webhook_url', 'format', 'webhook_url must be an absolute URL of at most 2048 characters')::sluice.spec_error;
         END IF;
-        IF NOT ((v #>> '{}') ~* '^https://' OR (s.allow_http_webhooks AND (v #>> '{}') ~* '^http://')) THEN
-            RETURN ('webhook_url', 'scheme', CASE WHEN s.allow_http_webhooks
+        IF NOT ((v #>> '{}') ~* '^https://' OR ((s ->> 'allow_http_webhooks')::boolean AND (v #>> '{}') ~* '^http://')) THEN
+            RETURN ('webhook_url', 'scheme', CASE WHEN (s ->> 'allow_http_webhooks')::boolean
                     THEN 'webhook_url must use https or http'
                     ELSE 'webhook_url must use https (http is disabled by configuration)' END)::sluice.spec_error;
         END IF;
@@ -250,8 +275,9 @@ CREATE FUNCTION sluice.spec_errors(specs jsonb)
 RETURNS TABLE (idx integer, field text, rule text, message text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
     SELECT (t.ord - 1)::integer, (e).field, (e).rule, (e).message
-      FROM jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
-      CROSS JOIN LATERAL (SELECT sluice.check_spec(t.spec) AS e) c
+      FROM (SELECT sluice.validation_context() AS ctx) x
+      CROSS JOIN jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
+      CROSS JOIN LATERAL (SELECT sluice.check_spec(t.spec, x.ctx) AS e) c
      WHERE c.e IS NOT NULL
 $$;
 

@@ -44,12 +44,16 @@ BEGIN
         SELECT c.id, c.tenant, c.lane, c.run_at,
                row_number() OVER (PARTITION BY c.tenant, c.lane ORDER BY c.run_at, c.id) AS turn
           FROM allowance a
+          CROSS JOIN (SELECT greatest(count(*), 1) AS tenants FROM allowance WHERE free > 0) n
           CROSS JOIN unnest(p_lanes) AS l(lane)
           CROSS JOIN LATERAL (
               SELECT j.id, j.tenant, j.lane, j.run_at FROM sluice.jobs j
                WHERE j.tenant = a.tenant AND j.lane = l.lane AND j.state = 'queued' AND j.run_at <= now()
                ORDER BY j.run_at, j.id
-               LIMIT LEAST(a.free, p_limit)
+               -- A tenant's fair share of this claim (twice the even split, at least 4): enough for
+               -- round robin without reading every tenant's whole allowance. When few tenants have
+               -- work the claim may come back short; the worker then claims again at once.
+               LIMIT LEAST(a.free, p_limit, greatest(4, 2 * ceil(p_limit::numeric / n.tenants)::integer))
           ) c
          WHERE a.free > 0
     ), lanes AS (
