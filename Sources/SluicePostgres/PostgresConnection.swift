@@ -54,6 +54,8 @@ public actor PostgresConnection {
     /// Prepared statements: (parameter types + SQL) → statement name.
     var statements: [String: String] = [:]
     var transactionDepth = 0
+    /// The executor's thread, recorded at connect; debug builds assert libpq runs only there.
+    var ownThread: pthread_t?
 
     init(configuration: PostgresConfiguration, logger: Logger) {
         self.executor = ThreadExecutor(name: "sluice-pg")
@@ -117,6 +119,7 @@ public actor PostgresConnection {
                 message: "could not connect to \(configuration.host):\(configuration.port) as \(configuration.user): \(message)")
         }
         pg = conn
+        ownThread = pthread_self()
         PQsetNoticeProcessor(conn, noticeProcessor, Unmanaged.passUnretained(noticeSink).toOpaque())
         let cancel = PQgetCancel(conn)
         let socket = PQsocket(conn)
@@ -254,12 +257,10 @@ public actor PostgresConnection {
         }
         let shared = self.shared
         shared.withLock { $0.cancelRequested = false }
+        // The operation closure must capture `self` (the isolated parameter): a closure that
+        // does not is inferred nonisolated and would run on the cooperative pool, blocking it.
         let result: Result<T, PostgresError> = await withTaskCancellationHandler {
-            do throws(PostgresError) {
-                return .success(try operation())
-            } catch {
-                return .failure(error)
-            }
+            self.perform(operation)
         } onCancel: {
             shared.withLock { s in
                 s.cancelRequested = true
@@ -269,8 +270,24 @@ public actor PostgresConnection {
         return try result.get()
     }
 
+    private func perform<T>(_ operation: () throws(PostgresError) -> T) -> Result<T, PostgresError> {
+        do throws(PostgresError) {
+            return .success(try operation())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Debug builds: libpq must only ever be called on the connection's own thread.
+    func assertOnOwnThread() {
+        #if DEBUG
+        if let ownThread { assert(pthread_equal(ownThread, pthread_self()) != 0, "libpq called off the connection's thread") }
+        #endif
+    }
+
     /// The live `PGconn*` or `.connectionClosed`.
     func live() throws(PostgresError) -> OpaquePointer {
+        assertOnOwnThread()
         guard let pg, PQstatus(pg) == CONNECTION_OK else {
             if pg != nil { markBroken() }
             throw PostgresError(code: .connectionClosed, message: "the connection is closed")
@@ -443,11 +460,17 @@ public actor PostgresConnection {
     /// Reads whatever the server sent to an idle connection; false when the connection is dead.
     func checkIncoming() -> Bool {
         guard let pg else { return false }
-        if PQconsumeInput(pg) == 0 || PQstatus(pg) == CONNECTION_BAD {
-            markBroken()
-            return false
+        // Read until the socket is quiet: a terminated session sends an ErrorResponse and
+        // then EOF, and libpq notices the EOF only on a later read.
+        for _ in 0..<16 {
+            if PQconsumeInput(pg) == 0 || PQstatus(pg) == CONNECTION_BAD {
+                markBroken()
+                return false
+            }
+            while let notify = PQnotifies(pg) { PQfreemem(notify) }
+            var fds = pollfd(fd: PQsocket(pg), events: Int16(POLLIN), revents: 0)
+            if poll(&fds, 1, 0) == 0 { return true }
         }
-        while let notify = PQnotifies(pg) { PQfreemem(notify) }
         return true
     }
 
@@ -520,3 +543,4 @@ struct EncodedParameters: Sendable {
         }
     }
 }
+
