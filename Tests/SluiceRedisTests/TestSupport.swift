@@ -96,11 +96,15 @@ final class PrivateRedisServer: @unchecked Sendable {
         Issue.record("private redis-server on port \(port) did not start")
     }
 
+    /// Kills the server with SIGKILL (a crash, as far as clients can tell). Not SIGTERM:
+    /// children spawned from libdispatch worker threads inherit their blocked signal mask, so
+    /// redis-server would never see a SIGTERM (and `waitUntilExit` would hang).
     func stop() {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        guard let process else { return }
         self.process = nil
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<500 where process.isRunning { usleep(10_000) }
     }
 
     deinit { stop() }
