@@ -56,10 +56,13 @@ enum MockJSONObject {
         case let string as String: return string
         case let bool as Bool where type(of: value) == Bool.self: return bool
         case let number as NSNumber: return number.intValue
-        default: return "null"
+        default: return MockJSONNull()
         }
     }
 }
+
+/// JSON `null` in parsed test bodies (distinct from a missing key, which reads as Swift nil).
+struct MockJSONNull: Sendable, Equatable {}
 
 extension Dictionary where Key == String, Value == any Sendable {
     subscript(path path: String...) -> (any Sendable)? {
@@ -140,7 +143,7 @@ enum MockClient {
         var bytes = Array(request.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw SocketError(description: "send() failed: \(errno)") }
             offset += n
         }
