@@ -25,21 +25,37 @@ import Foundation
 /// | `malformed_after=N` | after N content chunks send one invalid-JSON `data:` line, then continue |
 /// | `error_after=N` | after N content chunks send an in-stream error event, then end |
 public struct MockDirectives: Sendable, Equatable {
+    /// `status=CODE`: fail with this HTTP status.
     public var status: Int?
+    /// `context=1`: with status 400, say the context is too long.
     public var contextTooLong = false
+    /// `retry_after_ms=N`: `retry-after-ms`/`retry-after` on the error.
     public var retryAfterMilliseconds: Int?
+    /// `should_retry=`: `x-should-retry` on the error.
     public var shouldRetry: Bool?
+    /// `fail_times=N`: failing directives apply to the first N identical requests only.
     public var failTimes: Int?
+    /// `tokens=N`: output length (capped by `max_tokens`).
     public var tokens: Int?
+    /// `ttft_ms=N`: delay before the first content token.
     public var ttftMilliseconds: Int?
+    /// `tps=N`: streaming pace after the first token.
     public var tokensPerSecond: Double?
+    /// `cached=N`: cached input tokens to report.
     public var cached: Int?
+    /// `cache_write=N`: Anthropic cache-creation tokens to report.
     public var cacheWrite: Int?
+    /// `tools=N`: answer with N parallel tool calls.
     public var tools: Int?
+    /// `stall_after=N`: go silent after N content chunks.
     public var stallAfter: Int?
+    /// `disconnect_after=N`: close the connection after N content chunks.
     public var disconnectAfter: Int?
+    /// `truncate=1`: omit the terminal marker.
     public var truncate = false
+    /// `malformed_after=N`: one invalid-JSON event after N content chunks.
     public var malformedAfter: Int?
+    /// `error_after=N`: an in-stream error event after N content chunks, then end.
     public var errorAfter: Int?
 
     /// No directives.
