@@ -31,9 +31,16 @@ struct HTTPProviderEngine: Sendable {
         )
     }
 
-    func cost(model: String, usage: Usage?) -> Double? {
+    /// The cost of `usage`, priced by the requested model when the table knows it, else by
+    /// the model the provider reported (one unknown-model count at most).
+    func cost(model: String, reportedModel: String? = nil, usage: Usage?) -> Double? {
         guard let usage, let priceTable else { return nil }
-        return priceTable.cost(providers: name == kind.rawValue ? [name] : [name, kind.rawValue], model: model, usage: usage)
+        let providers = name == kind.rawValue ? [name] : [name, kind.rawValue]
+        var chosen = model
+        if let reportedModel, reportedModel != model, !providers.contains(where: { priceTable.price(provider: $0, model: model) != nil }) {
+            chosen = reportedModel
+        }
+        return priceTable.cost(providers: providers, model: chosen, usage: usage)
     }
 
     /// Performs the call. `rateLimits` reads the wire format's rate-limit headers.
@@ -97,7 +104,7 @@ struct HTTPProviderEngine: Sendable {
             return ProviderResult(
                 text: completion.text, toolCalls: completion.toolCalls, finishReason: completion.finishReason,
                 rawResponse: completion.rawResponse, usage: completion.usage,
-                costUSD: cost(model: call.model, usage: completion.usage) ?? cost(model: model, usage: completion.usage),
+                costUSD: cost(model: call.model, reportedModel: completion.model, usage: completion.usage),
                 model: model, provider: name, latency: clock.now - start, timeToFirstToken: firstToken,
                 httpStatus: response.status, rateLimits: snapshot
             )
