@@ -33,6 +33,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// The reply had a shape the caller did not expect (e.g. `SCRIPT LOAD` not returning a SHA).
         public static let unexpectedReply = Code("unexpectedReply")
 
+        /// The code's name, e.g. `timeout`.
         public var description: String { raw }
     }
 
@@ -64,6 +65,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         self.serverErrorPrefix = serverErrorPrefix
     }
 
+    /// `RedisError.<code>: <message> command=… server=…` — safe to log (no secrets).
     public var description: String {
         var parts = ["RedisError.\(code): \(message)"]
         if let command { parts.append("command=\(command)") }
