@@ -149,6 +149,13 @@ public actor RedisConnection {
             throw error
         }
         if commands.isEmpty { return [] }
+        if commands.contains(where: \.isEmpty) {
+            var error = RedisError(
+                code: .invalidCommand, message: "a command needs at least one argument (its name)", server: configuration.serverLabel
+            )
+            error.notSent = true
+            throw error
+        }
         // In request/response mode an idle socket never has anything to read. If it has, the
         // server closed it (CLIENT KILL, restart, idle timeout): fail before writing anything,
         // so the caller (RedisClient) can retry on a fresh connection without double-applying.
@@ -353,6 +360,9 @@ struct PackedCommand: Sendable {
             lengths.append(arg.count)
         }
     }
+
+    /// True when there are no arguments at all.
+    var isEmpty: Bool { lengths.isEmpty }
 
     /// The first argument (the command name), for error context.
     var name: String? {

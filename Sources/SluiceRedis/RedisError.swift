@@ -30,6 +30,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let cancelled = Code("cancelled")
         /// No pooled connection became available within the pool's `acquireTimeout`.
         public static let poolTimeout = Code("poolTimeout")
+        /// The command was rejected before sending (e.g. an empty argument list, which Redis
+        /// would silently ignore, leaving the caller waiting for a reply that never comes).
+        public static let invalidCommand = Code("invalidCommand")
         /// The reply had a shape the caller did not expect (e.g. `SCRIPT LOAD` not returning a SHA).
         public static let unexpectedReply = Code("unexpectedReply")
 

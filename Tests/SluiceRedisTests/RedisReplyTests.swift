@@ -116,6 +116,22 @@ struct RedisReplyTests {
         }
     }
 
+    @Test func emptyCommandIsRejectedWithoutSending() async throws {
+        let redis = try await TestRedis.connect()
+        await #expect {
+            _ = try await redis.command([])
+        } throws: { error in
+            (error as? RedisError)?.code == .invalidCommand
+        }
+        await #expect {
+            _ = try await redis.pipeline([["PING"], []])
+        } throws: { error in
+            (error as? RedisError)?.code == .invalidCommand
+        }
+        #expect(await redis.isOpen)
+        #expect(try await redis.command(["PING"]) == .status("PONG"))  // nothing half-sent
+    }
+
     @Test func closedConnectionThrowsConnectionClosed() async throws {
         let redis = try await TestRedis.connect()
         await redis.close()
