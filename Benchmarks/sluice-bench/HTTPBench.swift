@@ -37,6 +37,16 @@ struct ProcessUsage {
     var peakRSSKiB: Int
     var threads: Int
 
+    /// CPU seconds (user + system) of another process, from /proc/<pid>/stat.
+    static func cpuSeconds(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     static func current() -> ProcessUsage {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
@@ -97,36 +107,38 @@ struct HTTPClientBench: AsyncParsableCommand {
         print("    server \(base) (separate process), \(chunks) chunks × \(chunkBytes) B every \(intervalMs) ms, fd limit \(fileLimit)")
         let baseline = ProcessUsage.current()
         print("    client baseline: RSS \(baseline.rssKiB / 1024) MiB, \(baseline.threads) threads")
-        print("| concurrent | ok | failed | wall s | ideal s | client CPU s | CPU/wall | RSS after MiB | peak RSS (VmHWM) MiB | threads |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| concurrent | ok | failed | wall s | ideal s | request p50 s | p99 s | client CPU s | client CPU/wall | server CPU s | RSS after MiB | peak RSS (VmHWM) MiB | threads |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
         for level in levels {
             // A fresh client per round, so its connection cache starts empty.
             let client = HTTPClient(logger: logger)
             let url = "\(base)/stream?n=\(chunks)&delay=\(intervalMs)&size=\(chunkBytes)"
             let before = ProcessUsage.current()
+            let serverBefore = child.map { ProcessUsage.cpuSeconds(pid: $0.processIdentifier) } ?? 0
             let started = ContinuousClock.now
-            let (ok, failures) = await withTaskGroup(of: Result<Int, SluiceHTTP.HTTPError>.self) { group in
+            let (ok, failures) = await withTaskGroup(of: Result<Duration, SluiceHTTP.HTTPError>.self) { group in
                 for _ in 0..<level {
                     group.addTask {
                         do throws(SluiceHTTP.HTTPError) {
+                            let requestStarted = ContinuousClock.now
                             let response = try await client.execute(SluiceHTTP.HTTPRequest(url: url))
                             var bytes = 0
                             for try await chunk in response.body { bytes += chunk.count }
                             guard response.status == 200, bytes == chunks * chunkBytes else {
                                 return .failure(SluiceHTTP.HTTPError(code: .transport, message: "status \(response.status), \(bytes) bytes"))
                             }
-                            return .success(bytes)
+                            return .success(ContinuousClock.now - requestStarted)
                         } catch {
                             return .failure(error)
                         }
                     }
                 }
-                var ok = 0
+                var ok: [Duration] = []
                 var failures: [String: Int] = [:]
                 for await result in group {
                     switch result {
-                    case .success: ok += 1
+                    case .success(let duration): ok.append(duration)
                     case .failure(let error): failures["\(error.code)", default: 0] += 1
                     }
                 }
@@ -134,13 +146,18 @@ struct HTTPClientBench: AsyncParsableCommand {
             }
             let wall = ContinuousClock.now - started
             let after = ProcessUsage.current()
+            let serverCPU = (child.map { ProcessUsage.cpuSeconds(pid: $0.processIdentifier) } ?? 0) - serverBefore
+            let sorted = ok.sorted()
+            func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+            let p50 = sorted.isEmpty ? 0 : seconds(sorted[sorted.count / 2])
+            let p99 = sorted.isEmpty ? 0 : seconds(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
             await client.shutdown()
             let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
             let cpu = after.cpuSeconds - before.cpuSeconds
             let ideal = Double((chunks - 1) * intervalMs) / 1000
             print(String(
-                format: "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %d | %d | %d |",
-                level, ok, failures.values.reduce(0, +), wallSeconds, ideal, cpu, cpu / wallSeconds,
+                format: "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d | %d |",
+                level, ok.count, failures.values.reduce(0, +), wallSeconds, ideal, p50, p99, cpu, cpu / wallSeconds, serverCPU,
                 after.rssKiB / 1024, after.peakRSSKiB / 1024, after.threads
             ))
             if !failures.isEmpty { print("    failures: \(failures.sorted { $0.key < $1.key })") }
