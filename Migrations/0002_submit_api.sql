@@ -21,9 +21,11 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
--- The tenant bound to the current role, or NULL for operator/service roles.
+-- The tenant bound to the current role, or NULL for operator/service roles. (Invoker rights:
+-- inside a SECURITY DEFINER function current_user would be the owner. Tenant roles may read
+-- only their own row of tenant_roles, through the policy below.)
 CREATE FUNCTION sluice.current_tenant() RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
+LANGUAGE sql STABLE AS $$
     SELECT tenant FROM sluice.tenant_roles WHERE role_name = current_user
 $$;
 
@@ -544,18 +546,21 @@ ALTER TABLE sluice.attempts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sluice.dead_letters ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sluice.tenants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sluice.usage_daily ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sluice.tenant_roles ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY tenant_jobs ON sluice.jobs TO sluice_tenant
-    USING (tenant = sluice.current_tenant()) WITH CHECK (tenant = sluice.current_tenant());
-CREATE POLICY tenant_results ON sluice.results TO sluice_tenant USING (tenant = sluice.current_tenant());
-CREATE POLICY tenant_attempts ON sluice.attempts TO sluice_tenant USING (tenant = sluice.current_tenant());
-CREATE POLICY tenant_dead_letters ON sluice.dead_letters TO sluice_tenant USING (tenant = sluice.current_tenant());
-CREATE POLICY tenant_self ON sluice.tenants TO sluice_tenant USING (id = sluice.current_tenant());
-CREATE POLICY tenant_usage ON sluice.usage_daily TO sluice_tenant USING (tenant = sluice.current_tenant());
+    USING (tenant = (SELECT sluice.current_tenant())) WITH CHECK (tenant = (SELECT sluice.current_tenant()));
+CREATE POLICY tenant_results ON sluice.results TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
+CREATE POLICY tenant_attempts ON sluice.attempts TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
+CREATE POLICY tenant_dead_letters ON sluice.dead_letters TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
+CREATE POLICY tenant_self ON sluice.tenants TO sluice_tenant USING (id = (SELECT sluice.current_tenant()));
+CREATE POLICY tenant_role_self ON sluice.tenant_roles TO sluice_tenant USING (role_name = current_user);
+CREATE POLICY tenant_usage ON sluice.usage_daily TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
 
 GRANT USAGE ON SCHEMA sluice TO sluice_tenant;
 GRANT SELECT, INSERT ON sluice.jobs TO sluice_tenant;
 GRANT UPDATE (state, finished_at, cancel_requested, last_error_class, last_error) ON sluice.jobs TO sluice_tenant;
+GRANT SELECT ON sluice.tenant_roles TO sluice_tenant;
 GRANT SELECT ON sluice.results, sluice.attempts, sluice.dead_letters, sluice.tenants, sluice.usage_daily,
                 sluice.settings, sluice.providers, sluice.models, sluice.routes,
                 sluice.job_view, sluice.result_view TO sluice_tenant;

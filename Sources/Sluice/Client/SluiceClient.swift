@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluicePostgres
+
+/// The submitter API: enqueue jobs, read their state and results, wait for them, cancel them.
+///
+/// A `ServiceLifecycle.Service` that owns a PostgreSQL connection pool. It works as soon as
+/// it is created; `run()` keeps it alive until graceful shutdown and then closes the pool.
+///
+/// ```swift
+/// let client = try SluiceClient(configuration: .init(databaseURL: url), logger: logger)
+/// let job = try await client.enqueue(JobSpec(tenant: "acme", provider: "openai", model: "gpt-4o-mini",
+///                                            request: JSONDocument(#"{"messages":[{"role":"user","content":"Hi"}]}"#)))
+/// let done = try await client.wait(for: job.id, timeout: .seconds(60))
+/// ```
+public final class SluiceClient: Service, Sendable {
+    /// How to reach PostgreSQL.
+    public struct Configuration: Sendable {
+        /// The database (from `SLUICE_DATABASE_URL` in the CLI).
+        public var database: PostgresConfiguration
+        /// Pool size and acquire timeout. Default: 10 connections, 10 s.
+        public var pool: PostgresClient.Configuration
+
+        public init(database: PostgresConfiguration, pool: PostgresClient.Configuration = .init()) {
+            self.database = database
+            self.pool = pool
+        }
+
+        /// - Throws: `PostgresError` with code `invalidURL` when the URL does not parse.
+        public init(databaseURL: String, pool: PostgresClient.Configuration = .init()) throws {
+            self.init(database: try PostgresConfiguration(url: databaseURL), pool: pool)
+        }
+    }
+
+    /// The pool, shared with callers that want their own statements or transactions.
+    public let postgres: PostgresClient
+    let logger: Logger
+    let waiter: JobWaiter
+
+    /// Creates a client with its own pool.
+    public convenience init(configuration: Configuration, logger: Logger) {
+        self.init(postgres: PostgresClient(configuration: configuration.database, pool: configuration.pool, logger: logger),
+                  logger: logger)
+    }
+
+    /// Creates a client on an existing pool (which the caller runs and shuts down).
+    public init(postgres: PostgresClient, logger: Logger) {
+        self.postgres = postgres
+        self.logger = logger
+        self.waiter = JobWaiter(postgres: postgres, logger: logger)
+    }
+
+    public func run() async throws {
+        try await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops waiters and closes the pool.
+    public func shutdown() async {
+        await waiter.shutdown()
+        await postgres.shutdown()
+    }
+
+    // MARK: Enqueue
+
+    /// Enqueues one job. The same tenant and idempotency key always yield the same job, also
+    /// under concurrent callers (`created` tells which call made it).
+    /// - Throws: ``SluiceError`` naming the field and rule (`invalidSpec`), or `queueFull`,
+    ///   `tenantPaused`, `budgetExhausted`, `notPermitted`, `database`. Nothing is written on error.
+    public func enqueue(_ spec: JobSpec) async throws(SluiceError) -> EnqueuedJob {
+        let jobs = try await enqueue(batch: [spec])
+        return jobs[0]
+    }
+
+    /// Enqueues up to `settings.max_batch_size` (default 10,000) jobs in one statement, all or
+    /// nothing. Invalid specs are reported together in ``SluiceError/batchErrors`` by index.
+    /// - Returns: one entry per spec, in order.
+    public func enqueue(batch specs: [JobSpec]) async throws(SluiceError) -> [EnqueuedJob] {
+        let payload = try Self.payload(specs)
+        do {
+            return try await postgres.withConnection { conn in
+                try await Self.enqueue(payload: payload, count: specs.count, on: conn)
+            }
+        } catch {
+            throw SluiceError.from(error)
+        }
+    }
+
+    /// Enqueues inside the caller's own open transaction on its own connection: the jobs exist
+    /// if and only if the caller commits.
+    public static func enqueue(_ specs: [JobSpec], in connection: PostgresConnection) async throws(SluiceError) -> [EnqueuedJob] {
+        let payload = try payload(specs)
+        do {
+            return try await enqueue(payload: payload, count: specs.count, on: connection)
+        } catch {
+            throw SluiceError.from(error)
+        }
+    }
+
+    /// Enqueues one job inside the caller's transaction (see ``enqueue(_:in:)-(_,PostgresConnection)``).
+    public static func enqueue(_ spec: JobSpec, in connection: PostgresConnection) async throws(SluiceError) -> EnqueuedJob {
+        try await enqueue([spec], in: connection)[0]
+    }
+
+    static func payload(_ specs: [JobSpec]) throws(SluiceError) -> PostgresJSON {
+        guard !specs.isEmpty else {
+            throw SluiceError.invalid("jobs", "non_empty", "a batch needs at least one job")
+        }
+        var problems: [SluiceError.SpecProblem] = []
+        var json = JSONWriter(capacity: specs.count * 256)
+        json.beginArray()
+        for (index, spec) in specs.enumerated() {
+            do {
+                try spec.checkDocuments()
+            } catch {
+                problems.append(.init(index: index, field: error.field ?? "spec", rule: error.rule ?? "invalid",
+                                      message: error.message))
+            }
+            spec.write(to: &json)
+        }
+        json.endArray()
+        if let first = problems.first {
+            let message = specs.count == 1 ? first.message
+                : "job \(first.index): \(first.message) (\(problems.count) invalid jobs in the batch)"
+            throw SluiceError(code: .invalidSpec, message: message, field: first.field, rule: first.rule,
+                              batchErrors: problems)
+        }
+        return PostgresJSON(bytes: json.bytes)
+    }
+
+    static func enqueue(payload: PostgresJSON, count: Int, on conn: PostgresConnection) async throws -> [EnqueuedJob] {
+        let result = try await conn.query("SELECT idx, id, created FROM sluice.enqueue_specs($1::jsonb)", [payload])
+        var jobs = [EnqueuedJob?](repeating: nil, count: count)
+        for row in result.rows {
+            let index = try row.decode(Int.self, at: 0)
+            jobs[index] = EnqueuedJob(id: try row.decode(UUID.self, at: 1), created: try row.decode(Bool.self, at: 2))
+        }
+        return try jobs.map { job in
+            guard let job else { throw SluiceError(code: .database, message: "enqueue returned fewer rows than specs") }
+            return job
+        }
+    }
+
+    // MARK: Read
+
+    /// The job, or nil when it does not exist (or is not visible to this role).
+    public func job(_ id: UUID) async throws(SluiceError) -> Job? {
+        do {
+            let result = try await postgres.query("SELECT \(Job.columns) FROM sluice.jobs WHERE id = $1", [id])
+            return try result.first.map(Job.init(row:))
+        } catch {
+            throw SluiceError.from(error)
+        }
+    }
+
+    /// The result of a succeeded job, or nil.
+    public func result(_ id: UUID) async throws(SluiceError) -> JobResult? {
+        do {
+            let result = try await postgres.query("SELECT \(JobResult.columns) FROM sluice.results WHERE job_id = $1", [id])
+            return try result.first.map(JobResult.init(row:))
+        } catch {
+            throw SluiceError.from(error)
+        }
+    }
+
+    /// A page of a tenant's jobs, newest first. Pass the last id of a page as `after` to get
+    /// the next page (keyset pagination: stable under concurrent inserts).
+    public func list(tenant: String, state: JobState? = nil, lane: Lane? = nil, limit: Int = 100,
+                     after: UUID? = nil) async throws(SluiceError) -> [Job] {
+        guard (1...10_000).contains(limit) else {
+            throw SluiceError.invalid("limit", "range", "limit must be from 1 to 10000")
+        }
+        do {
+            let result = try await postgres.query(
+                """
+                SELECT \(Job.columns) FROM sluice.jobs
+                 WHERE tenant = $1 AND ($2::text IS NULL OR state::text = $2) AND ($3::text IS NULL OR lane::text = $3)
+                   AND ($4::uuid IS NULL OR id < $4)
+                 ORDER BY id DESC LIMIT $5
+                """,
+                [tenant, state?.rawValue, lane?.rawValue, after, limit])
+            return try result.rows.map(Job.init(row:))
+        } catch {
+            throw SluiceError.from(error)
+        }
+    }
+
+    // MARK: Wait and cancel
+
+    /// Waits until the job reaches a terminal state (succeeded, dead or cancelled) and returns
+    /// it. Woken by LISTEN/NOTIFY within milliseconds; no polling.
+    /// - Throws: `timeout` when the deadline passes first; `notFound` for an unknown job.
+    public func wait(for id: UUID, timeout: Duration) async throws(SluiceError) -> Job {
+        let deadline = ContinuousClock.now + timeout
+        do {
+            try await waiter.ensureListening()
+        } catch {
+            throw SluiceError.from(error)
+        }
+        while true {
+            let version = await waiter.register(id)
+            let job: Job?
+            do {
+                job = try await self.job(id)
+            } catch {
+                await waiter.unregister(id)
+                throw error
+            }
+            guard let job else {
+                await waiter.unregister(id)
+                throw SluiceError(code: .notFound, message: "job \(id) not found", field: "id", rule: "exists")
+            }
+            if job.state.isTerminal {
+                await waiter.unregister(id)
+                return job
+            }
+            if ContinuousClock.now >= deadline || Task.isCancelled {
+                await waiter.unregister(id)
+                throw SluiceError(code: .timeout, message: "job \(id) is still \(job.state.rawValue) after \(timeout)")
+            }
+            await waiter.waitForChange(id, after: version, until: deadline)
+            await waiter.unregister(id)
+        }
+    }
+
+    /// Cancels a job: a queued job is cancelled at once; a running job's worker is told to
+    /// abort its call and ends it `cancelled`; a finished job is left alone.
+    /// - Returns: the job's state right after the request.
+    @discardableResult
+    public func cancel(_ id: UUID) async throws(SluiceError) -> JobState {
+        do {
+            let result = try await postgres.query("SELECT sluice.cancel($1)", [id])
+            let text = try result.rows[0].decode(String.self, at: 0)
+            return JobState(rawValue: text) ?? .queued
+        } catch {
+            throw SluiceError.from(error)
+        }
+    }
+}

@@ -1,0 +1,348 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Sluice
+import SluicePostgres
+import SluiceSupport
+
+/// One worker process's engine: claims jobs in batches sized to its free slots, runs them
+/// against their providers, renews their leases, rescues jobs of dead workers, and records
+/// outcomes in groups. A `ServiceLifecycle.Service`: on graceful shutdown it stops claiming,
+/// lets in-flight jobs finish within the grace period, then puts the rest back in the queue
+/// without consuming an attempt.
+public final class Worker: Service, Sendable {
+    public let id: String
+    let configuration: WorkerConfiguration
+    let postgres: PostgresClient
+    let providers: @Sendable (String) -> (any LLMProvider)?
+    let logger: Logger
+    let retry: RetryPolicy
+    let running = Locked<[UUID: (attempt: Int, control: JobControl)]>([:])
+    let wakeup = Wakeup()
+    let draining = Locked(false)
+
+    /// - Parameters:
+    ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
+    public init(configuration: WorkerConfiguration, postgres: PostgresClient,
+                providers: @escaping @Sendable (String) -> (any LLMProvider)?, logger: Logger, id: String? = nil) throws(WorkerError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.postgres = postgres
+        self.providers = providers
+        self.id = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(self.id)"
+        self.logger = logger
+        self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
+                                 maxRetryAfter: configuration.maxRetryAfter)
+    }
+
+    /// Jobs running in this process now.
+    public var inFlight: Int { running.withLock { $0.count } }
+
+    public func run() async throws {
+        try await register()
+        let completer = Completer(postgres: postgres, workerID: id, batchSize: configuration.completionBatch,
+                                  interval: configuration.completionInterval, logger: logger)
+        logger.info("worker started", metadata: [
+            "concurrency": "\(configuration.concurrency)",
+            "lanes": "\(configuration.lanes.map(\.rawValue).joined(separator: ","))",
+        ])
+        await withDiscardingTaskGroup { background in
+            background.addTask { await completer.run() }
+            background.addTask { await self.listenLoop() }
+            background.addTask { await self.heartbeatLoop() }
+            background.addTask { await self.rescueLoop() }
+            background.addTask { await self.pruneLoop() }
+
+            await withGracefulShutdownHandler {
+                await self.claimLoop(completer: completer)
+            } onGracefulShutdown: {
+                self.draining.withLock { $0 = true }
+                Task { await self.wakeup.signal() }
+            }
+            // In-flight jobs are done (or released); write what is left and stop the helpers.
+            await completer.drain()
+            background.cancelAll()
+        }
+        await deregister()
+        logger.info("worker stopped")
+    }
+
+    // MARK: Claiming and running
+
+    private func claimLoop(completer: Completer) async {
+        await withDiscardingTaskGroup { jobs in
+            let shutdownWatcher = Task { [configuration] in
+                // Once draining, give in-flight jobs the grace period, then abort them.
+                while !self.draining.current { try? await Task.sleep(for: .milliseconds(50)) }
+                try? await Task.sleep(for: configuration.shutdownGracePeriod)
+                for control in self.running.withLock({ $0.values.map(\.control) }) { control.abort(.shutdown) }
+            }
+            defer { shutdownWatcher.cancel() }
+            var pollDelay = configuration.pollInterval
+            while !draining.current {
+                let free = configuration.concurrency - inFlight
+                var claimedFull = false
+                if free > 0 {
+                    let want = min(free, configuration.maxClaimBatch)
+                    do {
+                        let claimed = try await claim(want)
+                        pollDelay = configuration.pollInterval
+                        for job in claimed {
+                            let control = JobControl()
+                            running.withLock { $0[job.id] = (job.attempt, control) }
+                            jobs.addTask {
+                                if let outcome = await self.execute(job, control: control) {
+                                    await completer.submit(outcome)
+                                }
+                                self.running.withLock { _ = $0.removeValue(forKey: job.id) }
+                                if control.reason == .shutdown {
+                                    await self.release(job)
+                                }
+                                await self.wakeup.signal()
+                            }
+                        }
+                        claimedFull = claimed.count == want
+                    } catch {
+                        logger.warning("claim failed", metadata: ["error": "\(error)"])
+                        pollDelay = min(pollDelay * 2, .seconds(10))
+                    }
+                }
+                if claimedFull && inFlight < configuration.concurrency { continue }
+                // Sleep until NOTIFY, a freed slot, or the jittered poll.
+                await wakeup.wait(timeout: pollDelay * Double.random(in: 0.8...1.2))
+            }
+        }
+    }
+
+    private func claim(_ limit: Int) async throws -> [Job] {
+        let lanes = "{" + configuration.lanes.map(\.rawValue).joined(separator: ",") + "}"
+        let result = try await postgres.query(
+            "SELECT \(Job.columns) FROM sluice.claim($1, $2, $3::sluice.lane[], $4::text[], $5::interval, $6::interval)",
+            [id, limit, lanes, configuration.tenants, Self.interval(configuration.lease),
+             Self.interval(configuration.starvationAfter)])
+        return try result.rows.map(Job.init(row:))
+    }
+
+    static func interval(_ duration: Duration) -> String {
+        "\(Int(duration.milliseconds.rounded())) milliseconds"
+    }
+
+    /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
+    /// owns the job (lease lost) or it goes back to the queue (shutdown).
+    func execute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        let startedAt = Date()
+        let clock = ContinuousClock()
+        let start = clock.now
+        var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .dead, startedAt: startedAt, duration: .zero)
+
+        guard let provider = providers(job.provider) else {
+            outcome.kind = .dead
+            outcome.errorClass = .notFound
+            outcome.errorMessage = "no provider named \(job.provider) is configured on this worker"
+            outcome.reason = "provider not configured"
+            return outcome
+        }
+        let call = ProviderCall(
+            jobID: job.id, tenant: job.tenant, provider: job.provider, model: job.model, request: job.request.bytes,
+            maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
+            traceparent: job.traceparent, attempt: job.attempt)
+
+        let result: Result<ProviderResult, ProviderFailure>?
+        do {
+            result = try await withThrowingTaskGroup(of: Result<ProviderResult, ProviderFailure>?.self) { group in
+                group.addTask {
+                    do {
+                        return .success(try await provider.call(call))
+                    } catch let failure as ProviderFailure {
+                        return .failure(failure)
+                    } catch is CancellationError {
+                        return .failure(ProviderFailure(.cancelled, "the call was cancelled"))
+                    } catch {
+                        return .failure(ProviderFailure(.internal, "provider error: \(error)"))
+                    }
+                }
+                group.addTask {
+                    await control.waitForAbort()
+                    return nil
+                }
+                group.addTask {
+                    try await Task.sleep(for: job.timeout)
+                    return .failure(ProviderFailure(.timeout, "the attempt exceeded the job's timeout of \(job.timeout)"))
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+        } catch {
+            result = nil
+        }
+        outcome.duration = clock.now - start
+
+        if let reason = control.reason {
+            switch reason {
+            case .leaseLost, .shutdown:
+                return nil
+            case .cancelRequested:
+                outcome.kind = .cancelled
+                outcome.errorClass = .cancelled
+                outcome.errorMessage = "cancelled by request while running"
+                return outcome
+            }
+        }
+        switch result {
+        case .success(let value):
+            outcome.kind = .succeeded
+            outcome.usage = value.usage
+            outcome.costUSD = value.costUSD
+            outcome.httpStatus = value.httpStatus
+            outcome.result = value
+        case .failure(let failure):
+            outcome.errorClass = failure.errorClass
+            outcome.errorMessage = failure.message
+            outcome.httpStatus = failure.httpStatus
+            outcome.usage = failure.usage
+            outcome.costUSD = failure.costUSD
+            if failure.isRetryable && job.attempt < job.maxAttempts {
+                outcome.kind = .retry
+                let delay = retry.delay(afterAttempt: job.attempt, retryAfter: failure.retryAfter)
+                outcome.retryAt = Date().addingTimeInterval(delay.milliseconds / 1000)
+            } else {
+                outcome.kind = .dead
+                outcome.reason = failure.isRetryable
+                    ? "attempts exhausted (\(job.attempt) of \(job.maxAttempts))"
+                    : "\(failure.errorClass.rawValue) is not retryable"
+            }
+        case nil:
+            // The worker task itself was cancelled without an abort reason: treat as shutdown.
+            return nil
+        }
+        return outcome
+    }
+
+    /// Puts a job this worker still owns back in the queue without consuming an attempt.
+    private func release(_ job: Job) async {
+        do {
+            _ = try await postgres.query("SELECT sluice.release($1, $2::uuid[], $3::int[])", [id, [job.id], [job.attempt]])
+        } catch {
+            logger.warning("releasing a job failed; its lease will expire", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Background loops
+
+    private func listenLoop() async {
+        let stream = postgres.listen(["sluice_jobs", "sluice_cancel"])
+        do {
+            for await event in stream {
+                switch event {
+                case .notification(let note) where note.channel == "sluice_cancel":
+                    if let jobID = UUID(uuidString: note.payload),
+                       let control = running.withLock({ $0[jobID]?.control }) {
+                        control.abort(.cancelRequested)
+                    }
+                case .notification, .reconnected:
+                    await wakeup.signal()
+                }
+            }
+        } catch {
+            if !Task.isCancelled { logger.warning("listener ended", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.heartbeatInterval)
+            if Task.isCancelled { break }
+            await heartbeat()
+        }
+    }
+
+    /// Renews this worker's leases and registry row; aborts attempts whose job was rescued
+    /// elsewhere or that a submitter cancelled.
+    func heartbeat() async {
+        let ids = running.withLock { Array($0.keys) }
+        do {
+            _ = try await postgres.query("UPDATE sluice.workers SET last_heartbeat_at = now() WHERE id = $1", [id])
+            guard !ids.isEmpty else { return }
+            let result = try await postgres.query(
+                "SELECT id, owned, cancel_requested FROM sluice.renew_leases($1, $2::uuid[], $3::interval)",
+                [id, ids, Self.interval(configuration.lease)])
+            for row in result.rows {
+                let jobID = try row.decode(UUID.self, at: 0)
+                guard let control = running.withLock({ $0[jobID]?.control }) else { continue }
+                if try !row.decode(Bool.self, at: 1) {
+                    control.abort(.leaseLost)
+                } else if try row.decode(Bool.self, at: 2) {
+                    control.abort(.cancelRequested)
+                }
+            }
+        } catch {
+            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func rescueLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.rescueInterval * Double.random(in: 0.8...1.2))
+            if Task.isCancelled { break }
+            do {
+                let result = try await postgres.query("SELECT sluice.rescue_expired(1000)")
+                let rescued = try result.rows.first?.decode(Int.self, at: 0) ?? 0
+                if rescued > 0 { logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"]) }
+                _ = try await postgres.query(
+                    "DELETE FROM sluice.workers WHERE last_heartbeat_at < now() - $1::interval",
+                    [Self.interval(configuration.workerExpiry)])
+            } catch {
+                logger.warning("rescue failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func pruneLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.pruneInterval * Double.random(in: 0.9...1.1))
+            if Task.isCancelled { break }
+            _ = try? await prune()
+        }
+    }
+
+    /// Prunes one round if this worker wins the election (a transaction-level advisory lock,
+    /// so exactly one worker prunes at a time and a crashed pruner frees it at once). Each
+    /// batch is its own short transaction so pruning never holds back vacuum or blocks claims.
+    @discardableResult
+    public func prune(batch: Int = 1000) async throws -> Int {
+        var total = 0
+        while true {
+            let deleted: Int = try await postgres.withTransaction { [configuration] conn in
+                let lock = try await conn.query("SELECT pg_try_advisory_xact_lock(7305692411130281002)")
+                guard try lock.rows[0].decode(Bool.self, at: 0) else { return -1 }
+                let result = try await conn.query(
+                    "SELECT sluice.prune(now() - $1::interval, now() - $2::interval, $3)",
+                    [Self.interval(configuration.retention), Self.interval(configuration.deadRetention), batch])
+                return try result.rows[0].decode(Int.self, at: 0)
+            }
+            if deleted < 0 { return total }
+            total += deleted
+            if deleted < batch { return total }
+        }
+    }
+
+    private func register() async throws {
+        do {
+            _ = try await postgres.query(
+                """
+                INSERT INTO sluice.workers (id, host, pid, lanes, concurrency) VALUES ($1, $2, $3, $4::text[], $5)
+                ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()
+                """,
+                [id, ProcessInfo.processInfo.hostName, Int(getpid()), configuration.lanes.map(\.rawValue), configuration.concurrency])
+        } catch {
+            throw WorkerError(.database, "registering the worker failed: \(error)")
+        }
+    }
+
+    private func deregister() async {
+        _ = try? await postgres.query("DELETE FROM sluice.workers WHERE id = $1", [id])
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import Logging
+
+/// `sluice`: the operator CLI and the worker process.
+@main
+struct SluiceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Sluice: a PostgreSQL-backed queue and worker for LLM jobs.",
+        subcommands: [MigrateCommand.self, WorkerCommand.self, EnqueueCommand.self, JobsCommand.self]
+    )
+}

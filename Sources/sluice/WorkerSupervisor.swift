@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs N copies of `sluice worker --child`, restarts a crashed child with exponential backoff
+/// (0.5 s doubling to 30 s, reset after a child ran a minute), forwards SIGTERM/SIGINT to all
+/// children, and returns once every child has exited after a shutdown signal.
+///
+/// Children are started with `posix_spawn` with an empty signal mask and default signal
+/// dispositions, so they never inherit the supervisor's blocked or ignored SIGTERM (threads of
+/// the Dispatch pool block signals, and an ignored disposition survives exec).
+final class WorkerSupervisor: @unchecked Sendable {
+    private let processes: Int
+    private let childArguments: [String]
+    private let logger: Logger
+    private let lock = NSLock()
+    private var children: [Int: pid_t] = [:]
+    private var stopping = false
+
+    init(processes: Int, childArguments: [String], logger: Logger) {
+        self.processes = processes
+        self.childArguments = childArguments
+        self.logger = logger
+    }
+
+    func run() async -> Int32 {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in self.shutdown(signal: number) }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        logger.info("supervisor starting workers", metadata: ["processes": "\(processes)"])
+        return await withTaskGroup(of: Int32.self) { group in
+            for slot in 0..<processes {
+                group.addTask { await self.supervise(slot: slot) }
+            }
+            var worst: Int32 = 0
+            for await code in group where code != 0 { worst = code }
+            return worst
+        }
+    }
+
+    private func shutdown(signal number: Int32) {
+        let running: [pid_t] = lock.withLock {
+            stopping = true
+            return Array(children.values)
+        }
+        logger.notice("forwarding signal to workers", metadata: ["signal": "\(number)", "children": "\(running.count)"])
+        for pid in running { kill(pid, number) }
+    }
+
+    private func supervise(slot: Int) async -> Int32 {
+        var backoff = 0.5
+        while true {
+            let started = Date()
+            let pid: pid_t? = lock.withLock {
+                if stopping { return nil }
+                guard let pid = spawn() else { return -1 }
+                children[slot] = pid
+                return pid
+            }
+            guard let pid else { return 0 }
+            if pid < 0 { return 1 }
+            let status = await Self.wait(pid)
+            let stoppingNow = lock.withLock {
+                children[slot] = nil
+                return stopping
+            }
+            let exitedNormally = status & 0x7f == 0
+            let code = exitedNormally ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            if stoppingNow { return exitedNormally ? code : 0 }
+            logger.warning("worker process exited; restarting", metadata: [
+                "slot": "\(slot)", "pid": "\(pid)", "status": "\(code)", "signaled": "\(!exitedNormally)",
+            ])
+            if Date().timeIntervalSince(started) > 60 { backoff = 0.5 }
+            try? await Task.sleep(for: .milliseconds(Int(backoff * 1000)))
+            backoff = min(backoff * 2, 30)
+        }
+    }
+
+    /// Starts one child; nil when spawning failed (logged).
+    private func spawn() -> pid_t? {
+        let executable = Self.executablePath()
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + childArguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, nil, &attributes, argv, environ)
+        guard result == 0 else {
+            logger.error("cannot start worker process", metadata: ["error": "\(String(cString: strerror(result)))"])
+            return nil
+        }
+        return pid
+    }
+
+    /// The running executable (`/proc/self/exe`), so children are the same build.
+    private static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if count > 0 { return String(cString: buffer) }
+        return CommandLine.arguments[0]
+    }
+
+    /// Waits for a child on a dedicated thread (waitpid blocks) and returns its raw status.
+    private static func wait(_ pid: pid_t) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }
+            thread.start()
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import Testing
+
+@Suite("Enqueue")
+struct EnqueueTests {
+    @Test func enqueueStoresTheSpec() async throws {
+        let db = try await TestDatabase.make()
+        let spec = JobSpec(tenant: "acme", lane: .high, provider: "echo", model: "echo", request: chat("hi there"),
+                           maxOutputTokens: 64, maxAttempts: 3, timeout: .seconds(30), metadata: JSONDocument(#"{"k":1}"#),
+                           traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        let enqueued = try await db.client.enqueue(spec)
+        #expect(enqueued.created)
+        let job = try #require(try await db.client.job(enqueued.id))
+        #expect(job.tenant == "acme")
+        #expect(job.lane == .high)
+        #expect(job.state == .queued)
+        #expect(job.maxOutputTokens == 64)
+        #expect(job.maxAttempts == 3)
+        #expect(job.timeout == .seconds(30))
+        #expect(job.attempt == 0)
+        #expect(job.traceparent == spec.traceparent)
+        #expect(job.metadata.text.contains("\"k\""))
+        #expect(job.estimatedInputTokens > 0)
+        await db.close()
+    }
+
+    @Test func concurrentEnqueuesWithOneIdempotencyKeyMakeOneJob() async throws {
+        let db = try await TestDatabase.make()
+        let results = try await withThrowingTaskGroup(of: EnqueuedJob.self) { group in
+            for _ in 0..<24 {
+                group.addTask { try await db.client.enqueue(echoSpec("acme", "same", key: "order-42")) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(results.map(\.id)).count == 1)
+        #expect(results.filter(\.created).count == 1)
+        let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs").rows[0].decode(Int.self, at: 0)
+        #expect(count == 1)
+        // Another tenant may use the same key.
+        let other = try await db.client.enqueue(echoSpec("globex", "same", key: "order-42"))
+        #expect(other.created && other.id != results[0].id)
+        await db.close()
+    }
+
+    @Test func transactionalEnqueueExistsOnlyIfCommitted() async throws {
+        let db = try await TestDatabase.make()
+        struct Boom: Error {}
+        var rolledBack: UUID?
+        do {
+            try await db.postgres.withTransaction { conn in
+                let job = try await SluiceClient.enqueue(echoSpec(), in: conn)
+                _ = job
+                throw Boom()
+            }
+        } catch is Boom {}
+        let committed = try await db.postgres.withTransaction { conn in
+            try await SluiceClient.enqueue(echoSpec("acme", "kept"), in: conn).id
+        }
+        _ = rolledBack
+        let rows = try await db.postgres.query("SELECT id FROM sluice.jobs")
+        #expect(rows.rows.count == 1)
+        #expect(try rows.rows[0].decode(UUID.self, at: 0) == committed)
+        rolledBack = nil
+        await db.close()
+    }
+
+    @Test func tenThousandJobBatch() async throws {
+        let db = try await TestDatabase.make()
+        let specs = (0..<10_000).map { echoSpec("bulk-\($0 % 7)", "job \($0)", lane: .batch) }
+        let jobs = try await db.client.enqueue(batch: specs)
+        #expect(jobs.count == 10_000)
+        #expect(Set(jobs.map(\.id)).count == 10_000)
+        let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs WHERE lane = 'batch'").rows[0].decode(Int.self, at: 0)
+        #expect(count == 10_000)
+        await db.close()
+    }
+
+    @Test func batchIsAllOrNothingAndReportsEveryBadIndex() async throws {
+        let db = try await TestDatabase.make()
+        var specs = (0..<5).map { echoSpec("acme", "ok \($0)") }
+        specs[1].tenant = "Bad Tenant"
+        specs[3].target = .model(provider: "echo", model: "nope")
+        do {
+            _ = try await db.client.enqueue(batch: specs)
+            Issue.record("expected invalidSpec")
+        } catch {
+            #expect(error.code == .invalidSpec)
+            #expect(error.batchErrors.map(\.index) == [1, 3])
+            #expect(error.batchErrors.map(\.field) == ["tenant", "model"])
+            #expect(error.batchErrors[1].message.contains("known models: echo"))
+        }
+        let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs").rows[0].decode(Int.self, at: 0)
+        #expect(count == 0)
+        await db.close()
+    }
+
+    @Test func listPagesNewestFirst() async throws {
+        let db = try await TestDatabase.make()
+        var ids: [UUID] = []
+        for i in 0..<7 { ids.append(try await db.client.enqueue(echoSpec("acme", "n\(i)")).id) }
+        _ = try await db.client.enqueue(echoSpec("other", "x"))
+        let first = try await db.client.list(tenant: "acme", limit: 3)
+        #expect(first.map(\.id) == Array(ids.reversed().prefix(3)))
+        let second = try await db.client.list(tenant: "acme", limit: 3, after: first.last!.id)
+        #expect(second.map(\.id) == Array(ids.reversed().dropFirst(3).prefix(3)))
+        let none = try await db.client.list(tenant: "acme", state: .succeeded)
+        #expect(none.isEmpty)
+        await db.close()
+    }
+}

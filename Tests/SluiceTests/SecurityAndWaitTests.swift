@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import Sluice
+import SluicePostgres
+import Testing
+
+@Suite("Row-level security, wait and cancel")
+struct SecurityAndWaitTests {
+    @Test func tenantRolesSeeOnlyTheirOwnJobs() async throws {
+        let db = try await TestDatabase.make()
+        let suffix = db.name.suffix(8)
+        let roleA = "tenant_a_\(suffix)", roleB = "tenant_b_\(suffix)"
+        for (role, tenant) in [(roleA, "alpha"), (roleB, "beta")] {
+            _ = try await db.postgres.query("CREATE ROLE \(role) LOGIN IN ROLE sluice_tenant")
+            _ = try await db.postgres.query("INSERT INTO sluice.tenants (id) VALUES ($1)", [tenant])
+            _ = try await db.postgres.query("INSERT INTO sluice.tenant_roles VALUES ($1, $2)", [role, tenant])
+        }
+        let alphaJob = try await db.client.enqueue(echoSpec("alpha", "a")).id
+        let betaJob = try await db.client.enqueue(echoSpec("beta", "b")).id
+
+        try await db.postgres.withTransaction { conn in
+            _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+            let visible = try await conn.query("SELECT id FROM sluice.jobs").rows.map { try $0.decode(UUID.self, at: 0) }
+            #expect(visible == [alphaJob])
+            let viaView = try await conn.query("SELECT count(*) FROM sluice.job_view WHERE tenant = 'beta'").rows[0].decode(Int.self, at: 0)
+            #expect(viaView == 0)
+            let status = try await conn.query("SELECT count(*) FROM sluice.job_status($1)", [betaJob]).rows[0].decode(Int.self, at: 0)
+            #expect(status == 0)
+            let own = try await conn.query("SELECT sluice.enqueue('alpha', 'normal', 'echo', 'echo', $1::jsonb)",
+                                           [#"{"messages":[{"role":"user","content":"x"}]}"#])
+            #expect(own.rows.count == 1)
+        }
+        // Role A can neither enqueue for beta nor cancel beta's job nor read its secrets.
+        await #expect(throws: PostgresError.self) {
+            try await db.postgres.withTransaction { conn in
+                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SELECT sluice.enqueue('beta', 'normal', 'echo', 'echo', $1::jsonb)",
+                                         [#"{"messages":[{"role":"user","content":"x"}]}"#])
+            }
+        }
+        do {
+            try await db.postgres.withTransaction { conn in
+                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SELECT sluice.cancel($1)", [betaJob])
+            }
+            Issue.record("cancel of another tenant's job succeeded")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "SL005")
+        }
+        await #expect(throws: PostgresError.self) {
+            try await db.postgres.withTransaction { conn in
+                _ = try await conn.query("SET LOCAL ROLE \(roleB)")
+                _ = try await conn.query("SELECT * FROM sluice.tenant_secrets")
+            }
+        }
+        let beta = try #require(try await db.client.job(betaJob))
+        #expect(beta.state == .queued)
+        await db.close()
+    }
+
+    @Test func cancelQueuedJob() async throws {
+        let db = try await TestDatabase.make()
+        let id = try await db.client.enqueue(echoSpec()).id
+        #expect(try await db.client.cancel(id) == .cancelled)
+        let job = try #require(try await db.client.job(id))
+        #expect(job.state == .cancelled)
+        #expect(job.finishedAt != nil)
+        // Cancelling again leaves it as it is; an unknown id is notFound.
+        #expect(try await db.client.cancel(id) == .cancelled)
+        await #expect(throws: SluiceError.self) { try await db.client.cancel(UUID()) }
+        await db.close()
+    }
+
+    @Test func waitWakesWhenAnotherConnectionFinishesTheJob() async throws {
+        let db = try await TestDatabase.make()
+        let id = try await db.client.enqueue(echoSpec()).id
+        let claimed = try await db.postgres.query(
+            "SELECT id, attempt FROM sluice.claim('w-test', 10, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
+        #expect(claimed.rows.count == 1)
+        let clock = ContinuousClock()
+        let finisher = Task {
+            try await Task.sleep(for: .milliseconds(300))
+            let at = clock.now
+            let items = #"[{"id":"\#(id.uuidString)","attempt":1,"outcome":"succeeded","usage":{"input":1,"output":2},"result":{"output_text":"ok","provider":"echo","model":"echo"}}]"#
+            _ = try await db.postgres.query("SELECT sluice.finish_attempts('w-test', $1::jsonb)", [items])
+            return at
+        }
+        let job = try await db.client.wait(for: id, timeout: .seconds(20))
+        let returned = clock.now
+        let finishedAt = try await finisher.value
+        #expect(job.state == .succeeded)
+        // Woken by NOTIFY, not by a poll or the timeout (generous bound: this is not a benchmark).
+        #expect(returned - finishedAt < .milliseconds(500))
+        let result = try #require(try await db.client.result(id))
+        #expect(result.outputText == "ok")
+        #expect(result.usage.outputTokens == 2)
+        await db.close()
+    }
+
+    @Test func waitTimesOut() async throws {
+        let db = try await TestDatabase.make()
+        let id = try await db.client.enqueue(echoSpec()).id
+        do {
+            _ = try await db.client.wait(for: id, timeout: .milliseconds(200))
+            Issue.record("wait returned for a queued job")
+        } catch {
+            #expect(error.code == .timeout)
+        }
+        await db.close()
+    }
+
+    @Test func embeddedMigrationsMatchTheFiles() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = root.appendingPathComponent("Migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let embedded = try SluiceSchema.migrations()
+        #expect(embedded.count == files.count)
+        for (migration, file) in zip(embedded, files) {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            #expect(migration.sql == text, "Migrations/\(file) changed: run scripts/embed-migrations")
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import Testing
+
+/// The claim statement's ordering rules, exercised directly.
+@Suite("Claim order: lanes, anti-starvation, tenant fairness")
+struct ClaimOrderTests {
+    func claim(_ h: WorkerHarness, _ limit: Int, starvation: String = "10 seconds") async throws -> [(tenant: String, lane: String)] {
+        try await h.postgres.query(
+            "SELECT tenant, lane::text FROM sluice.claim('w', $1, enum_range(NULL::sluice.lane), NULL, '30 seconds', $2::interval)",
+            [limit, starvation]).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }
+    }
+
+    @Test func higherLanesFirst() async throws {
+        let h = try await WorkerHarness.make()
+        _ = try await h.client.enqueue(batch: (0..<5).map { _ in echo("acme", "b", lane: .batch) })
+        _ = try await h.client.enqueue(batch: (0..<5).map { _ in echo("acme", "n", lane: .normal) })
+        _ = try await h.client.enqueue(batch: (0..<3).map { _ in echo("acme", "i", lane: .interactive) })
+        let lanes = try await claim(h, 6).map(\.lane)
+        #expect(lanes == ["interactive", "interactive", "interactive", "normal", "normal", "normal"])
+        await h.close()
+    }
+
+    @Test func starvingLowerLaneGetsAShare() async throws {
+        let h = try await WorkerHarness.make()
+        _ = try await h.client.enqueue(echo("acme", "old batch", lane: .batch, runAt: Date().addingTimeInterval(-5)))
+        _ = try await h.client.enqueue(batch: (0..<30).map { _ in echo("acme", "i", lane: .interactive) })
+        // Not yet starving (threshold 1 minute): strict priority.
+        let strict = try await claim(h, 10, starvation: "1 minute").map(\.lane)
+        #expect(!strict.contains("batch"))
+        // Waiting longer than the threshold (1 s): the batch job gets a slot.
+        let aged = try await claim(h, 10, starvation: "1 second").map(\.lane)
+        #expect(aged.contains("batch"))
+        await h.close()
+    }
+
+    @Test func aQuietTenantIsNotStuckBehindANoisyBacklog() async throws {
+        let h = try await WorkerHarness.make()
+        _ = try await h.client.enqueue(batch: (0..<2000).map { _ in echo("noisy", "n") })
+        _ = try await h.client.enqueue(echo("quiet", "q"))
+        let first = try await claim(h, 4)
+        #expect(first.contains { $0.tenant == "quiet" })
+        await h.close()
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import SluiceWorker
+import Testing
+
+@Suite("Worker lifecycle")
+struct WorkerLifecycleTests {
+    @Test func echoJobSucceedsWithResultUsageAndAttempt() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo("acme", "twelve chars")).id
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .succeeded)
+        #expect(job.attempt == 1)
+        let result = try #require(try await h.client.result(id))
+        #expect(result.outputText == "twelve chars")
+        #expect(result.usage.outputTokens == 3)  // ceil(12 / 4)
+        #expect(result.provider == "echo")
+        #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE job_id = $1 AND outcome = 'succeeded'", [id]) == 1)
+        #expect(try await h.count("SELECT tokens::int FROM sluice.usage_daily WHERE tenant = 'acme'") == result.usage.totalTokens)
+        #expect(try await h.count("SELECT count(*) FROM sluice.workers") == 0)  // deregistered on shutdown
+        await h.close()
+    }
+
+    @Test func retryableFailuresRetryThenSucceed() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_fail":"server_error","echo_fail_attempts":2}"#, maxAttempts: 5)).id
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .succeeded)
+        #expect(job.attempt == 3)
+        let outcomes = try await h.postgres.query("SELECT outcome, error_class FROM sluice.attempts WHERE job_id = $1 ORDER BY attempt", [id])
+            .rows.map { try "\($0.decode(String.self, at: 0)):\($0.decode(String?.self, at: 1) ?? "-")" }
+        #expect(outcomes == ["failed:server_error", "failed:server_error", "succeeded:-"])
+        await h.close()
+    }
+
+    @Test func nonRetryableFailureGoesToDeadLettersAtOnce() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_fail":"auth"}"#, maxAttempts: 5)).id
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .dead)
+        #expect(job.attempt == 1)
+        #expect(job.lastErrorClass == "auth")
+        let dead = try await h.postgres.query("SELECT error_class, reason, attempts FROM sluice.dead_letters WHERE job_id = $1", [id])
+        #expect(try dead.rows[0].decode(String.self, at: 0) == "auth")
+        #expect(try dead.rows[0].decode(String.self, at: 1).contains("not retryable"))
+        await h.close()
+    }
+
+    @Test func retryableFailureExhaustsAttempts() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_fail":"overloaded"}"#, maxAttempts: 3)).id
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .dead)
+        #expect(job.attempt == 3)
+        #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE job_id = $1", [id]) == 3)
+        let reason = try await h.postgres.query("SELECT reason FROM sluice.dead_letters WHERE job_id = $1", [id]).rows[0].decode(String.self, at: 0)
+        #expect(reason == "attempts exhausted (3 of 3)")
+        await h.close()
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_fail":"rate_limited","echo_fail_attempts":1,"echo_retry_after_ms":1500}"#)).id
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .succeeded)
+        // The second attempt started no earlier than Retry-After after the first one ended.
+        let gap = try await h.postgres.query("""
+            SELECT extract(epoch FROM (b.started_at - a.finished_at)) * 1000 FROM sluice.attempts a, sluice.attempts b
+             WHERE a.job_id = $1 AND b.job_id = $1 AND a.attempt = 1 AND b.attempt = 2
+            """, [id]).rows[0].decode(Double.self, at: 0)
+        #expect(gap >= 1400)
+        await h.close()
+    }
+
+    @Test func cancelAbortsARunningCall() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_delay_ms":60000}"#)).id
+        let (job, elapsed) = try await h.withWorkers([try h.makeWorker()]) {
+            for _ in 0..<200 where try await h.client.job(id)?.state != .running {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            let clock = ContinuousClock()
+            let start = clock.now
+            #expect(try await h.client.cancel(id) == .running)
+            let job = try await h.client.wait(for: id, timeout: .seconds(20))
+            return (job, clock.now - start)
+        }
+        #expect(job.state == .cancelled)
+        #expect(elapsed < .seconds(5))
+        #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE job_id = $1 AND outcome = 'cancelled'", [id]) == 1)
+        await h.close()
+    }
+
+    @Test func scheduledJobStartsWhenDue() async throws {
+        let h = try await WorkerHarness.make()
+        let due = Date().addingTimeInterval(1.5)
+        let id = try await h.client.enqueue(echo(runAt: due)).id
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await h.client.job(id)?.state == .queued)
+            return try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .succeeded)
+        #expect(try #require(job.startedAt) >= due.addingTimeInterval(-0.05))
+        await h.close()
+    }
+
+    @Test func gracefulShutdownPutsUnfinishedJobsBackWithoutUsingAnAttempt() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_delay_ms":60000}"#)).id
+        var configuration = WorkerHarness.testConfiguration()
+        configuration.shutdownGracePeriod = .milliseconds(300)
+        try await h.withWorkers([try h.makeWorker(configuration)]) {
+            for _ in 0..<200 where try await h.client.job(id)?.state != .running {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        let job = try #require(try await h.client.job(id))
+        #expect(job.state == .queued)
+        #expect(job.attempt == 0)
+        #expect(job.leaseOwner == nil)
+        await h.close()
+    }
+}

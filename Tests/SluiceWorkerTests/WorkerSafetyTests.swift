@@ -1,0 +1,79 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import SluiceWorker
+import Testing
+
+@Suite("Worker safety: leases, stale completions, semaphores, pruning")
+struct WorkerSafetyTests {
+    @Test func expiredLeaseIsRescuedAndTheJobSucceedsOnce() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo()).id
+        // A worker that claims and then "dies": its lease expires in 300 ms and is never renewed.
+        _ = try await h.postgres.query(
+            "SELECT id FROM sluice.claim('ghost', 1, enum_range(NULL::sluice.lane), NULL, '300 milliseconds')")
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(20))
+        }
+        #expect(job.state == .succeeded)
+        #expect(job.attempt == 2)
+        #expect(try await h.count("SELECT count(*) FROM sluice.results WHERE job_id = $1", [id]) == 1)
+        let outcomes = try await h.postgres.query("SELECT outcome FROM sluice.attempts WHERE job_id = $1 ORDER BY attempt", [id])
+            .rows.map { try $0.decode(String.self, at: 0) }
+        #expect(outcomes == ["lease_expired", "succeeded"])
+        // The ghost wakes up and tries to complete its attempt: refused, nothing changes.
+        let stale = #"[{"id":"\#(id.uuidString)","attempt":1,"outcome":"dead","error_class":"internal","error_message":"late"}]"#
+        let applied = try await h.postgres.query("SELECT sluice.finish_attempts('ghost', $1::jsonb)", [stale])
+        #expect(applied.rows.isEmpty)
+        #expect(try await h.client.job(id)?.state == .succeeded)
+        await h.close()
+    }
+
+    @Test func leaseOnLastAttemptExpiringMakesTheJobDead() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(maxAttempts: 1)).id
+        _ = try await h.postgres.query(
+            "SELECT id FROM sluice.claim('ghost', 1, enum_range(NULL::sluice.lane), NULL, '1 millisecond')")
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await h.count("SELECT sluice.rescue_expired()") == 1)
+        let job = try #require(try await h.client.job(id))
+        #expect(job.state == .dead)
+        #expect(try await h.count("SELECT count(*) FROM sluice.dead_letters WHERE job_id = $1", [id]) == 1)
+        await h.close()
+    }
+
+    @Test func tenantConcurrencyIsNeverExceededAcrossWorkers() async throws {
+        let h = try await WorkerHarness.make()
+        _ = try await h.postgres.query("INSERT INTO sluice.tenants (id, max_concurrency) VALUES ('limited', 3)")
+        let ids = try await h.client.enqueue(batch: (0..<24).map { _ in echo("limited", "x", metadata: #"{"echo_delay_ms":150}"#) }).map(\.id)
+        let workers = try (0..<3).map { _ in try h.makeWorker(WorkerHarness.testConfiguration(concurrency: 16)) }
+        let peak = try await h.withWorkers(workers) {
+            var peak = 0
+            while try await h.count("SELECT count(*) FROM sluice.jobs WHERE state IN ('queued', 'running')") > 0 {
+                peak = max(peak, try await h.count("SELECT count(*) FROM sluice.jobs WHERE tenant = 'limited' AND state = 'running'"))
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return peak
+        }
+        #expect(peak == 3)
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'succeeded'", [ids]) == 24)
+        await h.close()
+    }
+
+    @Test func pruningRemovesOldFinishedJobsAndKeepsDeadOnesLonger() async throws {
+        let h = try await WorkerHarness.make()
+        let old = try await h.client.enqueue(echo("acme", "old")).id
+        let dead = try await h.client.enqueue(echo("acme", "dead")).id
+        let fresh = try await h.client.enqueue(echo("acme", "fresh")).id
+        _ = try await h.postgres.query("""
+            UPDATE sluice.jobs SET state = CASE WHEN id = $2 THEN 'dead'::sluice.job_state ELSE 'succeeded'::sluice.job_state END,
+                   finished_at = CASE WHEN id = $3 THEN now() ELSE now() - interval '8 days' END
+             WHERE id = ANY($1)
+            """, [[old, dead, fresh], dead, fresh])
+        let worker = try h.makeWorker()
+        #expect(try await worker.prune() == 1)
+        let left = try await h.postgres.query("SELECT id FROM sluice.jobs ORDER BY id").rows.map { try $0.decode(UUID.self, at: 0) }
+        #expect(Set(left) == [dead, fresh])
+        await h.close()
+    }
+}
