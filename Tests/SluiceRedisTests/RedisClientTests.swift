@@ -56,7 +56,10 @@ struct RedisClientTests {
         let p = TestRedis.prefix()
         // Hold the only connection in a blocking BLPOP for up to 3 s.
         let holder = Task { try await client.command(["BLPOP", p + "list", "3"]) }
-        try await Task.sleep(for: .milliseconds(100))
+        try await TestRedis.eventually("the holder leased the only connection") {
+            let stats = await client.statistics
+            return stats.open == 1 && stats.idle == 0
+        }
         await #expect {
             _ = try await client.command(["PING"])
         } throws: { error in
@@ -75,11 +78,13 @@ struct RedisClientTests {
             configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
             logger: TestRedis.logger)
         let p = TestRedis.prefix()
-        let holder = Task { try await client.command(["BLPOP", p + "list", "2"]) }
-        try await Task.sleep(for: .milliseconds(100))
+        let holder = Task { try await client.command(["BLPOP", p + "list", "5"]) }
+        try await TestRedis.eventually("the holder leased the only connection") {
+            let stats = await client.statistics
+            return stats.open == 1 && stats.idle == 0
+        }
         let waiter = Task { try await client.command(["PING"]) }
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(await client.statistics.waiting == 1)
+        try await TestRedis.eventually("one caller waiting") { await client.statistics.waiting == 1 }
         waiter.cancel()
         await #expect {
             _ = try await waiter.value
@@ -116,10 +121,16 @@ struct RedisClientTests {
             configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
             logger: TestRedis.logger)
         let p = TestRedis.prefix()
-        let holder = Task { try await client.command(["BLPOP", p + "list", "0.5"]) }
-        try await Task.sleep(for: .milliseconds(100))
+        let name = "holder-\(UInt32.random(in: 0...UInt32.max))"
+        let holder = Task {
+            try await client.withConnection { connection in
+                _ = try await connection.command(["CLIENT", "SETNAME", name])
+                return try await connection.command(["BLPOP", p + "list", "1"])
+            }
+        }
+        try await TestRedis.waitUntilServerRuns("blpop", clientName: name)
         let waiter = Task { try await client.command(["PING"]) }
-        try await Task.sleep(for: .milliseconds(100))
+        try await TestRedis.eventually("one caller waiting") { await client.statistics.waiting == 1 }
         await client.shutdown()
         await #expect {
             _ = try await waiter.value

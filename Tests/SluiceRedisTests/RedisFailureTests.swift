@@ -113,8 +113,9 @@ struct RedisFailureTests {
     @Test func cancelledInFlightCompletesAndKeepsConnectionClean() async throws {
         let redis = try await TestRedis.connect()
         let p = TestRedis.prefix()
+        let id = try #require(try await redis.command(["CLIENT", "ID"]).int)
         let task = Task { try await redis.command(["BLPOP", p + "list", "0.5"]) }
-        try await Task.sleep(for: .milliseconds(150))
+        try await TestRedis.waitUntilServerRuns("blpop", clientID: id)
         task.cancel()
         #expect(try await task.value == .null)  // BLPOP's own timeout reply
         #expect(await redis.isOpen)

@@ -36,6 +36,40 @@ enum TestRedis {
         "sluice-test:redis:\(name.prefix(while: { $0 != "(" })):\(UUID().uuidString):"
     }
 
+    /// Polls `condition` until it holds (or fails the test after `timeout`). Used instead of
+    /// fixed sleeps so tests stay correct on a loaded 2-core machine.
+    static func eventually(
+        _ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("timed out waiting for: \(what)")
+        throw CancellationError()
+    }
+
+    /// Waits until the server reports the client `id` blocked in `command` (e.g. "blpop").
+    static func waitUntilServerRuns(_ command: String, clientID id: Int64) async throws {
+        let observer = try await connect()
+        try await eventually("client \(id) running \(command)") {
+            let line = try await observer.command(["CLIENT", "LIST", "ID", String(id)]).string ?? ""
+            return line.contains("cmd=\(command)")
+        }
+        await observer.close()
+    }
+
+    /// Waits until the server reports the client named `name` (CLIENT SETNAME) running `command`.
+    static func waitUntilServerRuns(_ command: String, clientName name: String) async throws {
+        let observer = try await connect()
+        try await eventually("client \(name) running \(command)") {
+            let list = try await observer.command(["CLIENT", "LIST"]).string ?? ""
+            return list.split(separator: "\n").contains { $0.contains(" name=\(name) ") && $0.contains("cmd=\(command)") }
+        }
+        await observer.close()
+    }
+
     /// A TCP port nothing listens on right now (bind to port 0, read it back, close).
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
