@@ -67,13 +67,26 @@ final class Transfer: Sendable {
         fail(error(.cancelled, message), notifyLoop: true)
     }
 
+    /// Ends the transfer with `error`. From the Swift side (`notifyLoop`: cancel, body dropped)
+    /// the buffered chunks are discarded; from the loop (transport error, timeout, shutdown) they
+    /// stay readable and the error is thrown after the last of them.
     private func fail(_ error: HTTPError, notifyLoop: Bool) {
+        let discard = notifyLoop
         let (head, reader, wasRunning, freed) = state.withLock { state -> (CheckedContinuation<Result<HTTPResponse, HTTPError>, Never>?, CheckedContinuation<Result<[UInt8]?, HTTPError>, Never>?, Bool, Int) in
-            guard state.end == nil else { return (nil, nil, false, 0) }
+            guard state.end == nil else {
+                // Already ended: only release what the consumer will never read (body dropped
+                // after a complete transfer), so the buffered-bytes metric stays exact.
+                let freed = state.bufferedBytes
+                state.chunks = []
+                state.chunkHead = 0
+                state.bufferedBytes = 0
+                return (nil, nil, false, freed)
+            }
             state.end = .failure(error)
             let head = state.head, reader = state.reader
             state.head = nil
             state.reader = nil
+            guard discard else { return (head, reader, true, 0) }
             let freed = state.bufferedBytes
             state.chunks = []
             state.chunkHead = 0
@@ -90,6 +103,7 @@ final class Transfer: Sendable {
     func nextChunk() async -> Result<[UInt8]?, HTTPError> {
         if Task.isCancelled {
             cancel("the task iterating the response body was cancelled")
+            return .failure(error(.cancelled, "the task iterating the response body was cancelled"))
         }
         if let ready = takeChunk() { return ready }
         return await withTaskCancellationHandler {

@@ -117,18 +117,22 @@ struct HTTPClientFailureTests {
         let client = makeClient()
         let events = ServerEvents()
         try await TestServer.with(events: events, client: client) { base in
+            let (streaming, streamingContinuation) = AsyncStream<Void>.makeStream()
             let task = Task {
                 let response = try await client.execute(Request(url: "\(base)/forever?id=cancel-body"))
                 var chunks = 0
                 do {
-                    for try await _ in response.body { chunks += 1 }
+                    for try await _ in response.body {
+                        chunks += 1
+                        if chunks == 3 { streamingContinuation.yield() }
+                    }
                 } catch let error as HTTPError {
                     return (chunks, error.code)
                 }
                 return (chunks, HTTPError.Code.transport)
             }
-            try await waitUntil { client.activeTransfers == 1 }
-            try await Task.sleep(for: .milliseconds(200))
+            // Cancel only once the body is flowing.
+            for await _ in streaming { break }
             let cancelledAt = ContinuousClock.now
             task.cancel()
             let (chunks, code) = try await task.value
