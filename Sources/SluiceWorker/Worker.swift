@@ -72,18 +72,21 @@ public final class Worker: Service, Sendable {
     // MARK: Claiming and running
 
     private func claimLoop(completer: Completer) async {
-        await withDiscardingTaskGroup { jobs in
-            let shutdownWatcher = Task { [configuration] in
-                // Once draining, give in-flight jobs the grace period, then abort them.
-                while !self.draining.current { try? await Task.sleep(for: .milliseconds(50)) }
-                try? await Task.sleep(for: configuration.shutdownGracePeriod)
-                for control in self.running.withLock({ $0.values.map(\.control) }) { control.abort(.shutdown) }
+        // Once draining, in-flight jobs get the grace period; then the rest are aborted (and
+        // released back to the queue). Cancelled when every job finished in time.
+        let shutdownWatcher = Task { [configuration] in
+            while !self.draining.current {
+                do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
             }
-            defer { shutdownWatcher.cancel() }
+            do { try await Task.sleep(for: configuration.shutdownGracePeriod) } catch { return }
+            for control in self.running.withLock({ $0.values.map(\.control) }) { control.abort(.shutdown) }
+        }
+        defer { shutdownWatcher.cancel() }
+        await withDiscardingTaskGroup { jobs in
             var pollDelay = configuration.pollInterval
             while !draining.current {
                 let free = configuration.concurrency - inFlight
-                var claimedFull = false
+                var claimedAny = false
                 if free > 0 {
                     let want = min(free, configuration.maxClaimBatch)
                     do {
@@ -103,13 +106,15 @@ public final class Worker: Service, Sendable {
                                 await self.wakeup.signal()
                             }
                         }
-                        claimedFull = claimed.count == want
+                        claimedAny = !claimed.isEmpty
                     } catch {
                         logger.warning("claim failed", metadata: ["error": "\(error)"])
                         pollDelay = min(pollDelay * 2, .seconds(10))
                     }
                 }
-                if claimedFull && inFlight < configuration.concurrency { continue }
+                // More work is likely while claims return jobs (a claim can come back short of
+                // `want` because of per-tenant fair shares): claim again at once.
+                if claimedAny && inFlight < configuration.concurrency { continue }
                 // Sleep until NOTIFY, a freed slot, or the jittered poll.
                 await wakeup.wait(timeout: pollDelay * Double.random(in: 0.8...1.2))
             }
@@ -119,7 +124,7 @@ public final class Worker: Service, Sendable {
     private func claim(_ limit: Int) async throws -> [Job] {
         let lanes = "{" + configuration.lanes.map(\.rawValue).joined(separator: ",") + "}"
         let result = try await postgres.query(
-            "SELECT \(Job.columns) FROM sluice.claim($1, $2, $3::sluice.lane[], $4::text[], $5::interval, $6::interval)",
+            "SELECT \(Job.columns) FROM sluice.claim($1, $2::int, $3::sluice.lane[], $4::text[], $5::interval, $6::interval)",
             [id, limit, lanes, configuration.tenants, Self.interval(configuration.lease),
              Self.interval(configuration.starvationAfter)])
         return try result.rows.map(Job.init(row:))
@@ -233,21 +238,17 @@ public final class Worker: Service, Sendable {
     // MARK: Background loops
 
     private func listenLoop() async {
-        let stream = postgres.listen(["sluice_jobs", "sluice_cancel"])
-        do {
-            for await event in stream {
-                switch event {
-                case .notification(let note) where note.channel == "sluice_cancel":
-                    if let jobID = UUID(uuidString: note.payload),
-                       let control = running.withLock({ $0[jobID]?.control }) {
-                        control.abort(.cancelRequested)
-                    }
-                case .notification, .reconnected:
-                    await wakeup.signal()
+        // The stream reconnects by itself and yields .reconnected; it ends when this task is cancelled.
+        for await event in postgres.listen(["sluice_jobs", "sluice_cancel"]) {
+            switch event {
+            case .notification(let note) where note.channel == "sluice_cancel":
+                if let jobID = UUID(uuidString: note.payload),
+                   let control = running.withLock({ $0[jobID]?.control }) {
+                    control.abort(.cancelRequested)
                 }
+            case .notification, .reconnected:
+                await wakeup.signal()
             }
-        } catch {
-            if !Task.isCancelled { logger.warning("listener ended", metadata: ["error": "\(error)"]) }
         }
     }
 
@@ -319,7 +320,7 @@ public final class Worker: Service, Sendable {
                 let lock = try await conn.query("SELECT pg_try_advisory_xact_lock(7305692411130281002)")
                 guard try lock.rows[0].decode(Bool.self, at: 0) else { return -1 }
                 let result = try await conn.query(
-                    "SELECT sluice.prune(now() - $1::interval, now() - $2::interval, $3)",
+                    "SELECT sluice.prune(now() - $1::interval, now() - $2::interval, $3::int)",
                     [Self.interval(configuration.retention), Self.interval(configuration.deadRetention), batch])
                 return try result.rows[0].decode(Int.self, at: 0)
             }

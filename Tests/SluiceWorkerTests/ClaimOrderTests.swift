@@ -8,7 +8,7 @@ import Testing
 struct ClaimOrderTests {
     func claim(_ h: WorkerHarness, _ limit: Int, starvation: String = "10 seconds") async throws -> [(tenant: String, lane: String)] {
         try await h.postgres.query(
-            "SELECT tenant, lane::text FROM sluice.claim('w', $1, enum_range(NULL::sluice.lane), NULL, '30 seconds', $2::interval)",
+            "SELECT tenant, lane::text FROM sluice.claim('w', $1::int, enum_range(NULL::sluice.lane), NULL, '30 seconds', $2::interval)",
             [limit, starvation]).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }
     }
 

@@ -87,7 +87,8 @@ struct WorkerLifecycleTests {
         let h = try await WorkerHarness.make()
         let id = try await h.client.enqueue(echo(metadata: #"{"echo_delay_ms":60000}"#)).id
         let (job, elapsed) = try await h.withWorkers([try h.makeWorker()]) {
-            for _ in 0..<200 where try await h.client.job(id)?.state != .running {
+            for _ in 0..<200 {
+                if !(try await h.client.job(id)?.state != .running) { break }
                 try await Task.sleep(for: .milliseconds(25))
             }
             let clock = ContinuousClock()
@@ -122,7 +123,8 @@ struct WorkerLifecycleTests {
         var configuration = WorkerHarness.testConfiguration()
         configuration.shutdownGracePeriod = .milliseconds(300)
         try await h.withWorkers([try h.makeWorker(configuration)]) {
-            for _ in 0..<200 where try await h.client.job(id)?.state != .running {
+            for _ in 0..<200 {
+                if !(try await h.client.job(id)?.state != .running) { break }
                 try await Task.sleep(for: .milliseconds(25))
             }
         }

@@ -21,8 +21,28 @@ struct WorkerProcessTests {
         environment["OPENAI_API_KEY"] = nil
         environment["ANTHROPIC_API_KEY"] = nil
         process.environment = environment
+        // Keep the children off the test runner's pipes (an inherited pipe would keep
+        // `swift test` waiting if a child outlived the test).
+        process.standardOutput = FileHandle.nullDevice
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-worker-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
         return process
+    }
+
+    /// Waits for the process to exit (SIGKILL after `seconds`); returns whether it exited by itself.
+    func waitForExit(_ process: Process, seconds: Double = 30) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return false
+        }
+        return true
     }
 
     func workerPIDs(_ h: WorkerHarness, count: Int) async throws -> [Int32] {
@@ -46,7 +66,8 @@ struct WorkerProcessTests {
         defer { if supervisor.isRunning { kill(supervisor.processIdentifier, SIGKILL) } }
         let victim = try await workerPIDs(h, count: 1)[0]
         let id = try await h.client.enqueue(echo("acme", "survive", metadata: #"{"echo_delay_ms":1500}"#)).id
-        for _ in 0..<200 where try await h.client.job(id)?.state != .running {
+        for _ in 0..<200 {
+            if !(try await h.client.job(id)?.state != .running) { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(try await h.client.job(id)?.leaseOwner?.contains(":\(victim):") == true)
@@ -60,7 +81,7 @@ struct WorkerProcessTests {
         #expect(pids.contains { $0 != victim })
         // SIGTERM: the supervisor forwards it, workers drain, everything exits 0.
         kill(supervisor.processIdentifier, SIGTERM)
-        supervisor.waitUntilExit()
+        #expect(try await waitForExit(supervisor))
         #expect(supervisor.terminationStatus == 0)
         await h.close()
     }
@@ -71,11 +92,12 @@ struct WorkerProcessTests {
         defer { if supervisor.isRunning { kill(supervisor.processIdentifier, SIGKILL) } }
         _ = try await workerPIDs(h, count: 2)
         let ids = try await h.client.enqueue(batch: (0..<6).map { _ in echo("acme", "drain", metadata: #"{"echo_delay_ms":800}"#) }).map(\.id)
-        for _ in 0..<200 where try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") < 6 {
+        for _ in 0..<200 {
+            if !(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") < 6) { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         kill(supervisor.processIdentifier, SIGTERM)
-        supervisor.waitUntilExit()
+        #expect(try await waitForExit(supervisor))
         #expect(supervisor.terminationStatus == 0)
         // Every in-flight job finished within the grace period; none was lost or left running.
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'succeeded'", [ids]) == 6)
