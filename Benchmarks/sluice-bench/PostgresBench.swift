@@ -61,6 +61,7 @@ struct PostgresBench: AsyncParsableCommand {
         print("\n## Single-statement round trips (\(iterations) each, one connection, one caller)\n")
         print("| scenario | p50 µs | p99 µs | mean µs |")
         print("|---|---:|---:|---:|")
+        printRow("hop only: await connection.isClosed (no I/O)", try await timed(iterations) { _ = await connection.isClosed })
         let raw = try PGBenchRaw.roundTrips(url: url, sql: "SELECT 1", count: iterations)
         printRow("raw libpq PQexecParams on a plain thread: SELECT 1", raw)
         printRow("PostgresConnection.query: SELECT 1", try await timed(iterations) { _ = try await connection.query("SELECT 1") })
