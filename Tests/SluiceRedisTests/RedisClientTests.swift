@@ -7,7 +7,9 @@ import Testing
 @Suite("RedisClient pool")
 struct RedisClientTests {
     @Test func twoHundredConcurrentIncrs() async throws {
-        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        // A generous acquire timeout: 200 callers share 8 connections on a loaded 2-core machine.
+        let client = RedisClient(configuration: try TestRedis.configuration(), pool: .init(maxConnections: 8, acquireTimeout: .seconds(60)),
+                                 logger: TestRedis.logger)
         let key = TestRedis.prefix() + "counter"
         try await withThrowingTaskGroup(of: Int64.self) { group in
             for _ in 0..<200 { group.addTask { try #require(try await client.command(["INCR", key]).int) } }
@@ -117,15 +119,19 @@ struct RedisClientTests {
     }
 
     @Test func shutdownFailsWaitersAndClosesLeasedConnectionsOnReturn() async throws {
+        // The holder blocks for 5 s so the waiter is still queued when shutdown comes, even on a
+        // loaded machine; the command timeout must outlast it.
+        var configuration = try TestRedis.configuration()
+        configuration.commandTimeout = .seconds(15)
         let client = RedisClient(
-            configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
+            configuration: configuration, pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
             logger: TestRedis.logger)
         let p = TestRedis.prefix()
         let name = "holder-\(UInt32.random(in: 0...UInt32.max))"
         let holder = Task {
             try await client.withConnection { connection in
                 _ = try await connection.command(["CLIENT", "SETNAME", name])
-                return try await connection.command(["BLPOP", p + "list", "1"])
+                return try await connection.command(["BLPOP", p + "list", "5"])
             }
         }
         try await TestRedis.waitUntilServerRuns("blpop", clientName: name)
