@@ -1,9 +1,311 @@
 import ArgumentParser
+import Foundation
+import Logging
+import Sluice
+import SluicePostgres
 
+/// `sluice-bench queue`: the job store and worker benchmarks of the job-store and worker
+/// issues, end to end through the real `sluice worker` processes and the echo provider.
 struct QueueBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Benchmarks for queue (not written yet).")
+    static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Enqueue, claim/complete and end-to-end queue benchmarks.")
+
+    @Option(help: "Jobs for the bulk and end-to-end runs.") var jobs: Int = 100_000
+    @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
+    @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
+    @Option(help: "Only these sections (enqueue,bulk,e2e,latency,fairness,interactive,bare).") var only: String?
 
     func run() async throws {
-        throw ValidationError("the queue benchmark is not written yet")
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        guard let base = ProcessInfo.processInfo.environment["SLUICE_BENCH_DATABASE_URL"],
+              let bin = ProcessInfo.processInfo.environment["SLUICE_BIN_DIR"] else {
+            throw ValidationError("run through scripts/bench queue")
+        }
+        let sections = Set((only ?? "enqueue,bulk,e2e,latency,fairness,interactive,bare").split(separator: ",").map(String.init))
+        let bench = Bench(base: base, bin: bin, logger: logger)
+        if sections.contains("enqueue") { try await bench.singleEnqueue() }
+        if sections.contains("bulk") { try await bench.bulk(jobs: jobs) }
+        if sections.contains("e2e") {
+            for count in processes.split(separator: ",").compactMap({ Int($0) }) {
+                try await bench.endToEnd(jobs: jobs, processes: count)
+            }
+        }
+        var baseline: Stats?
+        if sections.contains("latency") { baseline = try await bench.pickupLatency(seconds: seconds) }
+        if sections.contains("fairness") { try await bench.fairness(seconds: seconds, baseline: baseline) }
+        if sections.contains("interactive") { try await bench.interactive(seconds: seconds) }
+        if sections.contains("bare") { try await bench.bareSQL(jobs: jobs) }
+    }
+}
+
+struct Stats: CustomStringConvertible {
+    var samples: [Double]
+    func percentile(_ p: Double) -> Double {
+        guard !samples.isEmpty else { return .nan }
+        let sorted = samples.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+    }
+    var description: String {
+        String(format: "n=%d p50=%.2f ms p99=%.2f ms max=%.2f ms", samples.count, percentile(0.5), percentile(0.99), samples.max() ?? .nan)
+    }
+}
+
+struct Bench {
+    let base: String
+    let bin: String
+    let logger: Logger
+    let clock = ContinuousClock()
+
+    func freshDatabase(_ label: String) async throws -> (url: String, postgres: PostgresClient, client: SluiceClient) {
+        let name = "bench_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresClient(configuration: try PostgresConfiguration(url: base), pool: .init(maxConnections: 1), logger: logger)
+        _ = try await admin.query("CREATE DATABASE \(name)")
+        await admin.shutdown()
+        var components = URLComponents(string: base)!
+        components.path = "/" + name
+        let url = components.string!
+        let postgres = PostgresClient(configuration: try PostgresConfiguration(url: url), pool: .init(maxConnections: 20), logger: logger)
+        try await SluiceSchema.migrate(postgres, logger: logger)
+        return (url, postgres, SluiceClient(postgres: postgres, logger: logger))
+    }
+
+    func spec(_ tenant: String, _ i: Int, lane: Lane = .normal) -> JobSpec {
+        JobSpec(tenant: tenant, lane: lane, provider: "echo", model: "echo",
+                request: JSONDocument(#"{"messages":[{"role":"user","content":"benchmark job \#(i) with a realistic short prompt"}]}"#))
+    }
+
+    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    // MARK: Enqueue
+
+    func singleEnqueue() async throws {
+        let db = try await freshDatabase("enqueue")
+        for callers in [1, 16] {
+            let perCaller = callers == 1 ? 3000 : 1000
+            let start = clock.now
+            let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for c in 0..<callers {
+                    group.addTask {
+                        var samples: [Double] = []
+                        for i in 0..<perCaller {
+                            let t0 = clock.now
+                            _ = try await db.client.enqueue(spec("tenant-\(c % 4)", i))
+                            samples.append(seconds(clock.now - t0) * 1000)
+                        }
+                        return samples
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let elapsed = seconds(clock.now - start)
+            print(String(format: "enqueue single, %2d callers: %7.0f jobs/s  latency %@", callers, Double(latencies.count) / elapsed,
+                         Stats(samples: latencies).description))
+        }
+        await db.client.shutdown()
+    }
+
+    func bulk(jobs: Int) async throws {
+        let db = try await freshDatabase("bulk")
+        let batch = 10_000
+        var start = clock.now
+        for offset in stride(from: 0, to: jobs, by: batch) {
+            _ = try await db.client.enqueue(batch: (offset..<min(offset + batch, jobs)).map { spec("tenant-\($0 % 10)", $0, lane: .batch) })
+        }
+        let library = Double(jobs) / seconds(clock.now - start)
+        print(String(format: "enqueue bulk (SluiceClient.enqueue(batch:), 10k per call): %8.0f jobs/s", library))
+
+        // The same specs through the SQL function, as a service in another language would call it.
+        var payloads: [PostgresJSON] = []
+        for offset in stride(from: 0, to: jobs, by: batch) {
+            var writer = JSONWriter(capacity: batch * 200)
+            writer.beginArray()
+            for i in offset..<min(offset + batch, jobs) {
+                writer.raw(Array(#"{"tenant":"sql-\#(i % 10)","lane":"batch","provider":"echo","model":"echo","request":{"messages":[{"role":"user","content":"benchmark job \#(i) with a realistic short prompt"}]}}"#.utf8))
+            }
+            writer.endArray()
+            payloads.append(PostgresJSON(bytes: writer.bytes))
+        }
+        start = clock.now
+        for payload in payloads {
+            _ = try await db.postgres.query("SELECT count(*) FROM sluice.enqueue_batch($1::jsonb)", [payload])
+        }
+        let sql = Double(jobs) / seconds(clock.now - start)
+        print(String(format: "enqueue bulk (SELECT sluice.enqueue_batch($1), 10k per call): %8.0f jobs/s", sql))
+
+        // The physical limit: COPY of the same rows into a plain table without indexes,
+        // constraints or triggers.
+        _ = try await db.postgres.query("""
+            CREATE TABLE bare (id uuid, tenant text, lane text, provider text, model text, request jsonb,
+                               run_at timestamptz, created_at timestamptz)
+            """)
+        var chunks: [[UInt8]] = []
+        var chunk: [UInt8] = []
+        let now = "2026-11-23 12:00:00+00"
+        for i in 0..<jobs {
+            let line = "\(UUID().uuidString)\tbare-\(i % 10)\tbatch\techo\techo\t{\"messages\":[{\"role\":\"user\",\"content\":\"benchmark job \(i) with a realistic short prompt\"}]}\t\(now)\t\(now)\n"
+            chunk.append(contentsOf: line.utf8)
+            if chunk.count > 256 * 1024 { chunks.append(chunk); chunk = [] }
+        }
+        if !chunk.isEmpty { chunks.append(chunk) }
+        start = clock.now
+        let payload = chunks
+        let copied = try await db.postgres.withConnection { conn in
+            try await conn.copyFrom("COPY bare FROM STDIN", chunks: payload)
+        }
+        let bare = Double(copied) / seconds(clock.now - start)
+        print(String(format: "bare COPY into an unindexed table (physical limit):     %8.0f rows/s", bare))
+        print(String(format: "library bulk = %.0f %% of bare COPY; SQL bulk = %.0f %%", 100 * library / bare, 100 * sql / bare))
+        await db.client.shutdown()
+    }
+
+    // MARK: End to end
+
+    func startWorkers(url: String, processes: Int, extra: [String] = []) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bin + "/sluice")
+        process.arguments = ["worker", "--processes", "\(processes)", "--concurrency", "512", "--log-level", "error"] + extra
+        var environment = ProcessInfo.processInfo.environment
+        environment["SLUICE_DATABASE_URL"] = url
+        process.environment = environment
+        try process.run()
+        return process
+    }
+
+    func stop(_ process: Process) {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    func count(_ postgres: PostgresClient, _ sql: String) async throws -> Int {
+        try await postgres.query(sql).rows[0].decode(Int.self, at: 0)
+    }
+
+    func endToEnd(jobs: Int, processes: Int) async throws {
+        let db = try await freshDatabase("e2e\(processes)")
+        for offset in stride(from: 0, to: jobs, by: 10_000) {
+            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
+        }
+        _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 10000")
+        let workers = try startWorkers(url: db.url, processes: processes)
+        // Time from the first job starting to the last one finishing (server clock).
+        while try await count(db.postgres, "SELECT count(*) FROM sluice.jobs WHERE state IN ('queued','running')") > 0 {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        stop(workers)
+        let span = try await db.postgres.query(
+            "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, count(*) FILTER (WHERE state = 'succeeded') FROM sluice.jobs")
+        let elapsed = try span.rows[0].decode(Double.self, at: 0)
+        let succeeded = try span.rows[0].decode(Int.self, at: 1)
+        print(String(format: "end to end, echo 0 ms, %d process(es) x 512 slots: %d jobs in %.2f s = %7.0f jobs/s",
+                     processes, succeeded, elapsed, Double(succeeded) / elapsed))
+        await db.client.shutdown()
+    }
+
+    /// Enqueues one job per tick for the tenant at `rate` per second; returns pickup latencies
+    /// (started_at − created_at, both server clock) of those jobs.
+    func steady(_ db: (url: String, postgres: PostgresClient, client: SluiceClient), tenant: String, lane: Lane,
+                rate: Int, seconds: Int) async throws -> Stats {
+        var ids: [UUID] = []
+        let interval = Duration.milliseconds(1000 / rate)
+        var next = clock.now
+        for i in 0..<(rate * seconds) {
+            ids.append(try await db.client.enqueue(spec(tenant, i, lane: lane)).id)
+            next += interval
+            try await Task.sleep(until: next, clock: clock)
+        }
+        while try await db.postgres.query("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND started_at IS NULL", [ids])
+                .rows[0].decode(Int.self, at: 0) > 0 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let rows = try await db.postgres.query(
+            "SELECT extract(epoch FROM started_at - created_at)::float8 * 1000 FROM sluice.jobs WHERE id = ANY($1)", [ids])
+        return Stats(samples: try rows.rows.map { try $0.decode(Double.self, at: 0) })
+    }
+
+    func pickupLatency(seconds: Int) async throws -> Stats {
+        let db = try await freshDatabase("latency")
+        let workers = try startWorkers(url: db.url, processes: 2)
+        try await Task.sleep(for: .seconds(2))
+        let stats = try await steady(db, tenant: "steady", lane: .normal, rate: 200, seconds: seconds)
+        stop(workers)
+        print("pickup latency (enqueue -> start), 200 jobs/s steady, idle queue, 2 processes: \(stats)")
+        await db.client.shutdown()
+        return stats
+    }
+
+    func backlog(_ db: (url: String, postgres: PostgresClient, client: SluiceClient), tenant: String, lane: Lane, jobs: Int, delayMs: Int) async throws {
+        for offset in stride(from: 0, to: jobs, by: 10_000) {
+            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { i in
+                var s = spec(tenant, i, lane: lane)
+                s.metadata = JSONDocument(#"{"echo_delay_ms":\#(delayMs)}"#)
+                return s
+            })
+        }
+    }
+
+    func fairness(seconds: Int, baseline: Stats?) async throws {
+        let db = try await freshDatabase("fair")
+        try await backlog(db, tenant: "noisy", lane: .normal, jobs: 100_000, delayMs: 50)
+        _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 10000")
+        let workers = try startWorkers(url: db.url, processes: 2)
+        try await Task.sleep(for: .seconds(2))
+        let stats = try await steady(db, tenant: "quiet", lane: .normal, rate: 20, seconds: seconds)
+        let left = try await count(db.postgres, "SELECT count(*) FROM sluice.jobs WHERE tenant = 'noisy' AND state = 'queued'")
+        stop(workers)
+        var line = "fairness: quiet tenant at 20 jobs/s beside a 100k noisy backlog (\(left) still queued at the end): \(stats)"
+        if let baseline { line += String(format: "  (p99 %.1fx the idle-queue p99)", stats.percentile(0.99) / baseline.percentile(0.99)) }
+        print(line)
+        await db.client.shutdown()
+    }
+
+    func interactive(seconds: Int) async throws {
+        let db = try await freshDatabase("inter")
+        try await backlog(db, tenant: "bulk", lane: .batch, jobs: 100_000, delayMs: 50)
+        _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 10000")
+        let workers = try startWorkers(url: db.url, processes: 2)
+        try await Task.sleep(for: .seconds(2))
+        let stats = try await steady(db, tenant: "bulk", lane: .interactive, rate: 20, seconds: seconds)
+        stop(workers)
+        print("interactive lane pickup while 100k batch jobs wait (same tenant): \(stats)")
+        await db.client.shutdown()
+    }
+
+    // MARK: The bare-SQL limit
+
+    /// Plain SQL on the same schema, no worker, no provider: claim 1,000 with SKIP LOCKED,
+    /// complete them with one UPDATE, repeat. The ceiling the worker is measured against.
+    func bareSQL(jobs: Int) async throws {
+        let db = try await freshDatabase("bare")
+        for offset in stride(from: 0, to: jobs, by: 10_000) {
+            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
+        }
+        let start = clock.now
+        var done = 0
+        let loops = 2
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<loops {
+                group.addTask {
+                    var finished = 0
+                    while true {
+                        let claimed = try await db.postgres.query("""
+                            WITH c AS (SELECT id FROM sluice.jobs WHERE state = 'queued' ORDER BY run_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                            UPDATE sluice.jobs j SET state = 'running', attempt = attempt + 1, started_at = now(), lease_owner = 'bare',
+                                   lease_expires_at = now() + interval '30 seconds'
+                              FROM c WHERE j.id = c.id RETURNING j.id
+                            """)
+                        if claimed.rows.isEmpty { return finished }
+                        let ids = try claimed.rows.map { try $0.decode(UUID.self, at: 0) }
+                        _ = try await db.postgres.query(
+                            "UPDATE sluice.jobs SET state = 'succeeded', finished_at = now(), lease_owner = NULL WHERE id = ANY($1)", [ids])
+                        finished += ids.count
+                    }
+                }
+            }
+            for try await n in group { done += n }
+        }
+        let elapsed = seconds(clock.now - start)
+        print(String(format: "bare SQL limit (2 loops: SKIP LOCKED claim of 1000 + one UPDATE to complete): %7.0f jobs/s", Double(done) / elapsed))
+        await db.client.shutdown()
     }
 }
