@@ -145,6 +145,21 @@ struct PostgresBench: AsyncParsableCommand {
             print("| \(name) | \(String(format: "%.2f", p50)) | \(String(format: "%.2f", p99)) | \(Int(Double(pipelineSize) / mean)) |")
         }
 
+        // 5. LISTEN/NOTIFY delivery.
+        let notifications = min(iterations, 1_000)
+        print("\n## LISTEN/NOTIFY: NOTIFY sent → notification received (\(notifications) notifications)\n")
+        let listenerClient = PostgresClient(configuration: configuration, pool: .init(maxConnections: 1), logger: logger)
+        let channel = schema + "_notify"
+        let stream = try await listenerClient.startListening([channel])
+        var events = stream.makeAsyncIterator()
+        print("| scenario | p50 µs | p99 µs | mean µs |")
+        print("|---|---:|---:|---:|")
+        printRow("pg_notify() round trip + delivery to the listener", try await timed(notifications) {
+            _ = try await connection.query("SELECT pg_notify($1, 'x')", [channel], prepared: true)
+            _ = await events.next()
+        })
+        await listenerClient.shutdown()
+
         try await connection.execute("DROP SCHEMA \(schema) CASCADE")
         await connection.close()
     }

@@ -22,6 +22,11 @@ import Testing
         #expect(try await roundTrip(c, Int64.min, "int8") == Int64.min)
         #expect(try await roundTrip(c, Int32.max, "int4") == Int32.max)
         #expect(try await roundTrip(c, Int32.min, "int4") == Int32.min)
+        #expect(try await roundTrip(c, Int16.min, "int2") == Int16.min)
+        #expect(try await roundTrip(c, Int16.max, "int2") == Int16.max)
+        // OID 0: the server infers uuid from the comparison.
+        let inferred = try await c.query("SELECT $1 = '00000000-0000-0000-0000-000000000001'::uuid", [PostgresUntyped("00000000-0000-0000-0000-000000000001")])
+        #expect(try inferred.first?.decode(Bool.self, at: 0) == true)
         #expect(try await roundTrip(c, 3.141592653589793, "float8") == 3.141592653589793)
         #expect(try await roundTrip(c, -0.0, "float8") == 0)
         #expect(try await roundTrip(c, Double.greatestFiniteMagnitude, "float8") == .greatestFiniteMagnitude)
@@ -82,6 +87,8 @@ import Testing
         #expect(try await roundTrip(c, [true, false], "bool[]") == [true, false])
         let dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_700_000_000.25)]
         #expect(try await roundTrip(c, dates, "timestamptz[]") == dates)
+        let durations: [Duration] = [.seconds(1), .milliseconds(-1500), .zero]
+        #expect(try await roundTrip(c, durations, "interval[]") == durations)
         let optionals: [String?] = ["x", nil, "NULL"]
         #expect(try await roundTrip(c, optionals, "text[]") == optionals)
         // = ANY($1) and unnest($1::…[])
