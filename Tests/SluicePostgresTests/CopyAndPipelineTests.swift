@@ -46,6 +46,34 @@ import Testing
         }
     }
 
+    /// Rows generated lazily, far more than can be sent before the cancel.
+    struct EndlessRows: Sequence, Sendable {
+        struct Iterator: IteratorProtocol {
+            var n = 0
+            mutating func next() -> [UInt8]? {
+                n += 1
+                guard n < 10_000_000 else { return nil }
+                var chunk: [UInt8] = []
+                for i in 0..<1_000 { chunk.append(contentsOf: "\(n * 1_000 + i)\tpayload\n".utf8) }
+                return chunk
+            }
+        }
+        func makeIterator() -> Iterator { Iterator() }
+    }
+
+    @Test func cancellingACopyLeavesTheConnectionUsable() async throws {
+        try await TestDatabase.withSchema { (c, _) async throws -> Void in
+            try await c.execute("CREATE TABLE t (a bigint, b text)")
+            let task = Task { try await c.copyFrom("COPY t FROM STDIN", chunks: EndlessRows()) }
+            try await Task.sleep(for: .milliseconds(200))
+            task.cancel()
+            let error = await #expect(throws: PostgresError.self) { try await task.value }
+            #expect(error?.code == .cancelled)
+            #expect(try await c.query("SELECT count(*) FROM t").first?.decode(Int.self, at: 0) == 0)
+            #expect(await !c.isClosed)
+        }
+    }
+
     @Test func copyRejectsOtherStatements() async throws {
         try await TestDatabase.withSchema { (c, _) async throws -> Void in
             let empty: [[UInt8]] = []

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceSupport
 import Testing
 
 @testable import SluicePostgres
@@ -43,6 +44,31 @@ import Testing
         }
         #expect(results.sorted() == Array(0..<20))
         #expect(client.statistics.open == 2)
+        await client.shutdown()
+    }
+
+    @Test func waitersAreServedFirstInFirstOut() async throws {
+        let client = try TestDatabase.client(maxConnections: 1)
+        let order = Locked<[Int]>([])
+        let release = AsyncStream<Void>.makeStream()
+        let holding = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await client.withConnection { _ in
+                holding.continuation.yield()
+                for await _ in release.stream {}
+            }
+        }
+        var iterator = holding.stream.makeAsyncIterator()
+        await iterator.next()
+        var waiters: [Task<Void, any Error>] = []
+        for i in 0..<5 {
+            waiters.append(Task { try await client.withConnection { _ in order.withLock { $0.append(i) } } })
+            while client.statistics.waiting < i + 1 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        release.continuation.finish()
+        try await holder.value
+        for waiter in waiters { try await waiter.value }
+        #expect(order.current == [0, 1, 2, 3, 4])
         await client.shutdown()
     }
 
