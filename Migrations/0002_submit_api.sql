@@ -325,6 +325,12 @@ DECLARE
     t record;
     depth bigint;
     reason text;
+    v_idx integer[];
+    v_id uuid[];
+    v_inserted boolean[];
+    v_tenant text[];
+    v_key text[];
+    v_lanes text[];
 BEGIN
     SELECT * INTO s FROM sluice.settings;
     IF specs IS NULL OR jsonb_typeof(specs) <> 'array' THEN
@@ -399,11 +405,8 @@ BEGIN
         END IF;
     END LOOP;
 
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.sluice_enqueue_src (
-        idx integer, id uuid, tenant text, lane sluice.lane, idempotency_key text, inserted boolean
-    ) ON COMMIT DROP;
-    TRUNCATE pg_temp.sluice_enqueue_src;
-
+    -- One statement inserts; its outcome per spec is kept in arrays (no temporary table: creating
+    -- and dropping one per call writes the catalog and serialised concurrent enqueues).
     WITH src AS (
         SELECT (x.ord - 1)::integer AS idx, sluice.uuid_v7() AS id, x.spec
           FROM jsonb_array_elements(specs) WITH ORDINALITY AS x(spec, ord)
@@ -431,32 +434,35 @@ BEGIN
           FROM src
          ORDER BY src.idx
         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING j.id, j.lane, j.run_at
+        RETURNING j.id
     )
-    INSERT INTO pg_temp.sluice_enqueue_src (idx, id, tenant, lane, idempotency_key, inserted)
-    SELECT src.idx, src.id, src.spec ->> 'tenant', coalesce(src.spec ->> 'lane', 'normal')::sluice.lane,
-           src.spec ->> 'idempotency_key', ins.id IS NOT NULL
+    SELECT array_agg(src.idx ORDER BY src.idx), array_agg(src.id ORDER BY src.idx),
+           array_agg(ins.id IS NOT NULL ORDER BY src.idx), array_agg(src.spec ->> 'tenant' ORDER BY src.idx),
+           array_agg(src.spec ->> 'idempotency_key' ORDER BY src.idx),
+           array_agg(DISTINCT coalesce(src.spec ->> 'lane', 'normal')) FILTER (WHERE ins.id IS NOT NULL)
+      INTO v_idx, v_id, v_inserted, v_tenant, v_key, v_lanes
       FROM src LEFT JOIN ins ON ins.id = src.id;
-
-    -- Specs that matched an existing idempotency key (including one committed concurrently
-    -- while we waited on its key: this statement has a fresh snapshot) map to that job.
-    UPDATE pg_temp.sluice_enqueue_src e
-       SET id = j.id
-      FROM sluice.jobs j
-     WHERE NOT e.inserted AND j.tenant = e.tenant AND j.idempotency_key = e.idempotency_key;
-
-    IF EXISTS (SELECT 1 FROM pg_temp.sluice_enqueue_src e
-                WHERE NOT e.inserted AND NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = e.id)) THEN
-        RAISE EXCEPTION 'an existing job with the same idempotency key is not visible to this role'
-            USING ERRCODE = 'SL006', COLUMN = 'idempotency_key', CONSTRAINT = 'permitted';
-    END IF;
 
     -- Wake workers: one notification per lane (PostgreSQL folds duplicates within a
     -- transaction, so a 10,000-job batch wakes each lane once).
-    PERFORM pg_notify('sluice_jobs', l.lane::text)
-       FROM (SELECT DISTINCT e.lane FROM pg_temp.sluice_enqueue_src e WHERE e.inserted) l;
+    PERFORM pg_notify('sluice_jobs', l) FROM unnest(v_lanes) AS l;
 
-    RETURN QUERY SELECT e.idx, e.id, e.inserted FROM pg_temp.sluice_enqueue_src e ORDER BY e.idx;
+    -- Specs that matched an existing idempotency key (including one committed concurrently
+    -- while we waited on its key: these statements have a fresh snapshot) map to that job,
+    -- unless row-level security hides it from this role.
+    IF EXISTS (SELECT 1 FROM unnest(v_inserted, v_tenant, v_key) AS u(inserted, tenant, key)
+                WHERE NOT u.inserted
+                  AND NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.tenant = u.tenant AND j.idempotency_key = u.key)) THEN
+        RAISE EXCEPTION 'an existing job with the same idempotency key is not visible to this role'
+            USING ERRCODE = 'SL006', COLUMN = 'idempotency_key', CONSTRAINT = 'permitted';
+    END IF;
+    RETURN QUERY
+    SELECT u.idx,
+           CASE WHEN u.inserted THEN u.id
+                ELSE (SELECT j.id FROM sluice.jobs j WHERE j.tenant = u.tenant AND j.idempotency_key = u.key) END,
+           u.inserted
+      FROM unnest(v_idx, v_id, v_inserted, v_tenant, v_key) AS u(idx, id, inserted, tenant, key)
+     ORDER BY u.idx;
 END
 $$;
 

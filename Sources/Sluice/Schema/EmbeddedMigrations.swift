@@ -568,6 +568,12 @@ DECLARE
     t record;
     depth bigint;
     reason text;
+    v_idx integer[];
+    v_id uuid[];
+    v_inserted boolean[];
+    v_tenant text[];
+    v_key text[];
+    v_lanes text[];
 BEGIN
     SELECT * INTO s FROM sluice.settings;
     IF specs IS NULL OR jsonb_typeof(specs) <> 'array' THEN
@@ -642,11 +648,8 @@ BEGIN
         END IF;
     END LOOP;
 
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.sluice_enqueue_src (
-        idx integer, id uuid, tenant text, lane sluice.lane, idempotency_key text, inserted boolean
-    ) ON COMMIT DROP;
-    TRUNCATE pg_temp.sluice_enqueue_src;
-
+    -- One statement inserts; its outcome per spec is kept in arrays (no temporary table: creating
+    -- and dropping one per call writes the catalog and serialised concurrent enqueues).
     WITH src AS (
         SELECT (x.ord - 1)::integer AS idx, sluice.uuid_v7() AS id, x.spec
           FROM jsonb_array_elements(specs) WITH ORDINALITY AS x(spec, ord)
@@ -674,32 +677,35 @@ BEGIN
           FROM src
          ORDER BY src.idx
         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING j.id, j.lane, j.run_at
+        RETURNING j.id
     )
-    INSERT INTO pg_temp.sluice_enqueue_src (idx, id, tenant, lane, idempotency_key, inserted)
-    SELECT src.idx, src.id, src.spec ->> 'tenant', coalesce(src.spec ->> 'lane', 'normal')::sluice.lane,
-           src.spec ->> 'idempotency_key', ins.id IS NOT NULL
+    SELECT array_agg(src.idx ORDER BY src.idx), array_agg(src.id ORDER BY src.idx),
+           array_agg(ins.id IS NOT NULL ORDER BY src.idx), array_agg(src.spec ->> 'tenant' ORDER BY src.idx),
+           array_agg(src.spec ->> 'idempotency_key' ORDER BY src.idx),
+           array_agg(DISTINCT coalesce(src.spec ->> 'lane', 'normal')) FILTER (WHERE ins.id IS NOT NULL)
+      INTO v_idx, v_id, v_inserted, v_tenant, v_key, v_lanes
       FROM src LEFT JOIN ins ON ins.id = src.id;
-
-    -- Specs that matched an existing idempotency key (including one committed concurrently
-    -- while we waited on its key: this statement has a fresh snapshot) map to that job.
-    UPDATE pg_temp.sluice_enqueue_src e
-       SET id = j.id
-      FROM sluice.jobs j
-     WHERE NOT e.inserted AND j.tenant = e.tenant AND j.idempotency_key = e.idempotency_key;
-
-    IF EXISTS (SELECT 1 FROM pg_temp.sluice_enqueue_src e
-                WHERE NOT e.inserted AND NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.id = e.id)) THEN
-        RAISE EXCEPTION 'an existing job with the same idempotency key is not visible to this role'
-            USING ERRCODE = 'SL006', COLUMN = 'idempotency_key', CONSTRAINT = 'permitted';
-    END IF;
 
     -- Wake workers: one notification per lane (PostgreSQL folds duplicates within a
     -- transaction, so a 10,000-job batch wakes each lane once).
-    PERFORM pg_notify('sluice_jobs', l.lane::text)
-       FROM (SELECT DISTINCT e.lane FROM pg_temp.sluice_enqueue_src e WHERE e.inserted) l;
+    PERFORM pg_notify('sluice_jobs', l) FROM unnest(v_lanes) AS l;
 
-    RETURN QUERY SELECT e.idx, e.id, e.inserted FROM pg_temp.sluice_enqueue_src e ORDER BY e.idx;
+    -- Specs that matched an existing idempotency key (including one committed concurrently
+    -- while we waited on its key: these statements have a fresh snapshot) map to that job,
+    -- unless row-level security hides it from this role.
+    IF EXISTS (SELECT 1 FROM unnest(v_inserted, v_tenant, v_key) AS u(inserted, tenant, key)
+                WHERE NOT u.inserted
+                  AND NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.tenant = u.tenant AND j.idempotency_key = u.key)) THEN
+        RAISE EXCEPTION 'an existing job with the same idempotency key is not visible to this role'
+            USING ERRCODE = 'SL006', COLUMN = 'idempotency_key', CONSTRAINT = 'permitted';
+    END IF;
+    RETURN QUERY
+    SELECT u.idx,
+           CASE WHEN u.inserted THEN u.id
+                ELSE (SELECT j.id FROM sluice.jobs j WHERE j.tenant = u.tenant AND j.idempotency_key = u.key) END,
+           u.inserted
+      FROM unnest(v_idx, v_id, v_inserted, v_tenant, v_key) AS u(idx, id, inserted, tenant, key)
+     ORDER BY u.idx;
 END
 $$;
 
@@ -924,12 +930,9 @@ $$;
 -- cancel was requested. Returns how many were rescued.
 CREATE FUNCTION sluice.rescue_expired(p_limit integer DEFAULT 1000)
 RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
-DECLARE
-    n integer;
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.sluice_rescued (LIKE sluice.jobs) ON COMMIT DROP;
-    TRUNCATE pg_temp.sluice_rescued;
+LANGUAGE sql SET search_path = pg_catalog, sluice AS $$
+    -- One statement (data-modifying CTEs), so an idle rescue costs one index probe and no
+    -- catalog writes.
     WITH expired AS (
         SELECT j.id FROM sluice.jobs j
          WHERE j.state = 'running' AND j.lease_expires_at < now()
@@ -948,26 +951,21 @@ BEGIN
                             coalesce(j.lease_owner, '?') || ')'
           FROM expired
          WHERE j.id = expired.id
-        RETURNING j.*
+        RETURNING j.id, j.tenant, j.lane, j.state, j.attempt, j.started_at, j.last_error
+    ), att AS (
+        INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, error_class, error_message)
+        SELECT r.id, r.attempt, r.tenant, NULL, coalesce(r.started_at, now()), now(), 'lease_expired', 'internal', r.last_error
+          FROM upd r
+        ON CONFLICT (job_id, attempt) DO NOTHING
+    ), dl AS (
+        INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
+        SELECT r.id, r.tenant, 'internal', 'lease expired on the last attempt', r.last_error, r.attempt
+          FROM upd r WHERE r.state = 'dead'
+        ON CONFLICT (job_id) DO NOTHING
     )
-    INSERT INTO pg_temp.sluice_rescued SELECT * FROM upd;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN
-        RETURN 0;
-    END IF;
-    INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, error_class, error_message)
-    SELECT r.id, r.attempt, r.tenant, NULL, coalesce(r.started_at, now()), now(), 'lease_expired', 'internal', r.last_error
-      FROM pg_temp.sluice_rescued r
-    ON CONFLICT (job_id, attempt) DO NOTHING;
-    INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
-    SELECT r.id, r.tenant, 'internal', 'lease expired on the last attempt', r.last_error, r.attempt
-      FROM pg_temp.sluice_rescued r WHERE r.state = 'dead'
-    ON CONFLICT (job_id) DO NOTHING;
-    PERFORM pg_notify('sluice_done', r.id::text) FROM pg_temp.sluice_rescued r WHERE r.state <> 'queued';
-    PERFORM pg_notify('sluice_jobs', l.lane::text)
-       FROM (SELECT DISTINCT r.lane FROM pg_temp.sluice_rescued r WHERE r.state = 'queued') l;
-    RETURN n;
-END
+    SELECT count(*)::integer FROM upd r,
+           LATERAL (SELECT CASE WHEN r.state = 'queued' THEN pg_notify('sluice_jobs', r.lane::text)
+                                ELSE pg_notify('sluice_done', r.id::text) END) n
 $$;
 
 -- Puts a worker's unfinished jobs back in the queue without consuming an attempt (graceful
@@ -1005,13 +1003,8 @@ $$;
 -- Returns the ids that were applied.
 CREATE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb)
 RETURNS SETOF uuid
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.sluice_finished (
-        id uuid, tenant text, lane sluice.lane, attempt integer, outcome text, item jsonb, state sluice.job_state
-    ) ON COMMIT DROP;
-    TRUNCATE pg_temp.sluice_finished;
-
+LANGUAGE sql SET search_path = pg_catalog, sluice AS $$
+    -- One statement (data-modifying CTEs): no temporary table, no catalog writes per group.
     WITH items AS (
         SELECT (x.item ->> 'id')::uuid AS id, (x.item ->> 'attempt')::integer AS attempt,
                x.item ->> 'outcome' AS outcome, x.item
@@ -1030,59 +1023,55 @@ BEGIN
           FROM items i
          WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.tenant, j.lane, j.attempt, i.outcome, i.item, j.state
+    ), att AS (
+        INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, http_status,
+                                     error_class, error_message, input_tokens, output_tokens, cache_read_tokens,
+                                     cache_write_tokens, cost_usd, duration_ms)
+        SELECT f.id, f.attempt, f.tenant, p_worker, coalesce((f.item ->> 'started_at')::timestamptz, now()), now(),
+               CASE f.outcome WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+               (f.item ->> 'http_status')::integer, f.item ->> 'error_class', f.item ->> 'error_message',
+               (f.item #>> '{usage,input}')::integer, (f.item #>> '{usage,output}')::integer,
+               (f.item #>> '{usage,cache_read}')::integer, (f.item #>> '{usage,cache_write}')::integer,
+               (f.item ->> 'cost_usd')::numeric, (f.item ->> 'duration_ms')::double precision
+          FROM upd f
+        ON CONFLICT (job_id, attempt) DO NOTHING
+    ), res AS (
+        INSERT INTO sluice.results (job_id, tenant, output_text, tool_calls, finish_reason, raw_response, input_tokens,
+                                    output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, provider, model,
+                                    latency_ms, ttft_ms)
+        SELECT f.id, f.tenant, f.item #>> '{result,output_text}', coalesce(f.item #> '{result,tool_calls}', '[]'),
+               f.item #>> '{result,finish_reason}', f.item #> '{result,raw_response}',
+               coalesce((f.item #>> '{usage,input}')::integer, 0), coalesce((f.item #>> '{usage,output}')::integer, 0),
+               coalesce((f.item #>> '{usage,cache_read}')::integer, 0), coalesce((f.item #>> '{usage,cache_write}')::integer, 0),
+               (f.item ->> 'cost_usd')::numeric, f.item #>> '{result,provider}', f.item #>> '{result,model}',
+               (f.item #>> '{result,latency_ms}')::double precision, (f.item #>> '{result,ttft_ms}')::double precision
+          FROM upd f WHERE f.outcome = 'succeeded'
+        ON CONFLICT (job_id) DO NOTHING
+    ), dl AS (
+        INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
+        SELECT f.id, f.tenant, coalesce(f.item ->> 'error_class', 'internal'),
+               coalesce(f.item ->> 'reason', 'failed'), f.item ->> 'error_message', f.attempt
+          FROM upd f WHERE f.state = 'dead'
+        ON CONFLICT (job_id) DO UPDATE SET error_class = excluded.error_class, reason = excluded.reason,
+            last_error = excluded.last_error, attempts = excluded.attempts, dead_at = now()
+    ), spend AS (
+        -- Spend, for budgets: every attempt that reported usage counts, failed ones too.
+        INSERT INTO sluice.usage_daily AS u (tenant, day, tokens, cost_usd, requests)
+        SELECT f.tenant, (now() AT TIME ZONE 'UTC')::date,
+               sum(coalesce((f.item #>> '{usage,input}')::bigint, 0) + coalesce((f.item #>> '{usage,output}')::bigint, 0)
+                   + coalesce((f.item #>> '{usage,cache_read}')::bigint, 0) + coalesce((f.item #>> '{usage,cache_write}')::bigint, 0)),
+               coalesce(sum((f.item ->> 'cost_usd')::numeric), 0), count(*)
+          FROM upd f
+         GROUP BY f.tenant
+         ORDER BY f.tenant
+        ON CONFLICT (tenant, day) DO UPDATE
+           SET tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+               requests = u.requests + excluded.requests
     )
-    INSERT INTO pg_temp.sluice_finished SELECT * FROM upd;
-
-    INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, http_status,
-                                 error_class, error_message, input_tokens, output_tokens, cache_read_tokens,
-                                 cache_write_tokens, cost_usd, duration_ms)
-    SELECT f.id, f.attempt, f.tenant, p_worker, coalesce((f.item ->> 'started_at')::timestamptz, now()), now(),
-           CASE f.outcome WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
-           (f.item ->> 'http_status')::integer, f.item ->> 'error_class', f.item ->> 'error_message',
-           (f.item #>> '{usage,input}')::integer, (f.item #>> '{usage,output}')::integer,
-           (f.item #>> '{usage,cache_read}')::integer, (f.item #>> '{usage,cache_write}')::integer,
-           (f.item ->> 'cost_usd')::numeric, (f.item ->> 'duration_ms')::double precision
-      FROM pg_temp.sluice_finished f
-    ON CONFLICT (job_id, attempt) DO NOTHING;
-
-    INSERT INTO sluice.results (job_id, tenant, output_text, tool_calls, finish_reason, raw_response, input_tokens,
-                                output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, provider, model,
-                                latency_ms, ttft_ms)
-    SELECT f.id, f.tenant, f.item #>> '{result,output_text}', coalesce(f.item #> '{result,tool_calls}', '[]'),
-           f.item #>> '{result,finish_reason}', f.item #> '{result,raw_response}',
-           coalesce((f.item #>> '{usage,input}')::integer, 0), coalesce((f.item #>> '{usage,output}')::integer, 0),
-           coalesce((f.item #>> '{usage,cache_read}')::integer, 0), coalesce((f.item #>> '{usage,cache_write}')::integer, 0),
-           (f.item ->> 'cost_usd')::numeric, f.item #>> '{result,provider}', f.item #>> '{result,model}',
-           (f.item #>> '{result,latency_ms}')::double precision, (f.item #>> '{result,ttft_ms}')::double precision
-      FROM pg_temp.sluice_finished f WHERE f.outcome = 'succeeded'
-    ON CONFLICT (job_id) DO NOTHING;
-
-    INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
-    SELECT f.id, f.tenant, coalesce(f.item ->> 'error_class', 'internal'),
-           coalesce(f.item ->> 'reason', 'failed'), f.item ->> 'error_message', f.attempt
-      FROM pg_temp.sluice_finished f WHERE f.state = 'dead'
-    ON CONFLICT (job_id) DO UPDATE SET error_class = excluded.error_class, reason = excluded.reason,
-        last_error = excluded.last_error, attempts = excluded.attempts, dead_at = now();
-
-    -- Spend, for budgets: every attempt that reported usage counts, failed ones too.
-    INSERT INTO sluice.usage_daily AS u (tenant, day, tokens, cost_usd, requests)
-    SELECT f.tenant, (now() AT TIME ZONE 'UTC')::date,
-           sum(coalesce((f.item #>> '{usage,input}')::bigint, 0) + coalesce((f.item #>> '{usage,output}')::bigint, 0)
-               + coalesce((f.item #>> '{usage,cache_read}')::bigint, 0) + coalesce((f.item #>> '{usage,cache_write}')::bigint, 0)),
-           coalesce(sum((f.item ->> 'cost_usd')::numeric), 0), count(*)
-      FROM pg_temp.sluice_finished f
-     GROUP BY f.tenant
-     ORDER BY f.tenant
-    ON CONFLICT (tenant, day) DO UPDATE
-       SET tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd,
-           requests = u.requests + excluded.requests;
-
-    PERFORM pg_notify('sluice_done', f.id::text) FROM pg_temp.sluice_finished f WHERE f.outcome <> 'retry';
-    PERFORM pg_notify('sluice_jobs', l.lane::text)
-       FROM (SELECT DISTINCT f.lane FROM pg_temp.sluice_finished f
-              WHERE f.outcome = 'retry' AND coalesce((f.item ->> 'retry_at')::timestamptz, now()) <= now()) l;
-    RETURN QUERY SELECT f.id FROM pg_temp.sluice_finished f;
-END
+    SELECT f.id FROM upd f,
+           LATERAL (SELECT CASE WHEN f.outcome <> 'retry' THEN pg_notify('sluice_done', f.id::text)
+                                WHEN coalesce((f.item ->> 'retry_at')::timestamptz, now()) <= now()
+                                    THEN pg_notify('sluice_jobs', f.lane::text) END) n
 $$;
 
 -- Deletes finished jobs (with their results and attempts) older than the retention period, in
