@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // MARK: C system libraries (found by pkg-config) and the shim for variadic calls
@@ -100,6 +103,10 @@ let package = Package(
                 "SluiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -135,6 +142,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/sluice-bench",
             swiftSettings: swiftSettings
@@ -152,7 +161,13 @@ let package = Package(
             dependencies: ["SluiceHTTP", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluicePostgres"], swiftSettings: swiftSettings),
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: ["Sluice", "SluicePostgres", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SluiceTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluicePostgres", "SluiceTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "Sluice"],
@@ -160,7 +175,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceWorkerTests",
-            dependencies: ["SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceRedis"],
+            dependencies: [
+                "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceRedis",
+                "SluiceTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -314,7 +314,12 @@ $$;
 -- Validates, admits and inserts a batch of specs, all or nothing. Returns one row per input
 -- spec (idx is 0-based) with the job id and whether it was created now (false: an existing
 -- job with the same tenant + idempotency key, possibly one inserted concurrently).
-CREATE FUNCTION sluice.enqueue_specs(specs jsonb)
+--
+-- p_notify: wake workers with NOTIFY inside this transaction (the default). PostgreSQL
+-- serialises the commits of notifying transactions (a database-wide lock held through the WAL
+-- flush), so clients that enqueue at a high rate pass false and call sluice.notify_lanes()
+-- after committing, coalescing many enqueues into one notification (the Swift client does).
+CREATE FUNCTION sluice.enqueue_specs(specs jsonb, p_notify boolean DEFAULT true)
 RETURNS TABLE (idx integer, id uuid, created boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
 DECLARE
@@ -445,7 +450,9 @@ BEGIN
 
     -- Wake workers: one notification per lane (PostgreSQL folds duplicates within a
     -- transaction, so a 10,000-job batch wakes each lane once).
-    PERFORM pg_notify('sluice_jobs', l) FROM unnest(v_lanes) AS l;
+    IF p_notify THEN
+        PERFORM pg_notify('sluice_jobs', l) FROM unnest(v_lanes) AS l;
+    END IF;
 
     -- Specs that matched an existing idempotency key (including one committed concurrently
     -- while we waited on its key: these statements have a fresh snapshot) map to that job,
@@ -463,6 +470,16 @@ BEGIN
            u.inserted
       FROM unnest(v_idx, v_id, v_inserted, v_tenant, v_key) AS u(idx, id, inserted, tenant, key)
      ORDER BY u.idx;
+END
+$$;
+
+-- Wakes workers for the given lanes, in a transaction of its own with asynchronous commit:
+-- a notification needs no durability, and this keeps the notify lock's hold short.
+CREATE FUNCTION sluice.notify_lanes(lanes text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM pg_notify('sluice_jobs', l) FROM unnest(lanes) AS l;
 END
 $$;
 

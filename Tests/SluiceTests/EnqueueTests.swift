@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 @Suite("Enqueue")
@@ -93,6 +94,20 @@ struct EnqueueTests {
         }
         let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs").rows[0].decode(Int.self, at: 0)
         #expect(count == 0)
+        await db.close()
+    }
+
+    @Test func enqueueWakesWorkersOfItsLane() async throws {
+        let db = try await TestDatabase.make()
+        let stream = try await db.postgres.startListening(["sluice_jobs"])
+        let first = Task { () -> String? in
+            for await event in stream {
+                if case .notification(let note) = event { return note.payload }
+            }
+            return nil
+        }
+        _ = try await db.client.enqueue(echoSpec("acme", "wake", lane: .high))
+        #expect(await first.value == "high")
         await db.close()
     }
 

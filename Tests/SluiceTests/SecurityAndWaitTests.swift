@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 @Suite("Row-level security, wait and cancel")

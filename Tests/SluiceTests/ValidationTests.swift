@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 /// The same bad inputs through the Swift API and the SQL API must fail with the same field

@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 /// The claim statement's ordering rules, exercised directly.

@@ -4,36 +4,20 @@ import ServiceLifecycle
 import Sluice
 import SluicePostgres
 import SluiceProviders
+import SluiceTestSupport
 import SluiceWorker
 
 /// A migrated database of its own plus helpers to run in-process workers with the echo provider.
 struct WorkerHarness {
-    let name: String
-    let url: String
-    let postgres: PostgresClient
-    let client: SluiceClient
-    let logger: Logger
-
-    static var baseURL: String {
-        guard let url = ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"], !url.isEmpty else {
-            fatalError("SLUICE_TEST_DATABASE_URL is not set: run the tests with scripts/test")
-        }
-        return url
-    }
+    let db: MigratedDatabase
+    var name: String { db.name }
+    var url: String { db.url }
+    var postgres: PostgresClient { db.postgres }
+    var client: SluiceClient { db.client }
+    var logger: Logger { db.logger }
 
     static func make() async throws -> WorkerHarness {
-        var logger = Logger(label: "worker-test")
-        logger.logLevel = .warning
-        let name = "sluice_w_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        let admin = PostgresClient(configuration: try PostgresConfiguration(url: baseURL), pool: .init(maxConnections: 1), logger: logger)
-        _ = try await admin.query("CREATE DATABASE \(name)")
-        await admin.shutdown()
-        var components = URLComponents(string: baseURL)!
-        components.path = "/" + name
-        let url = components.string!
-        let postgres = PostgresClient(configuration: try PostgresConfiguration(url: url), pool: .init(maxConnections: 16), logger: logger)
-        try await SluiceSchema.migrate(postgres, logger: logger)
-        return WorkerHarness(name: name, url: url, postgres: postgres, client: SluiceClient(postgres: postgres, logger: logger), logger: logger)
+        WorkerHarness(db: try await MigratedDatabase.make(prefix: "sluice_w_", poolSize: 16))
     }
 
     /// Fast settings for tests: short lease, quick polls and retries.
@@ -75,24 +59,10 @@ struct WorkerHarness {
     }
 
     func count(_ sql: String, _ binds: [(any PostgresEncodable)?] = []) async throws -> Int {
-        try await postgres.query(sql, binds).rows[0].decode(Int.self, at: 0)
+        try await db.count(sql, binds)
     }
 
-    func close() async { await client.shutdown() }
-}
-
-func chat(_ text: String) -> JSONDocument {
-    var writer = JSONWriter()
-    writer.beginObject()
-    writer.key("messages")
-    writer.beginArray()
-    writer.beginObject()
-    writer.field("role", "user")
-    writer.field("content", text)
-    writer.endObject()
-    writer.endArray()
-    writer.endObject()
-    return JSONDocument(bytes: writer.bytes)
+    func close() async { await db.close() }
 }
 
 func echo(_ tenant: String = "acme", _ text: String = "hello", lane: Lane = .normal, metadata: String? = nil,

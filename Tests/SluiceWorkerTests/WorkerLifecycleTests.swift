@@ -2,6 +2,7 @@ import Foundation
 import Sluice
 import SluicePostgres
 import SluiceWorker
+import SluiceTestSupport
 import Testing
 
 @Suite("Worker lifecycle")

@@ -1,6 +1,7 @@
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceTestSupport
 import Testing
 
 /// Real child processes: `sluice worker` as operators run it (supervisor + worker processes).

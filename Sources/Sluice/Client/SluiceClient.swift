@@ -37,6 +37,7 @@ public final class SluiceClient: Service, Sendable {
     public let postgres: PostgresClient
     let logger: Logger
     let waiter: JobWaiter
+    let notifier: LaneNotifier
 
     /// Creates a client with its own pool.
     public convenience init(configuration: Configuration, logger: Logger) {
@@ -49,6 +50,7 @@ public final class SluiceClient: Service, Sendable {
         self.postgres = postgres
         self.logger = logger
         self.waiter = JobWaiter(postgres: postgres, logger: logger)
+        self.notifier = LaneNotifier(postgres: postgres, logger: logger)
     }
 
     public func run() async throws {
@@ -78,13 +80,20 @@ public final class SluiceClient: Service, Sendable {
     /// - Returns: one entry per spec, in order.
     public func enqueue(batch specs: [JobSpec]) async throws(SluiceError) -> [EnqueuedJob] {
         let payload = try Self.payload(specs)
+        let jobs: [EnqueuedJob]
         do {
-            return try await postgres.withConnection { conn in
-                try await Self.enqueue(payload: payload, count: specs.count, on: conn)
+            jobs = try await postgres.withConnection { conn in
+                try await Self.enqueue(payload: payload, count: specs.count, on: conn, notify: false)
             }
         } catch {
             throw SluiceError.from(error)
         }
+        // Committed: wake the workers (coalesced across concurrent callers).
+        let lanes = Set(zip(specs, jobs).compactMap { spec, job in
+            job.created && (spec.runAt.map { $0 <= Date() } ?? true) ? spec.lane.rawValue : nil
+        })
+        if !lanes.isEmpty { await notifier.notify(lanes) }
+        return jobs
     }
 
     /// Enqueues inside the caller's own open transaction on its own connection: the jobs exist
@@ -92,7 +101,8 @@ public final class SluiceClient: Service, Sendable {
     public static func enqueue(_ specs: [JobSpec], in connection: PostgresConnection) async throws(SluiceError) -> [EnqueuedJob] {
         let payload = try payload(specs)
         do {
-            return try await enqueue(payload: payload, count: specs.count, on: connection)
+            // The caller commits: notify inside its transaction so workers wake exactly then.
+            return try await enqueue(payload: payload, count: specs.count, on: connection, notify: true)
         } catch {
             throw SluiceError.from(error)
         }
@@ -129,8 +139,8 @@ public final class SluiceClient: Service, Sendable {
         return PostgresJSON(bytes: json.bytes)
     }
 
-    static func enqueue(payload: PostgresJSON, count: Int, on conn: PostgresConnection) async throws -> [EnqueuedJob] {
-        let result = try await conn.query("SELECT idx, id, created FROM sluice.enqueue_specs($1::jsonb)", [payload])
+    static func enqueue(payload: PostgresJSON, count: Int, on conn: PostgresConnection, notify: Bool) async throws -> [EnqueuedJob] {
+        let result = try await conn.query("SELECT idx, id, created FROM sluice.enqueue_specs($1::jsonb, $2)", [payload, notify])
         var jobs = [EnqueuedJob?](repeating: nil, count: count)
         for row in result.rows {
             let index = try row.decode(Int.self, at: 0)
