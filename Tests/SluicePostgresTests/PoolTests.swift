@@ -99,10 +99,20 @@ import Testing
     @Test func cancellationDoesNotLeakConnections() async throws {
         let client = try TestDatabase.client(maxConnections: 2, acquireTimeout: .seconds(30))
         var tasks: [Task<PostgresResult, any Error>] = []
+        let marker = "pg_sleep(10) /* \(UUID().uuidString) */"
         for _ in 0..<6 {  // two run pg_sleep, four wait for a connection
-            tasks.append(Task { try await client.query("SELECT pg_sleep(10)") })
+            tasks.append(Task { try await client.query("SELECT \(marker)") })
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Cancel only once both sleeps are running on the server (a cancel that lands before the
+        // statement reaches the server cannot interrupt it), however loaded the machine is.
+        let observer = try await TestDatabase.connect()
+        for _ in 0..<500 {
+            let active = try await observer.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1", ["%" + marker + "%"])
+            if try active.rows[0].decode(Int.self, at: 0) == 2 && client.statistics.waiting == 4 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await observer.close()
         #expect(client.statistics.waiting == 4)
         for task in tasks { task.cancel() }
         for task in tasks {
