@@ -168,6 +168,59 @@ CREATE INDEX jobs_tenant_idx ON sluice.jobs (tenant, id);
 -- Retention pruning.
 CREATE INDEX jobs_finished_idx ON sluice.jobs (finished_at) WHERE finished_at IS NOT NULL;
 
+-- Per-tenant queue depth, kept by triggers, so admission control (max_queued_jobs) reads 16
+-- small rows instead of counting the tenant's backlog on every enqueue.
+--
+-- (Counting the backlog on each enqueue instead cost O(backlog): 0.8 ms for 2,000 all-visible
+-- rows, more for fresh ones, and held 16 concurrent single enqueues to ~800 jobs/s in total.)
+--
+-- The counters are sharded (16 rows per tenant, one chosen at random per statement) so
+-- concurrent enqueuers of one tenant rarely wait on each other's row lock. The depth of a
+-- tenant is the sum of its shards. Statement-level triggers with transition tables apply one
+-- delta per tenant per statement, so a 10,000-job batch or a 200-job claim costs one upsert
+-- per tenant.
+
+CREATE TABLE sluice.tenant_queue_depth (
+    tenant text NOT NULL,
+    shard  smallint NOT NULL,
+    queued bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, shard)
+) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 1000);
+
+CREATE FUNCTION sluice.track_queue_depth() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
+DECLARE
+    s smallint := floor(random() * 16)::smallint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
+        SELECT n.tenant, s, count(*) FROM new_rows n WHERE n.state = 'queued' GROUP BY n.tenant ORDER BY n.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
+        SELECT x.tenant, s, sum(x.delta) FROM (
+            SELECT n.tenant, 1 AS delta FROM new_rows n WHERE n.state = 'queued'
+            UNION ALL
+            SELECT o.tenant, -1 FROM old_rows o WHERE o.state = 'queued') x
+         GROUP BY x.tenant HAVING sum(x.delta) <> 0 ORDER BY x.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    ELSE
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
+        SELECT o.tenant, s, -count(*) FROM old_rows o WHERE o.state = 'queued' GROUP BY o.tenant ORDER BY o.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_depth_insert AFTER INSERT ON sluice.jobs
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sluice.track_queue_depth();
+CREATE TRIGGER jobs_depth_update AFTER UPDATE ON sluice.jobs
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sluice.track_queue_depth();
+CREATE TRIGGER jobs_depth_delete AFTER DELETE ON sluice.jobs
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION sluice.track_queue_depth();
+
+
 CREATE TABLE sluice.results (
     job_id             uuid PRIMARY KEY REFERENCES sluice.jobs (id) ON DELETE CASCADE,
     tenant             text NOT NULL,

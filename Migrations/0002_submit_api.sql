@@ -29,6 +29,15 @@ LANGUAGE sql STABLE AS $$
     SELECT tenant FROM sluice.tenant_roles WHERE role_name = current_user
 $$;
 
+-- A tenant's queued jobs (committed and this transaction's own). Tenant-bound roles may ask
+-- only about their own tenant.
+CREATE FUNCTION sluice.queue_depth(p_tenant text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
+    SELECT coalesce(sum(d.queued), 0)::bigint FROM sluice.tenant_queue_depth d
+     WHERE d.tenant = p_tenant
+       AND (sluice.current_tenant() IS NULL OR sluice.current_tenant() = p_tenant)
+$$;
+
 -- ---------------------------------------------------------------------------------------
 -- Validation
 -- ---------------------------------------------------------------------------------------
@@ -398,9 +407,8 @@ BEGIN
             RAISE EXCEPTION 'tenant %: %', t.id, reason
                 USING ERRCODE = 'SL004', COLUMN = 'tenant', CONSTRAINT = 'budget_exhausted';
         END IF;
-        -- Bounded count: reads at most max_queued_jobs + 1 entries of the claim index.
-        SELECT count(*) INTO depth FROM (
-            SELECT 1 FROM sluice.jobs j WHERE j.tenant = t.id AND j.state = 'queued' LIMIT t.max_queued_jobs + 1) q;
+        -- Trigger-maintained counters (0001): 16 rows per tenant, not a count of the backlog.
+        depth := sluice.queue_depth(t.id);
         IF depth + t.incoming > t.max_queued_jobs THEN
             RAISE EXCEPTION 'tenant % has % queued jobs; its limit is % (this batch adds %)',
                     t.id, depth, t.max_queued_jobs, t.incoming

@@ -136,6 +136,10 @@ struct ValidationTests {
         }
         let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs").rows[0].decode(Int.self, at: 0)
         #expect(count == 3)
+        // Depth counters match the rows (cancel moves a job out of the queue).
+        _ = try await db.client.cancel(try #require(try await db.client.list(tenant: "small").first).id)
+        #expect(try await db.count("SELECT sluice.queue_depth('small')::int") == 1)
+        #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs WHERE tenant = 'small' AND state = 'queued'") == 1)
         await db.close()
     }
 }

@@ -58,6 +58,8 @@ struct WorkerSafetyTests {
         }
         #expect(peak == 3)
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'succeeded'", [ids]) == 24)
+        // The trigger-kept depth counters followed every claim and completion.
+        #expect(try await h.count("SELECT sluice.queue_depth('limited')::int") == 0)
         await h.close()
     }
 
