@@ -15,8 +15,12 @@
 -- count cannot be raced by two workers; each claim reads only the hot partial indexes
 -- (queued and running rows), so the lock is held for well under a millisecond at typical
 -- batch sizes. FOR UPDATE SKIP LOCKED skips rows a canceller or rescuer holds at that moment.
+--
+-- p_reserved of the p_limit slots may only take interactive jobs, so a worker whose slots are
+-- full of lower-lane work still starts an interactive job as soon as it arrives.
 CREATE FUNCTION sluice.claim(p_worker text, p_limit integer, p_lanes sluice.lane[], p_tenants text[],
-                             p_lease interval, p_starvation interval DEFAULT interval '10 seconds')
+                             p_lease interval, p_starvation interval DEFAULT interval '10 seconds',
+                             p_reserved integer DEFAULT 0)
 RETURNS SETOF sluice.jobs
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
 BEGIN
@@ -68,14 +72,17 @@ BEGIN
                     THEN 0 ELSE 1 END AS starving_first
           FROM candidates c JOIN lanes ls ON ls.lane = c.lane
     ), ordered AS (
-        SELECT r.id, r.tenant,
+        SELECT r.id, r.tenant, r.lane,
                row_number() OVER (ORDER BY r.starving_first, r.lane, r.turn, r.run_at, r.id) AS pos
           FROM ranked r
     ), capped AS (
         SELECT o.id, o.pos
-          FROM (SELECT o.*, row_number() OVER (PARTITION BY o.tenant ORDER BY o.pos) AS nth FROM ordered o) o
+          FROM (SELECT o.*, row_number() OVER (PARTITION BY o.tenant ORDER BY o.pos) AS nth,
+                       row_number() OVER (PARTITION BY o.lane = 'interactive' ORDER BY o.pos) AS nth_in_group
+                  FROM ordered o) o
           JOIN allowance a ON a.tenant = o.tenant
          WHERE o.nth <= a.free
+           AND (o.lane = 'interactive' OR o.nth_in_group <= p_limit - greatest(p_reserved, 0))
          ORDER BY o.pos
          LIMIT p_limit
     ), locked AS (

@@ -17,7 +17,7 @@ public final class Worker: Service, Sendable {
     let providers: @Sendable (String) -> (any LLMProvider)?
     let logger: Logger
     let retry: RetryPolicy
-    let running = Locked<[UUID: (attempt: Int, control: JobControl)]>([:])
+    let running = Locked<[UUID: (attempt: Int, lane: Lane, control: JobControl)]>([:])
     let wakeup = Wakeup()
     let draining = Locked(false)
 
@@ -39,6 +39,9 @@ public final class Worker: Service, Sendable {
 
     /// Jobs running in this process now.
     public var inFlight: Int { running.withLock { $0.count } }
+
+    /// Running jobs of lanes other than interactive (what the interactive reserve is kept from).
+    var nonInteractiveInFlight: Int { running.withLock { $0.values.count { $0.lane != .interactive } } }
 
     public func run() async throws {
         try await register()
@@ -89,12 +92,16 @@ public final class Worker: Service, Sendable {
                 var claimedAny = false
                 if free > 0 {
                     let want = min(free, configuration.maxClaimBatch)
+                    // Lower lanes may fill at most concurrency − reserve slots; the rest of this claim
+                    // may only take interactive jobs.
+                    let lowerAllowed = max(0, configuration.concurrency - configuration.effectiveInteractiveReserve - nonInteractiveInFlight)
+                    let reserved = want - min(want, lowerAllowed)
                     do {
-                        let claimed = try await claim(want)
+                        let claimed = try await claim(want, reserved: reserved)
                         pollDelay = configuration.pollInterval
                         for job in claimed {
                             let control = JobControl()
-                            running.withLock { $0[job.id] = (job.attempt, control) }
+                            running.withLock { $0[job.id] = (job.attempt, job.lane, control) }
                             jobs.addTask {
                                 if let outcome = await self.execute(job, control: control) {
                                     await completer.submit(outcome)
@@ -121,12 +128,12 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func claim(_ limit: Int) async throws -> [Job] {
+    private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {
         let lanes = "{" + configuration.lanes.map(\.rawValue).joined(separator: ",") + "}"
         let result = try await postgres.query(
-            "SELECT \(Job.columns) FROM sluice.claim($1, $2::int, $3::sluice.lane[], $4::text[], $5::interval, $6::interval)",
+            "SELECT \(Job.columns) FROM sluice.claim($1, $2::int, $3::sluice.lane[], $4::text[], $5::interval, $6::interval, $7::int)",
             [id, limit, lanes, configuration.tenants, Self.interval(configuration.lease),
-             Self.interval(configuration.starvationAfter)])
+             Self.interval(configuration.starvationAfter), reserved])
         return try result.rows.map(Job.init(row:))
     }
 

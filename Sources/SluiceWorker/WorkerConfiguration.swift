@@ -8,6 +8,19 @@ public struct WorkerConfiguration: Sendable {
     public var lanes: [Lane] = Lane.allCases
     /// Only these tenants' jobs (nil: every tenant). Default nil.
     public var tenants: [String]? = nil
+    /// Slots kept for the interactive lane: lower-lane jobs never fill the last
+    /// `interactiveReserve` slots, so an interactive job starts at once even when the process is
+    /// busy with a batch backlog. Default nil: ⌈concurrency / 20⌉ when this worker serves the
+    /// interactive lane and another lane, else 0.
+    public var interactiveReserve: Int? = nil
+
+    /// The reserve in effect (see ``interactiveReserve``).
+    public var effectiveInteractiveReserve: Int {
+        if let interactiveReserve { return interactiveReserve }
+        guard lanes.contains(.interactive), lanes.count > 1, concurrency > 1 else { return 0 }
+        return (concurrency + 19) / 20
+    }
+
     /// Most jobs claimed by one statement. Default 200.
     public var maxClaimBatch: Int = 200
     /// Lease on a claimed job, renewed while it runs. A job whose worker dies is rescued after
@@ -57,6 +70,9 @@ public struct WorkerConfiguration: Sendable {
             throw WorkerError(.invalidConfiguration, "concurrency must be from 1 to 100000 (got \(concurrency))")
         }
         if lanes.isEmpty { throw WorkerError(.invalidConfiguration, "lanes must name at least one lane") }
+        if let interactiveReserve, interactiveReserve < 0 || interactiveReserve >= concurrency {
+            throw WorkerError(.invalidConfiguration, "interactiveReserve must be from 0 to concurrency - 1 (got \(interactiveReserve))")
+        }
         if maxClaimBatch < 1 { throw WorkerError(.invalidConfiguration, "maxClaimBatch must be at least 1") }
         if completionBatch < 1 { throw WorkerError(.invalidConfiguration, "completionBatch must be at least 1") }
         try positive("lease", lease)

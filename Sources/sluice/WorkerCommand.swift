@@ -34,6 +34,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds in-flight jobs get to finish on SIGTERM (default 30).")
     var graceSeconds: Double?
 
+    @Option(name: .long, help: "Slots kept for the interactive lane (default: concurrency/20).")
+    var interactiveReserve: Int?
+
     @Option(name: .long, help: "Fallback poll interval in milliseconds (default 1000).")
     var pollMs: Int?
 
@@ -80,6 +83,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if let graceSeconds { configuration.shutdownGracePeriod = .milliseconds(Int(graceSeconds * 1000)) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
+        configuration.interactiveReserve = interactiveReserve
         do {
             try configuration.validate()
         } catch {

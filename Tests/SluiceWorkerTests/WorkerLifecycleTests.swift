@@ -104,6 +104,30 @@ struct WorkerLifecycleTests {
         await h.close()
     }
 
+    @Test func interactiveReserveStartsAnInteractiveJobWhileBatchWorkFillsTheRest() async throws {
+        let h = try await WorkerHarness.make()
+        var configuration = WorkerHarness.testConfiguration(concurrency: 4)
+        configuration.interactiveReserve = 1
+        let batch = try await h.client.enqueue(batch: (0..<8).map { _ in echo("acme", "slow", lane: .batch, metadata: #"{"echo_delay_ms":2000}"#) }).map(\.id)
+        let (job, runningBatch) = try await h.withWorkers([try h.makeWorker(configuration)]) {
+            for _ in 0..<200 {
+                if try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") >= 3 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let runningBatch = try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running' AND lane = 'batch'")
+            let id = try await h.client.enqueue(echo("acme", "urgent", lane: .interactive)).id
+            return (try await h.client.wait(for: id, timeout: .seconds(20)), runningBatch)
+        }
+        #expect(runningBatch == 3)  // the fourth slot stayed free for interactive work
+        #expect(job.state == .succeeded)
+        // It ran while the first batch jobs were still in flight, not after them.
+        let firstBatchDone = try await h.postgres.query("SELECT min(finished_at) FROM sluice.jobs WHERE id = ANY($1)", [batch])
+            .rows[0].decode(Date?.self, at: 0)
+        #expect(try #require(job.finishedAt) < (firstBatchDone ?? .distantFuture))
+        await h.close()
+    }
+
     @Test func scheduledJobStartsWhenDue() async throws {
         let h = try await WorkerHarness.make()
         let due = Date().addingTimeInterval(1.5)
