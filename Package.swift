@@ -115,7 +115,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP",
+                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -12,13 +13,16 @@ import Glibc
 /// Children are started with `posix_spawn` with an empty signal mask and default signal
 /// dispositions, so they never inherit the supervisor's blocked or ignored SIGTERM (threads of
 /// the Dispatch pool block signals, and an ignored disposition survives exec).
-final class WorkerSupervisor: @unchecked Sendable {
+final class WorkerSupervisor: Sendable {
+    private struct State {
+        var children: [Int: pid_t] = [:]
+        var stopping = false
+    }
+
     private let processes: Int
     private let childArguments: [String]
     private let logger: Logger
-    private let lock = NSLock()
-    private var children: [Int: pid_t] = [:]
-    private var stopping = false
+    private let state = Locked(State())
 
     init(processes: Int, childArguments: [String], logger: Logger) {
         self.processes = processes
@@ -48,9 +52,9 @@ final class WorkerSupervisor: @unchecked Sendable {
     }
 
     private func shutdown(signal number: Int32) {
-        let running: [pid_t] = lock.withLock {
-            stopping = true
-            return Array(children.values)
+        let running: [pid_t] = state.withLock { state in
+            state.stopping = true
+            return Array(state.children.values)
         }
         logger.notice("forwarding signal to workers", metadata: ["signal": "\(number)", "children": "\(running.count)"])
         for pid in running { kill(pid, number) }
@@ -60,18 +64,18 @@ final class WorkerSupervisor: @unchecked Sendable {
         var backoff = 0.5
         while true {
             let started = Date()
-            let pid: pid_t? = lock.withLock {
-                if stopping { return nil }
+            let pid: pid_t? = state.withLock { state in
+                if state.stopping { return nil }
                 guard let pid = spawn() else { return -1 }
-                children[slot] = pid
+                state.children[slot] = pid
                 return pid
             }
             guard let pid else { return 0 }
             if pid < 0 { return 1 }
             let status = await Self.wait(pid)
-            let stoppingNow = lock.withLock {
-                children[slot] = nil
-                return stopping
+            let stoppingNow = state.withLock { state in
+                state.children[slot] = nil
+                return state.stopping
             }
             let exitedNormally = status & 0x7f == 0
             let code = exitedNormally ? (status >> 8) & 0xff : 128 + (status & 0x7f)
