@@ -581,8 +581,11 @@ $$;
 CREATE FUNCTION sluice.spec_errors(specs jsonb)
 RETURNS TABLE (idx integer, field text, rule text, message text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
+    -- MATERIALIZED: computed once. As a plain sub-select the planner may put it on the inner
+    -- side of the nested loop and re-run it for every spec (measured: 38 µs per spec).
+    WITH x AS MATERIALIZED (SELECT sluice.validation_context() AS ctx)
     SELECT (t.ord - 1)::integer, (e).field, (e).rule, (e).message
-      FROM (SELECT sluice.validation_context() AS ctx) x
+      FROM x
       CROSS JOIN jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
       CROSS JOIN LATERAL (SELECT sluice.check_spec(t.spec, x.ctx) AS e) c
      WHERE c.e IS NOT NULL
