@@ -7,8 +7,9 @@
 -- lane whose oldest runnable job has waited longer than p_starvation gets up to
 -- ceil(p_limit / 10) of the slots first (the anti-starvation rule: a lower lane is never
 -- starved for longer than p_starvation plus one claim round). Within a lane, tenants take
--- turns (round robin by each tenant's k-th oldest job), so a tenant with a large backlog
--- cannot push another tenant's new jobs behind it. No tenant gets more than
+-- turns ordered by (jobs already running + k) for each tenant's k-th oldest job, so the
+-- least-loaded tenant goes first and a tenant with a large backlog cannot push another
+-- tenant's new jobs behind it. No tenant gets more than
 -- max_concurrency minus its running jobs.
 --
 -- Claims are serialised by a transaction-level advisory lock so the per-tenant concurrency
@@ -37,16 +38,18 @@ BEGIN
                  ORDER BY j.tenant LIMIT 1)
           FROM ready_tenants r WHERE r.tenant IS NOT NULL
     ), allowance AS (
-        SELECT t.id AS tenant,
-               t.max_concurrency - (SELECT count(*) FROM sluice.jobs j
-                                     WHERE j.state = 'running' AND j.tenant = t.id) AS free
+        SELECT t.id AS tenant, t.max_concurrency - rc.running AS free, rc.running
           FROM ready_tenants r
           JOIN sluice.tenants t ON t.id = r.tenant
+          CROSS JOIN LATERAL (SELECT count(*) AS running FROM sluice.jobs j
+                               WHERE j.state = 'running' AND j.tenant = t.id) rc
          WHERE r.tenant IS NOT NULL AND NOT t.paused
            AND (p_tenants IS NULL OR t.id = ANY (p_tenants))
     ), candidates AS (
         SELECT c.id, c.tenant, c.lane, c.run_at,
-               row_number() OVER (PARTITION BY c.tenant, c.lane ORDER BY c.run_at, c.id) AS turn
+               -- A tenant's k-th job in this claim queues behind its jobs already running, so
+               -- the least-loaded tenants go first (a quiet tenant beats a busy one's backlog).
+               a.running + row_number() OVER (PARTITION BY c.tenant, c.lane ORDER BY c.run_at, c.id) AS turn
           FROM allowance a
           CROSS JOIN (SELECT greatest(count(*), 1) AS tenants FROM allowance WHERE free > 0) n
           CROSS JOIN unnest(p_lanes) AS l(lane)
