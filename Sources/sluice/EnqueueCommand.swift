@@ -37,18 +37,18 @@ struct EnqueueCommand: AsyncParsableCommand {
         // Lines: (line number, JSON bytes). Blank lines are skipped.
         var lines: [(number: Int, bytes: [UInt8])] = []
         var problems: [(line: Int, message: String)] = []
+        var unparsable = 0
         for (offset, slice) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let bytes = Array(slice).filter { $0 != UInt8(ascii: "\r") }
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)), object is [String: Any] else {
                 problems.append((offset + 1, "not a JSON object"))
+                unparsable += 1
                 continue
             }
             lines.append((offset + 1, bytes))
         }
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(), logger: logger)
-        let client = SluiceClient(postgres: postgres, logger: logger)
-        defer { Task { await client.shutdown() } }
 
         func batchJSON(_ batch: ArraySlice<(number: Int, bytes: [UInt8])>) -> PostgresJSON {
             var writer = JSONWriter(capacity: batch.reduce(2) { $0 + $1.bytes.count + 1 })
@@ -71,7 +71,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             for problem in problems.sorted(by: { $0.line < $1.line }) {
                 FileHandle.standardError.write(Data("line \(problem.line): \(problem.message)\n".utf8))
             }
-            report(enqueued: 0, duplicates: 0, rejected: lines.count + problems.count - problems.filter { p in lines.contains { $0.number == p.line } }.count)
+            // The whole file is rejected: every non-blank line.
+            report(enqueued: 0, duplicates: 0, rejected: lines.count + unparsable)
             throw ExitCode(1)
         }
         // Pass 2: insert batch by batch.
@@ -94,7 +95,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         progress.finish()
         report(enqueued: enqueued, duplicates: duplicates, rejected: 0)
-        await client.shutdown()
+        await postgres.shutdown()
     }
 
     private func report(enqueued: Int, duplicates: Int, rejected: Int) {

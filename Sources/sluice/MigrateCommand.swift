@@ -18,12 +18,12 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = try options.makeLogger("sluice.migrate")
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(), logger: logger)
-        defer { Task { await postgres.shutdown() } }
         if status {
             for entry in try await SluiceSchema.status(postgres, logger: logger) {
                 let state = entry.appliedAt.map { "applied \($0)" } ?? "pending"
                 print(String(format: "%04d  %@  %@", entry.migration.version, entry.migration.name, state))
             }
+            await postgres.shutdown()
             return
         }
         let applied = try await SluiceSchema.migrate(postgres, logger: logger)

@@ -86,9 +86,6 @@ public struct JobSpec: Sendable, Hashable {
             guard let kind = metadata.topLevelKind else { throw .invalid("metadata", "json", "metadata is not valid JSON") }
             guard kind == "object" else { throw .invalid("metadata", "object", "metadata must be a JSON object") }
         }
-        if let timeout, timeout < .seconds(1) || timeout > .seconds(86_400) {
-            throw .invalid("timeout_ms", "range", "timeout_ms must be an integer from 1000 to 86400000")
-        }
     }
 
     /// The spec as the JSON object `sluice.enqueue_specs` takes (the `sluice enqueue --file` line shape).

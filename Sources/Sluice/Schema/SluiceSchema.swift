@@ -10,7 +10,7 @@ public enum SluiceSchema {
     public static func migrations() throws -> [PostgresMigration] {
         try embedded.map { entry in
             guard let version = Int(entry.file.prefix(4)), entry.file.dropFirst(4).first == "_" else {
-                throw SluiceError(code: .invalidSpec, message: "bad migration file name \(entry.file)")
+                throw SluiceError(code: .database, message: "embedded migration \(entry.file) is not named NNNN_description.sql")
             }
             let name = String(entry.file.dropFirst(5).dropLast(4))
             return PostgresMigration(version: version, name: name, sql: entry.sql)
