@@ -9,13 +9,14 @@ import SluiceProviders
 import Glibc
 #endif
 
-/// `sluice-bench providers`: SSE parser throughput, client CPU per 1,000 streamed tokens, and
-/// thousands of in-flight streaming calls through one `HTTPClient`, against the mock provider
-/// running as a child process (`$SLUICE_BIN_DIR/sluice-mock-provider --port 0`).
+/// `sluice-bench providers`: SSE parser throughput, JSON parse/serialize/validate cost per
+/// document, client CPU per 1,000 streamed tokens, and thousands of in-flight streaming calls
+/// through one `HTTPClient`, against the mock provider running as a child process
+/// (`$SLUICE_BIN_DIR/sluice-mock-provider --port 0`).
 struct ProvidersBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "providers",
-        abstract: "SluiceProviders: SSE parse MB/s, client CPU per 1k streamed tokens, concurrent in-flight streams (RSS/CPU)."
+        abstract: "SluiceProviders: SSE parse MB/s, JSON parse/serialize ns per document, client CPU per 1k streamed tokens, concurrent in-flight streams (RSS/CPU)."
     )
 
     @Option(help: "Megabytes of synthetic OpenAI stream for the parser benchmark.") var sseMegabytes = 64
@@ -23,7 +24,7 @@ struct ProvidersBench: AsyncParsableCommand {
     @Option(help: "Output tokens per call in the CPU measurement.") var cpuTokens = 250
     @Option(help: "Concurrency of the CPU measurement.") var cpuConcurrency = 16
     @Option(help: "Comma-separated in-flight levels.") var inflight = "1000,5000,10000"
-    @Option(help: "Which parts to run: sse, cpu, inflight (comma-separated).") var parts = "sse,cpu,inflight"
+    @Option(help: "Which parts to run: sse, json, cpu, inflight (comma-separated).") var parts = "sse,json,cpu,inflight"
 
     func run() async throws {
         var logger = Logger(label: "bench.providers")
@@ -31,6 +32,7 @@ struct ProvidersBench: AsyncParsableCommand {
         let selected = Set(parts.split(separator: ",").map(String.init))
         print("== sluice-bench providers (\(ProcessInfo.processInfo.activeProcessorCount) cores) \(Date())")
         if selected.contains("sse") { try sseBenchmark() }
+        if selected.contains("json") { try jsonBenchmark() }
         if selected.contains("cpu") || selected.contains("inflight") {
             _ = Self.raiseFileLimit()
             let mock = try MockChild.start()
@@ -93,6 +95,80 @@ struct ProvidersBench: AsyncParsableCommand {
 
     static func accumulate(_ chunks: [[UInt8]]) throws -> Int {
         try StreamBenchHook.openAIOutputTokens(chunks)
+    }
+
+    // MARK: JSON documents
+
+    /// `JSONValue.parse`, `serialized()` and `JSONSyntax.isValid` against the Foundation paths
+    /// they replaced (`JSONDecoder`/`JSONEncoder` through `JSONValue`'s `Codable` conformance, and
+    /// `JSONSerialization` for the well-formedness check), on a typical chat request and a 50 KB one.
+    func jsonBenchmark() throws {
+        let small = Array(#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a concise assistant. Answer in one short paragraph."},{"role":"user","content":"Summarise: the quarterly report is due on Friday and needs the \"Q3\" figures."}],"max_tokens":256,"temperature":0.2,"stream":true}"#.utf8)
+        let large = Self.largeRequestBody(bytes: 50_000)
+        for (name, document, iterations) in [("chat request", small, 20_000), ("50 KB request", large, 200)] {
+            let value = try JSONValue.parse(document)
+            print("json \(name) (\(document.count) bytes, \(iterations) iterations, best of 3):")
+            let rows: [(String, () throws -> Int)] = [
+                ("parse     JSONDecoder (old)", { try Self.shape(JSONDecoder().decode(JSONValue.self, from: Data(document))) }),
+                ("parse     JSONValue.parse  ", { try Self.shape(JSONValue.parse(document)) }),
+                ("serialize JSONEncoder (old)", {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    return Array(try encoder.encode(value)).count
+                }),
+                ("serialize serialized()     ", { value.serialized().count }),
+                ("validate  JSONSerialization", { (try? JSONSerialization.jsonObject(with: Data(document), options: [.fragmentsAllowed])) == nil ? 0 : 1 }),
+                ("validate  JSONSyntax       ", { JSONSyntax.isValid(document) ? 1 : 0 }),
+            ]
+            for (label, body) in rows {
+                var best = Duration.seconds(1_000)
+                var sink = 0
+                for _ in 0..<3 {
+                    let start = ContinuousClock.now
+                    for _ in 0..<iterations { sink &+= try body() }
+                    best = min(best, ContinuousClock.now - start)
+                }
+                if sink == Int.min { print("unreachable") }  // keeps the results alive
+                let perDocument = Self.seconds(best) / Double(iterations)
+                print(String(format: "  %@: %9.0f ns/doc %8.1f MB/s", label, perDocument * 1e9, Double(document.count) / perDocument / 1e6))
+            }
+        }
+    }
+
+    /// A number that depends on the whole parsed value, so the parse cannot be optimised away.
+    static func shape(_ value: JSONValue) -> Int {
+        switch value {
+        case .object(let members): members.count
+        case .array(let elements): elements.count
+        default: 1
+        }
+    }
+
+    /// A chat request of about `bytes` bytes: many turns of prose with escapes and non-ASCII text,
+    /// a tool definition, and assorted numbers.
+    static func largeRequestBody(bytes: Int) -> [UInt8] {
+        let sentence = "The café's “quarterly” report (Q3) lists 1,204 items at 3.75 € each — see \"notes/2024\".\n\t"
+        var messages: [JSONValue] = [.object(["role": .string("system"), "content": .string("You are a careful analyst.")])]
+        var turn = 0
+        while JSONValue.object(["messages": .array(messages)]).serialized().count < bytes - 600 {
+            messages.append(.object([
+                "role": .string(turn % 2 == 0 ? "user" : "assistant"),
+                "content": .string(String(repeating: sentence, count: 8) + "Turn \(turn)."),
+                "metadata": .object(["turn": .number(Double(turn)), "score": .number(Double(turn) * 0.125 + 0.1), "flags": .array([.bool(true), .null])]),
+            ]))
+            turn += 1
+        }
+        let tool: JSONValue = .object([
+            "type": .string("function"),
+            "function": .object([
+                "name": .string("lookup_item"),
+                "parameters": .object(["type": .string("object"), "properties": .object(["id": .object(["type": .string("integer")])]), "required": .array([.string("id")])]),
+            ]),
+        ])
+        return JSONValue.object([
+            "model": .string("gpt-4o"), "messages": .array(messages), "tools": .array([tool]),
+            "max_tokens": .number(4096), "temperature": .number(0.7), "top_p": .number(0.95), "stream": .bool(true),
+        ]).serialized()
     }
 
     // MARK: CPU per 1,000 tokens

@@ -47,16 +47,18 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses a JSON document.
+    /// Parses a JSON document (strict RFC 8259; the rules are in `JSONValueParser`).
+    /// `[UInt8]`, `ArraySlice<UInt8>` and `Data` are read in place.
+    ///
+    /// - Throws: ``JSONParseError`` with the byte offset and the reason.
     public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try JSONValueParser.parse(bytes)
     }
 
-    /// The compact JSON text of this value, with sorted keys (deterministic output).
+    /// The compact JSON text of this value, with keys sorted by their UTF-8 bytes (deterministic
+    /// output, the same bytes `JSONEncoder` with `.sortedKeys` writes; see `JSONValueWriter`).
     public func serialized() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? Array(encoder.encode(self))) ?? Array("null".utf8)
+        JSONValueWriter.serialize(self)
     }
 
     /// The compact JSON text of this value as a string.

@@ -95,8 +95,8 @@ enum JSONDates {
 }
 
 extension JSONDocument {
-    /// Whether the bytes parse as JSON.
+    /// Whether the bytes are one well-formed JSON document (``JSONSyntax``).
     var isWellFormed: Bool {
-        (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+        JSONSyntax.isValid(bytes)
     }
 }
