@@ -100,7 +100,9 @@ BEGIN
     IF v IS NULL OR jsonb_typeof(v) <> 'string' THEN
         RETURN ('tenant', 'required', 'tenant is required (a string)')::sluice.spec_error;
     END IF;
-    IF NOT (v #>> '{}') ~ '^[a-z0-9][a-z0-9_-]{0,62}$' THEN
+    -- (The same rule as ^[a-z0-9][a-z0-9_-]{0,62}$; the bounded repetition made the regex
+    -- 2.5x slower than an unbounded one plus a length test.)
+    IF length(v #>> '{}') > 63 OR NOT (v #>> '{}') ~ '^[a-z0-9][a-z0-9_-]*$' THEN
         RETURN ('tenant', 'format', 'tenant must match ^[a-z0-9][a-z0-9_-]{0,62}$')::sluice.spec_error;
     END IF;
 
@@ -150,7 +152,9 @@ BEGIN
     IF req IS NULL OR jsonb_typeof(req) <> 'object' THEN
         RETURN ('request', 'object', 'request is required (a JSON object shaped for the provider)')::sluice.spec_error;
     END IF;
-    n := octet_length(req::text);
+    -- The text form is at most ~6x the binary size (escapes), so a request whose binary form is
+    -- well under the limit is not serialised just to be measured.
+    n := CASE WHEN pg_column_size(req)::bigint * 8 > max_payload THEN octet_length(req::text) ELSE 0 END;
     IF n > max_payload THEN
         RETURN ('request', 'max_size', format('request is %s bytes; the limit is %s', n, max_payload))::sluice.spec_error;
     END IF;
@@ -162,9 +166,10 @@ BEGIN
         IF jsonb_array_length(v) = 0 THEN
             RETURN ('request.messages', 'non_empty', 'request.messages must not be empty')::sluice.spec_error;
         END IF;
-        -- Fast path: one jsonpath test over all messages; walk them only to name a bad one.
-        IF (kind = 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role like_regex "^(user|assistant)$") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" like_regex "^(text|image|document|tool_use|tool_result|thinking|redacted_thinking|search_result)$"))))))'))
-           OR (kind <> 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role like_regex "^(system|developer|user|assistant|tool|function)$") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" like_regex "^(text|image_url|input_audio|file|refusal)$"))))))')) THEN
+        -- Fast path: one jsonpath test over all messages (== comparisons: like_regex cost 2x);
+        -- walk them only to name a bad one.
+        IF (kind = 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role == "user" || @.role == "assistant") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" == "text" || @."type" == "image" || @."type" == "document" || @."type" == "tool_use" || @."type" == "tool_result" || @."type" == "thinking" || @."type" == "redacted_thinking" || @."type" == "search_result"))))))'))
+           OR (kind <> 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role == "system" || @.role == "developer" || @.role == "user" || @.role == "assistant" || @.role == "tool" || @.role == "function") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" == "text" || @."type" == "image_url" || @."type" == "input_audio" || @."type" == "file" || @."type" == "refusal"))))))')) THEN
             IF kind = 'anthropic' THEN
                 roles := ARRAY['user', 'assistant'];
                 part_types := ARRAY['text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'search_result'];
@@ -284,7 +289,7 @@ $$;
 -- Every invalid spec of a batch with its index (0-based), field, rule and message.
 CREATE FUNCTION sluice.spec_errors(specs jsonb)
 RETURNS TABLE (idx integer, field text, rule text, message text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, sluice SET jit = off AS $$
     -- MATERIALIZED: computed once. As a plain sub-select the planner may put it on the inner
     -- side of the nested loop and re-run it for every spec (measured: 38 µs per spec).
     WITH x AS MATERIALIZED (SELECT sluice.validation_context() AS ctx)
@@ -333,7 +338,7 @@ $$;
 -- after committing, coalescing many enqueues into one notification (the Swift client does).
 CREATE FUNCTION sluice.enqueue_specs(specs jsonb, p_notify boolean DEFAULT true)
 RETURNS TABLE (idx integer, id uuid, created boolean)
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
 DECLARE
     s sluice.settings;
     errs jsonb;
@@ -348,6 +353,7 @@ DECLARE
     v_tenant text[];
     v_key text[];
     v_lanes text[];
+    has_keys boolean;
 BEGIN
     SELECT * INTO s FROM sluice.settings;
     IF specs IS NULL OR jsonb_typeof(specs) <> 'array' THEN
@@ -368,6 +374,8 @@ BEGIN
                                               first_err.message, jsonb_array_length(errs)) END
             USING ERRCODE = 'SL001', COLUMN = first_err.field, CONSTRAINT = first_err.rule, DETAIL = errs::text;
     END IF;
+
+    has_keys := jsonb_path_exists(specs, '$[*] ? (exists(@.idempotency_key) && @.idempotency_key != null)');
 
     -- A role bound to a tenant may only enqueue for that tenant.
     IF me IS NOT NULL THEN
@@ -422,10 +430,13 @@ BEGIN
     END LOOP;
 
     -- One statement inserts; its outcome per spec is kept in arrays (no temporary table: creating
-    -- and dropping one per call writes the catalog and serialised concurrent enqueues).
+    -- and dropping one per call writes the catalog and serialised concurrent enqueues). The
+    -- ON CONFLICT clause (a speculative insertion per row, ~15 % of the insert) is only added
+    -- when some spec carries an idempotency key.
+    EXECUTE format($sql$
     WITH src AS (
         SELECT (x.ord - 1)::integer AS idx, sluice.uuid_v7() AS id, x.spec
-          FROM jsonb_array_elements(specs) WITH ORDINALITY AS x(spec, ord)
+          FROM jsonb_array_elements($1) WITH ORDINALITY AS x(spec, ord)
     ), ins AS (
         INSERT INTO sluice.jobs AS j (id, tenant, lane, provider, model, request, stream, max_output_tokens,
                                       estimated_input_tokens, run_at, max_attempts, timeout_ms, idempotency_key,
@@ -441,23 +452,26 @@ BEGIN
                         (src.spec #>> '{request,max_completion_tokens}')::integer),
                (octet_length((src.spec -> 'request')::text) + 3) / 4,
                coalesce((src.spec ->> 'run_at')::timestamptz, now()),
-               coalesce((src.spec ->> 'max_attempts')::integer, s.default_max_attempts),
-               coalesce((src.spec ->> 'timeout_ms')::integer, s.default_timeout_ms),
+               coalesce((src.spec ->> 'max_attempts')::integer, $2),
+               coalesce((src.spec ->> 'timeout_ms')::integer, $3),
                src.spec ->> 'idempotency_key',
                src.spec ->> 'webhook_url',
                coalesce(nullif(src.spec -> 'metadata', 'null'::jsonb), '{}'::jsonb),
                src.spec ->> 'traceparent'
           FROM src
-         ORDER BY src.idx
-        ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         %s
         RETURNING j.id
     )
-    SELECT array_agg(src.idx ORDER BY src.idx), array_agg(src.id ORDER BY src.idx),
-           array_agg(ins.id IS NOT NULL ORDER BY src.idx), array_agg(src.spec ->> 'tenant' ORDER BY src.idx),
-           array_agg(src.spec ->> 'idempotency_key' ORDER BY src.idx),
-           array_agg(DISTINCT coalesce(src.spec ->> 'lane', 'normal')) FILTER (WHERE ins.id IS NOT NULL)
+    -- The arrays are built in one pass, so they line up with each other; order is restored
+    -- by idx when the rows are returned.
+    SELECT array_agg(t.idx), array_agg(t.id), array_agg(t.inserted), array_agg(t.tenant), array_agg(t.key),
+           array_agg(DISTINCT t.lane) FILTER (WHERE t.inserted)
+      FROM (SELECT src.idx, src.id, ins.id IS NOT NULL AS inserted, src.spec ->> 'tenant' AS tenant,
+                   src.spec ->> 'idempotency_key' AS key, coalesce(src.spec ->> 'lane', 'normal') AS lane
+              FROM src LEFT JOIN ins ON ins.id = src.id) t
+    $sql$, CASE WHEN has_keys THEN 'ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' ELSE '' END)
       INTO v_idx, v_id, v_inserted, v_tenant, v_key, v_lanes
-      FROM src LEFT JOIN ins ON ins.id = src.id;
+     USING specs, s.default_max_attempts, s.default_timeout_ms;
 
     -- Wake workers: one notification per lane (PostgreSQL folds duplicates within a
     -- transaction, so a 10,000-job batch wakes each lane once).

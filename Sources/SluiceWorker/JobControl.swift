@@ -8,46 +8,53 @@ enum AbortReason: Sendable, Equatable {
     case leaseLost
     /// Graceful shutdown passed its grace period: put the job back without using an attempt.
     case shutdown
+    /// The attempt ran past the job's timeout: it fails with error class `timeout`.
+    case timeout
 }
 
 /// The handle the worker keeps on each running attempt to abort it.
+///
+/// The provider call runs in one task that ``abort(_:)`` cancels, so a running attempt costs one
+/// task; the worker's deadline sweep (not a timer per job) aborts attempts past their timeout.
 final class JobControl: Sendable {
     private struct State {
         var reason: AbortReason?
-        var waiter: CheckedContinuation<Void, Never>?
+        var cancel: (@Sendable () -> Void)?
     }
     private let state = Locked(State())
+    /// When the attempt times out.
+    let deadline: ContinuousClock.Instant
+
+    init(deadline: ContinuousClock.Instant) {
+        self.deadline = deadline
+    }
 
     /// The first abort reason given, if any.
     var reason: AbortReason? { state.withLock { $0.reason } }
 
-    /// Aborts the attempt (the first reason wins).
+    /// Aborts the attempt (the first reason wins) by cancelling its call.
     func abort(_ reason: AbortReason) {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            if state.reason == nil { state.reason = reason }
-            defer { state.waiter = nil }
-            return state.waiter
+        let cancel: (@Sendable () -> Void)? = state.withLock { state in
+            guard state.reason == nil else { return nil }
+            state.reason = reason
+            defer { state.cancel = nil }
+            return state.cancel
         }
-        waiter?.resume()
+        cancel?()
     }
 
-    /// Returns when the attempt is aborted or the calling task is cancelled.
-    func waitForAbort() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.reason != nil || Task.isCancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+    /// Runs `operation` in a task that ``abort(_:)`` (or cancelling the caller) cancels, and
+    /// returns its result. An attempt aborted before it starts runs cancelled from the outset.
+    func run<T: Sendable>(_ operation: @escaping @Sendable () async -> T) async -> T {
+        let task = Task { await operation() }
+        let cancelNow = state.withLock { state -> Bool in
+            if state.reason != nil { return true }
+            state.cancel = { task.cancel() }
+            return false
         }
+        if cancelNow { task.cancel() }
+        let value = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        state.withLock { $0.cancel = nil }
+        return value
     }
 }

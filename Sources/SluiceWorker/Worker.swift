@@ -40,9 +40,6 @@ public final class Worker: Service, Sendable {
     /// Jobs running in this process now.
     public var inFlight: Int { running.withLock { $0.count } }
 
-    /// Running jobs of lanes other than interactive (what the interactive reserve is kept from).
-    var nonInteractiveInFlight: Int { running.withLock { $0.values.count { $0.lane != .interactive } } }
-
     public func run() async throws {
         try await register()
         let completer = Completer(postgres: postgres, workerID: id, batchSize: configuration.completionBatch,
@@ -57,6 +54,7 @@ public final class Worker: Service, Sendable {
             background.addTask { await self.heartbeatLoop() }
             background.addTask { await self.rescueLoop() }
             background.addTask { await self.pruneLoop() }
+            background.addTask { await self.deadlineLoop() }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop(completer: completer)
@@ -92,15 +90,16 @@ public final class Worker: Service, Sendable {
                 var claimedAny = false
                 if free > 0 {
                     let want = min(free, configuration.maxClaimBatch)
-                    // Lower lanes may fill at most concurrency − reserve slots; the rest of this claim
-                    // may only take interactive jobs.
-                    let lowerAllowed = max(0, configuration.concurrency - configuration.effectiveInteractiveReserve - nonInteractiveInFlight)
-                    let reserved = want - min(want, lowerAllowed)
+                    // Ordinary jobs may fill at most concurrency − reserve slots; the rest of this
+                    // claim is reserved for privileged jobs: interactive ones and those of light
+                    // tenants (see sluice.claim).
+                    let ordinaryAllowed = max(0, configuration.concurrency - configuration.effectiveInteractiveReserve - inFlight)
+                    let reserved = want - min(want, ordinaryAllowed)
                     do {
                         let claimed = try await claim(want, reserved: reserved)
                         pollDelay = configuration.pollInterval
                         for job in claimed {
-                            let control = JobControl()
+                            let control = JobControl(deadline: .now + job.timeout)
                             running.withLock { $0[job.id] = (job.attempt, job.lane, control) }
                             jobs.addTask {
                                 if let outcome = await self.execute(job, control: control) {
@@ -161,34 +160,16 @@ public final class Worker: Service, Sendable {
             maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
             traceparent: job.traceparent, attempt: job.attempt)
 
-        let result: Result<ProviderResult, ProviderFailure>?
-        do {
-            result = try await withThrowingTaskGroup(of: Result<ProviderResult, ProviderFailure>?.self) { group in
-                group.addTask {
-                    do {
-                        return .success(try await provider.call(call))
-                    } catch let failure as ProviderFailure {
-                        return .failure(failure)
-                    } catch is CancellationError {
-                        return .failure(ProviderFailure(.cancelled, "the call was cancelled"))
-                    } catch {
-                        return .failure(ProviderFailure(.internal, "provider error: \(error)"))
-                    }
-                }
-                group.addTask {
-                    await control.waitForAbort()
-                    return nil
-                }
-                group.addTask {
-                    try await Task.sleep(for: job.timeout)
-                    return .failure(ProviderFailure(.timeout, "the attempt exceeded the job's timeout of \(job.timeout)"))
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first
+        var result = await control.run { () -> Result<ProviderResult, ProviderFailure> in
+            do {
+                return .success(try await provider.call(call))
+            } catch let failure as ProviderFailure {
+                return .failure(failure)
+            } catch is CancellationError {
+                return .failure(ProviderFailure(.cancelled, "the call was cancelled"))
+            } catch {
+                return .failure(ProviderFailure(.internal, "provider error: \(error)"))
             }
-        } catch {
-            result = nil
         }
         outcome.duration = clock.now - start
 
@@ -201,7 +182,12 @@ public final class Worker: Service, Sendable {
                 outcome.errorClass = .cancelled
                 outcome.errorMessage = "cancelled by request while running"
                 return outcome
+            case .timeout:
+                result = .failure(ProviderFailure(.timeout, "the attempt exceeded the job's timeout of \(job.timeout)"))
             }
+        } else if Task.isCancelled {
+            // The worker task itself was cancelled without an abort reason: treat as shutdown.
+            return nil
         }
         switch result {
         case .success(let value):
@@ -226,9 +212,6 @@ public final class Worker: Service, Sendable {
                     ? "attempts exhausted (\(job.attempt) of \(job.maxAttempts))"
                     : "\(failure.errorClass.rawValue) is not retryable"
             }
-        case nil:
-            // The worker task itself was cancelled without an abort reason: treat as shutdown.
-            return nil
         }
         return outcome
     }
@@ -256,6 +239,17 @@ public final class Worker: Service, Sendable {
             case .notification, .reconnected:
                 await wakeup.signal()
             }
+        }
+    }
+
+    /// Aborts attempts past their job's timeout. One sweep every `timeoutResolution` for the
+    /// whole process instead of a timer per job (job timeouts are at least 1 s).
+    private func deadlineLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.timeoutResolution)
+            let now = ContinuousClock.now
+            let late = running.withLock { $0.values.lazy.map(\.control).filter { $0.deadline <= now } }
+            for control in late { control.abort(.timeout) }
         }
     }
 

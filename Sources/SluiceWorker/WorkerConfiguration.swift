@@ -8,27 +8,31 @@ public struct WorkerConfiguration: Sendable {
     public var lanes: [Lane] = Lane.allCases
     /// Only these tenants' jobs (nil: every tenant). Default nil.
     public var tenants: [String]? = nil
-    /// Slots kept for the interactive lane: lower-lane jobs never fill the last
-    /// `interactiveReserve` slots, so an interactive job starts at once even when the process is
-    /// busy with a batch backlog. Default nil: ⌈concurrency / 20⌉ when this worker serves the
-    /// interactive lane and another lane, else 0.
+    /// Slots kept for interactive jobs and light tenants: ordinary jobs never fill the last
+    /// `interactiveReserve` slots, so an interactive job, or a job of a tenant with fewer than
+    /// `interactiveReserve` jobs running, starts at once even when the process is busy with
+    /// another tenant's backlog. Default nil: ⌈concurrency / 20⌉ when this worker serves
+    /// more than one lane or tenant, else 0.
     public var interactiveReserve: Int? = nil
 
     /// The reserve in effect (see ``interactiveReserve``).
     public var effectiveInteractiveReserve: Int {
         if let interactiveReserve { return interactiveReserve }
-        guard lanes.contains(.interactive), lanes.count > 1, concurrency > 1 else { return 0 }
+        guard concurrency > 1, lanes.count > 1 || (tenants?.count ?? 2) > 1 else { return 0 }
         return (concurrency + 19) / 20
     }
 
     /// Most jobs claimed by one statement. Default 200.
-    public var maxClaimBatch: Int = 200
+    public var maxClaimBatch: Int = 1000
     /// Lease on a claimed job, renewed while it runs. A job whose worker dies is rescued after
     /// at most `lease + rescueInterval`. Default 30 s.
     public var lease: Duration = .seconds(30)
     /// How often leases are renewed and cancel requests polled (the fallback to NOTIFY).
     /// Default 10 s (a third of the lease).
     public var heartbeatInterval: Duration = .seconds(10)
+    /// How often running attempts are checked against their job's timeout (an attempt may run
+    /// up to this much past it). Default 100 ms.
+    public var timeoutResolution: Duration = .milliseconds(100)
     /// How often this worker looks for expired leases. Default 5 s.
     public var rescueInterval: Duration = .seconds(5)
     /// Fallback poll when no NOTIFY arrives (scheduled jobs, lost notifications); jittered ±20 %.
@@ -77,6 +81,7 @@ public struct WorkerConfiguration: Sendable {
         if completionBatch < 1 { throw WorkerError(.invalidConfiguration, "completionBatch must be at least 1") }
         try positive("lease", lease)
         try positive("heartbeatInterval", heartbeatInterval)
+        try positive("timeoutResolution", timeoutResolution)
         try positive("rescueInterval", rescueInterval)
         try positive("pollInterval", pollInterval)
         try positive("retryBase", retryBase)

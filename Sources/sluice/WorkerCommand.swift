@@ -34,7 +34,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds in-flight jobs get to finish on SIGTERM (default 30).")
     var graceSeconds: Double?
 
-    @Option(name: .long, help: "Slots kept for the interactive lane (default: concurrency/20).")
+    @Option(name: .long, help: "Slots kept for interactive jobs and tenants with few jobs running (default: concurrency/20).")
     var interactiveReserve: Int?
 
     @Option(name: .long, help: "Fallback poll interval in milliseconds (default 1000).")

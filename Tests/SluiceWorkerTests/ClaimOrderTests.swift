@@ -56,4 +56,29 @@ struct ClaimOrderTests {
         #expect(first.contains { $0.tenant == "quiet" })
         await h.close()
     }
+    @Test func reservedSlotsTakeOnlyInteractiveJobsAndLightTenants() async throws {
+        let h = try await WorkerHarness.make()
+        // busy: 5 jobs running (claimed by another worker), a backlog, and one interactive job.
+        _ = try await h.client.enqueue(batch: (0..<20).map { _ in echo("busy", "b", runAt: Date().addingTimeInterval(-60)) })
+        _ = try await h.postgres.query(
+            "SELECT id FROM sluice.claim('ghost', 5, enum_range(NULL::sluice.lane), '{busy}', '30 seconds')")
+        _ = try await h.client.enqueue(echo("busy", "urgent", lane: .interactive))
+        _ = try await h.client.enqueue(echo("calm", "c"))
+        func claimReserved(_ limit: Int, reserved: Int) async throws -> [String] {
+            try await h.postgres.query(
+                """
+                SELECT tenant || ':' || lane::text FROM sluice.claim('w', $1::int, enum_range(NULL::sluice.lane), NULL,
+                                                                      '30 seconds', '10 seconds', $2::int)
+                """, [limit, reserved]).rows.map { try $0.decode(String.self, at: 0) }
+        }
+        // 3 slots, 2 reserved: the interactive job takes the one ordinary slot, the light tenant
+        // a reserved one; busy's backlog (5 running > 2) may not take the last reserved slot.
+        let claimed = try await claimReserved(3, reserved: 2)
+        #expect(claimed.sorted() == ["busy:interactive", "calm:normal"])
+        // Without a reserve the same slots go to busy's backlog.
+        let next = try await claimReserved(3, reserved: 0)
+        #expect(next == ["busy:normal", "busy:normal", "busy:normal"])
+        await h.close()
+    }
 }
+

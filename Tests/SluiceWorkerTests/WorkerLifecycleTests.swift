@@ -68,6 +68,28 @@ struct WorkerLifecycleTests {
         await h.close()
     }
 
+    @Test func perJobTimeoutAbortsTheCall() async throws {
+        let h = try await WorkerHarness.make()
+        var spec = echo(metadata: #"{"echo_delay_ms":60000}"#, maxAttempts: 1)
+        spec.timeout = .seconds(1)
+        let id = try await h.client.enqueue(spec).id
+        let clock = ContinuousClock()
+        let start = clock.now
+        let job = try await h.withWorkers([try h.makeWorker()]) {
+            try await h.client.wait(for: id, timeout: .seconds(30))
+        }
+        #expect(job.state == .dead)
+        #expect(job.lastErrorClass == "timeout")
+        // Aborted at the timeout (plus the deadline sweep), not after the 60 s call.
+        #expect(clock.now - start < .seconds(15))
+        let attempt = try await h.postgres.query(
+            "SELECT error_class, duration_ms FROM sluice.attempts WHERE job_id = $1", [id]).rows[0]
+        #expect(try attempt.decode(String.self, at: 0) == "timeout")
+        let duration = try attempt.decode(Double.self, at: 1)
+        #expect(duration >= 1000 && duration < 10_000)
+        await h.close()
+    }
+
     @Test func retryAfterIsHonoured() async throws {
         let h = try await WorkerHarness.make()
         let id = try await h.client.enqueue(echo(metadata: #"{"echo_fail":"rate_limited","echo_fail_attempts":1,"echo_retry_after_ms":1500}"#)).id
@@ -125,6 +147,30 @@ struct WorkerLifecycleTests {
         let firstBatchDone = try await h.postgres.query("SELECT min(finished_at) FROM sluice.jobs WHERE id = ANY($1)", [batch])
             .rows[0].decode(Date?.self, at: 0)
         #expect(try #require(job.finishedAt) < (firstBatchDone ?? .distantFuture))
+        await h.close()
+    }
+
+    @Test func reserveStartsALightTenantsJobWhileAnotherTenantsBacklogFillsTheRest() async throws {
+        let h = try await WorkerHarness.make()
+        var configuration = WorkerHarness.testConfiguration(concurrency: 4)
+        configuration.interactiveReserve = 1
+        let backlog = try await h.client.enqueue(batch: (0..<8).map { _ in echo("busy", "slow", lane: .batch, metadata: #"{"echo_delay_ms":2000}"#) }).map(\.id)
+        let (job, runningBusy) = try await h.withWorkers([try h.makeWorker(configuration)]) {
+            for _ in 0..<200 {
+                if try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") >= 3 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let runningBusy = try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running' AND tenant = 'busy'")
+            // Same lane as the backlog: only the tenant's lightness lets it use the reserve.
+            let id = try await h.client.enqueue(echo("calm", "hello", lane: .batch)).id
+            return (try await h.client.wait(for: id, timeout: .seconds(20)), runningBusy)
+        }
+        #expect(runningBusy == 3)  // the busy tenant's own first job did not take the reserved slot
+        #expect(job.state == .succeeded)
+        let firstBusyDone = try await h.postgres.query("SELECT min(finished_at) FROM sluice.jobs WHERE id = ANY($1)", [backlog])
+            .rows[0].decode(Date?.self, at: 0)
+        #expect(try #require(job.finishedAt) < (firstBusyDone ?? .distantFuture))
         await h.close()
     }
 

@@ -5,7 +5,8 @@ import SluicePostgres
 /// Wakes ``SluiceClient/wait(for:timeout:)`` callers when their job reaches a terminal state.
 ///
 /// One LISTEN connection per client on channel `sluice_done` (the worker and `cancel` notify
-/// it with the job id in the same transaction that finishes the job). Waiters register
+/// it with the job ids, comma-separated, up to 200 per notification, in the same transaction
+/// that finishes the jobs). Waiters register
 /// interest *before* reading the job's state, so a notification between the read and the wait
 /// is never missed; after a listener reconnect every waiter re-reads its job, since
 /// notifications sent while disconnected are lost. No polling loop.
@@ -101,9 +102,12 @@ actor JobWaiter {
     private func handle(_ event: PostgresListenEvent) {
         switch event {
         case .notification(let note):
-            guard let id = UUID(uuidString: note.payload), interest[id] != nil else { return }
-            versions[id, default: 0] += 1
-            wakeAll(id)
+            guard !interest.isEmpty else { return }
+            for text in note.payload.split(separator: ",") {
+                guard let id = UUID(uuidString: String(text)), interest[id] != nil else { continue }
+                versions[id, default: 0] += 1
+                wakeAll(id)
+            }
         case .reconnected:
             // Notifications may have been lost: make every waiter re-read its job.
             for id in interest.keys {
