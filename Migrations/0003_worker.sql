@@ -217,8 +217,12 @@ $$;
 -- Returns the ids that were applied.
 CREATE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb)
 RETURNS SETOF uuid
-LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+BEGIN
     -- One statement (data-modifying CTEs): no temporary table, no catalog writes per group.
+    -- PL/pgSQL rather than a SQL function so the statement's plan is cached per session (a
+    -- SQL function's body is parsed and planned on every call).
+    RETURN QUERY
     WITH items AS (
         -- Each item is decoded once into typed columns (jsonb_to_recordset), not re-read
         -- field by field in every CTE below.
@@ -301,7 +305,8 @@ LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
           FROM (SELECT DISTINCT f.lane::text AS lane FROM upd f
                  WHERE f.outcome = 'retry' AND coalesce(f.retry_at, now()) <= now()) l
     )
-    SELECT f.id FROM upd f CROSS JOIN done_notes CROSS JOIN lane_notes
+    SELECT f.id FROM upd f CROSS JOIN done_notes CROSS JOIN lane_notes;
+END
 $$;
 
 -- Deletes finished jobs (with their results and attempts) older than the retention period, in

@@ -79,18 +79,24 @@ extension Duration {
     }
 }
 
+/// RFC 3339 timestamps in UTC with microseconds (`2026-11-23T15:04:05.123456Z`), the form
+/// PostgreSQL's timestamptz input reads exactly. Written by hand: ISO8601DateFormatter (ICU,
+/// behind a lock) cost about 1 % of the worker's CPU at 15k jobs/s.
 enum JSONDates {
-    nonisolated(unsafe) private static let formatter: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
-    private static let lock = NSLock()
-
     static func format(_ date: Date) -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        return formatter.string(from: date)
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        var seconds = time_t((micros / 1_000_000).rounded(.down))
+        let fraction = Int(micros - Double(seconds) * 1_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        let micro = String(fraction)
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + String(repeating: "0", count: 6 - micro.count) + micro + "Z"
     }
 }
 

@@ -4,95 +4,130 @@ import Sluice
 import SluicePostgres
 
 /// Writes attempt outcomes in groups (group commit): one `sluice.finish_attempts` statement per
-/// `completionBatch` outcomes or per `completionInterval`, whichever comes first. Each
-/// statement updates the jobs, results, attempts, dead letters and usage of its group in one
-/// transaction, guarded by lease owner and attempt.
+/// `completionBatch` outcomes or per `completionInterval`, whichever comes first, with up to
+/// `maxConcurrentWrites` statements in flight. Each statement updates the jobs, results,
+/// attempts, dead letters and usage of its group in one transaction, guarded by lease owner
+/// and attempt.
+///
+/// ``submit(_:)`` returns at once (the job's slot frees for the next claim) unless more than
+/// `4 × completionBatch` outcomes wait to be written; then it returns once its outcome is
+/// written, so a slow or unreachable database slows claiming instead of piling up outcomes.
+/// The worker's heartbeat renews the leases of jobs whose outcomes are not written yet
+/// (``unrecordedJobIDs``), so they are never rescued while their outcome waits here.
 actor Completer {
+    private struct Pending {
+        let outcome: AttemptOutcome
+        let done: CheckedContinuation<Void, Never>?
+    }
+
     private let postgres: PostgresClient
     private let workerID: String
     private let batchSize: Int
     private let interval: Duration
+    private let maxConcurrentWrites: Int
     private let logger: Logger
-    private var buffer: [AttemptOutcome] = []
-    private var flushing = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var buffer: [Pending] = []
+    private var writing = 0
+    /// Jobs whose outcomes are being written now.
+    private var writingIDs: Set<UUID> = []
+    private var failures = 0
     /// Outcomes the database refused because the lease had moved on (stale worker).
     private(set) var refused = 0
     private(set) var written = 0
 
-    init(postgres: PostgresClient, workerID: String, batchSize: Int, interval: Duration, logger: Logger) {
+    init(postgres: PostgresClient, workerID: String, batchSize: Int, interval: Duration,
+         maxConcurrentWrites: Int = 2, logger: Logger) {
         self.postgres = postgres
         self.workerID = workerID
         self.batchSize = batchSize
         self.interval = interval
+        self.maxConcurrentWrites = maxConcurrentWrites
         self.logger = logger
     }
 
-    /// Queues an outcome; returns at once. A full group is flushed right away.
-    func submit(_ outcome: AttemptOutcome) {
-        buffer.append(outcome)
-        if buffer.count >= batchSize, !flushing {
-            Task { await self.flush() }
+    /// Queues an outcome; a full group is written right away. Returns at once, or, while the
+    /// queue is over its high-water mark, once this outcome is written (or refused as stale).
+    func submit(_ outcome: AttemptOutcome) async {
+        if buffer.count < 4 * batchSize {
+            buffer.append(Pending(outcome: outcome, done: nil))
+            if buffer.count >= batchSize, failures == 0 { startWrite() }
+            return
         }
+        await withCheckedContinuation { continuation in
+            buffer.append(Pending(outcome: outcome, done: continuation))
+            if failures == 0 { startWrite() }
+        }
+    }
+
+    /// Jobs whose outcomes are queued or being written (their leases must stay renewed).
+    func unrecordedJobIDs() -> [UUID] {
+        buffer.map(\.outcome.jobID) + writingIDs
     }
 
     var pending: Int { buffer.count }
 
-    /// Runs until cancelled, flushing every `interval`; flushes what is left on the way out.
+    /// Runs until cancelled, writing what is queued every `interval`; writes what is left on
+    /// the way out.
     func run() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            await flush()
+            try? await Task.sleep(for: interval * (failures > 0 ? min(Double(1 << min(failures, 8)), 400) : 1))
+            startWrite()
         }
         await drain()
     }
 
-    /// Flushes until the buffer is empty (retrying while the database is unreachable).
+    /// Writes until nothing is queued or in flight (retrying while the database is unreachable).
     func drain() async {
         var delay: Duration = .milliseconds(50)
-        while !buffer.isEmpty || flushing {
-            if flushing {
-                await withCheckedContinuation { waiters.append($0) }
-                continue
-            }
-            if await !flush() {
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(2))
+        while !buffer.isEmpty || writing > 0 {
+            if writing == 0 {
+                if await !write() {
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(2))
+                }
+            } else {
+                try? await Task.sleep(for: .milliseconds(2))
             }
         }
     }
 
+    private func startWrite() {
+        guard writing < maxConcurrentWrites, !buffer.isEmpty else { return }
+        Task { await self.write() }
+    }
+
     /// Writes one group. Returns false when the write failed (the outcomes stay queued).
     @discardableResult
-    func flush() async -> Bool {
-        guard !flushing, !buffer.isEmpty else { return true }
-        flushing = true
-        defer {
-            flushing = false
-            let resumed = waiters
-            waiters.removeAll()
-            for waiter in resumed { waiter.resume() }
-        }
+    private func write() async -> Bool {
+        guard writing < maxConcurrentWrites, !buffer.isEmpty else { return true }
+        writing += 1
         let group = Array(buffer.prefix(batchSize))
+        buffer.removeFirst(group.count)
+        for item in group { writingIDs.insert(item.outcome.jobID) }
+        defer { for item in group { writingIDs.remove(item.outcome.jobID) } }
         var json = JSONWriter(capacity: group.count * 512)
         json.beginArray()
-        for outcome in group { outcome.write(to: &json) }
+        for item in group { item.outcome.write(to: &json) }
         json.endArray()
         do {
             let result = try await postgres.query(
                 "SELECT sluice.finish_attempts($1, $2::jsonb)", [workerID, PostgresJSON(bytes: json.bytes)])
-            buffer.removeFirst(group.count)
+            writing -= 1
+            failures = 0
             written += result.rows.count
             let stale = group.count - result.rows.count
             if stale > 0 {
                 refused += stale
                 logger.info("outcomes refused: the job's lease moved on", metadata: ["count": "\(stale)"])
             }
-            if buffer.count >= batchSize {
-                Task { await self.flush() }
-            }
+            for item in group { item.done?.resume() }
+            if buffer.count >= batchSize { startWrite() }
             return true
         } catch {
+            writing -= 1
+            failures += 1
+            // Back at the front, in order; run() retries with backoff.
+            buffer.insert(contentsOf: group, at: 0)
             logger.warning("writing outcomes failed; will retry", metadata: ["error": "\(error)", "pending": "\(buffer.count)"])
             return false
         }

@@ -20,14 +20,18 @@ final class JobControl: Sendable {
     private struct State {
         var reason: AbortReason?
         var cancel: (@Sendable () -> Void)?
+        var deadline: ContinuousClock.Instant?
     }
     private let state = Locked(State())
-    /// When the attempt times out.
-    let deadline: ContinuousClock.Instant
+    private let timeout: Duration
 
-    init(deadline: ContinuousClock.Instant) {
-        self.deadline = deadline
+    /// - Parameter timeout: how long the call may run, counted from ``run(_:)``.
+    init(timeout: Duration) {
+        self.timeout = timeout
     }
+
+    /// When the attempt times out (nil until its call starts).
+    var deadline: ContinuousClock.Instant? { state.withLock { $0.deadline } }
 
     /// The first abort reason given, if any.
     var reason: AbortReason? { state.withLock { $0.reason } }
@@ -48,6 +52,7 @@ final class JobControl: Sendable {
     func run<T: Sendable>(_ operation: @escaping @Sendable () async -> T) async -> T {
         let task = Task { await operation() }
         let cancelNow = state.withLock { state -> Bool in
+            state.deadline = .now + timeout
             if state.reason != nil { return true }
             state.cancel = { task.cancel() }
             return false

@@ -20,6 +20,7 @@ public final class Worker: Service, Sendable {
     let running = Locked<[UUID: (attempt: Int, lane: Lane, control: JobControl)]>([:])
     let wakeup = Wakeup()
     let draining = Locked(false)
+    let completer: Completer
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -29,12 +30,15 @@ public final class Worker: Service, Sendable {
         self.configuration = configuration
         self.postgres = postgres
         self.providers = providers
-        self.id = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        let workerID = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        self.id = workerID
         var logger = logger
-        logger[metadataKey: "worker"] = "\(self.id)"
+        logger[metadataKey: "worker"] = "\(workerID)"
         self.logger = logger
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
+        self.completer = Completer(postgres: postgres, workerID: workerID, batchSize: configuration.completionBatch,
+                                   interval: configuration.completionInterval, logger: logger)
     }
 
     /// Jobs running in this process now.
@@ -42,14 +46,12 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         try await register()
-        let completer = Completer(postgres: postgres, workerID: id, batchSize: configuration.completionBatch,
-                                  interval: configuration.completionInterval, logger: logger)
         logger.info("worker started", metadata: [
             "concurrency": "\(configuration.concurrency)",
             "lanes": "\(configuration.lanes.map(\.rawValue).joined(separator: ","))",
         ])
         await withDiscardingTaskGroup { background in
-            background.addTask { await completer.run() }
+            background.addTask { await self.completer.run() }
             background.addTask { await self.listenLoop() }
             background.addTask { await self.heartbeatLoop() }
             background.addTask { await self.rescueLoop() }
@@ -57,13 +59,13 @@ public final class Worker: Service, Sendable {
             background.addTask { await self.deadlineLoop() }
 
             await withGracefulShutdownHandler {
-                await self.claimLoop(completer: completer)
+                await self.claimLoop()
             } onGracefulShutdown: {
                 self.draining.withLock { $0 = true }
                 Task { await self.wakeup.signal() }
             }
             // In-flight jobs are done (or released); write what is left and stop the helpers.
-            await completer.drain()
+            await self.completer.drain()
             background.cancelAll()
         }
         await deregister()
@@ -72,7 +74,7 @@ public final class Worker: Service, Sendable {
 
     // MARK: Claiming and running
 
-    private func claimLoop(completer: Completer) async {
+    private func claimLoop() async {
         // Once draining, in-flight jobs get the grace period; then the rest are aborted (and
         // released back to the queue). Cancelled when every job finished in time.
         let shutdownWatcher = Task { [configuration] in
@@ -99,11 +101,11 @@ public final class Worker: Service, Sendable {
                         let claimed = try await claim(want, reserved: reserved)
                         pollDelay = configuration.pollInterval
                         for job in claimed {
-                            let control = JobControl(deadline: .now + job.timeout)
+                            let control = JobControl(timeout: job.timeout)
                             running.withLock { $0[job.id] = (job.attempt, job.lane, control) }
                             jobs.addTask {
                                 if let outcome = await self.execute(job, control: control) {
-                                    await completer.submit(outcome)
+                                    await self.completer.submit(outcome)
                                 }
                                 self.running.withLock { _ = $0.removeValue(forKey: job.id) }
                                 if control.reason == .shutdown {
@@ -248,7 +250,7 @@ public final class Worker: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.timeoutResolution)
             let now = ContinuousClock.now
-            let late = running.withLock { $0.values.lazy.map(\.control).filter { $0.deadline <= now } }
+            let late = running.withLock { $0.values.map(\.control) }.filter { $0.deadline.map { $0 <= now } ?? false }
             for control in late { control.abort(.timeout) }
         }
     }
@@ -264,7 +266,8 @@ public final class Worker: Service, Sendable {
     /// Renews this worker's leases and registry row; aborts attempts whose job was rescued
     /// elsewhere or that a submitter cancelled.
     func heartbeat() async {
-        let ids = running.withLock { Array($0.keys) }
+        // Running jobs, and finished ones whose outcomes are still queued for writing.
+        let ids = running.withLock { Array($0.keys) } + (await completer.unrecordedJobIDs())
         do {
             _ = try await postgres.query("UPDATE sluice.workers SET last_heartbeat_at = now() WHERE id = $1", [id])
             guard !ids.isEmpty else { return }

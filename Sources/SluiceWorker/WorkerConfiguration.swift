@@ -22,7 +22,8 @@ public struct WorkerConfiguration: Sendable {
         return (concurrency + 19) / 20
     }
 
-    /// Most jobs claimed by one statement. Default 200.
+    /// Most jobs claimed by one statement. Default 1000 (a claim's fixed cost — the tenant
+    /// scan and the ordering — is then shared by more jobs when many slots are free).
     public var maxClaimBatch: Int = 1000
     /// Lease on a claimed job, renewed while it runs. A job whose worker dies is rescued after
     /// at most `lease + rescueInterval`. Default 30 s.
@@ -79,6 +80,7 @@ public struct WorkerConfiguration: Sendable {
         }
         if maxClaimBatch < 1 { throw WorkerError(.invalidConfiguration, "maxClaimBatch must be at least 1") }
         if completionBatch < 1 { throw WorkerError(.invalidConfiguration, "completionBatch must be at least 1") }
+        try positive("completionInterval", completionInterval)
         try positive("lease", lease)
         try positive("heartbeatInterval", heartbeatInterval)
         try positive("timeoutResolution", timeoutResolution)

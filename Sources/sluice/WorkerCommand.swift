@@ -40,6 +40,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Fallback poll interval in milliseconds (default 1000).")
     var pollMs: Int?
 
+    @Option(name: .long, help: "Most jobs one claim statement takes (default 1000).")
+    var claimBatch: Int?
+
+    @Option(name: .long, help: "Most outcomes one completion statement writes (default 500).")
+    var completionBatch: Int?
+
+    @Option(name: .long, help: "Longest an outcome waits for its completion statement, in milliseconds (default 5).")
+    var completionIntervalMs: Int?
+
     @Flag(name: .long, help: .hidden)
     var child = false
 
@@ -83,6 +92,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if let graceSeconds { configuration.shutdownGracePeriod = .milliseconds(Int(graceSeconds * 1000)) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
+        if let claimBatch { configuration.maxClaimBatch = claimBatch }
+        if let completionBatch { configuration.completionBatch = completionBatch }
+        if let completionIntervalMs { configuration.completionInterval = .milliseconds(completionIntervalMs) }
         configuration.interactiveReserve = interactiveReserve
         do {
             try configuration.validate()

@@ -86,7 +86,7 @@ struct WorkerLifecycleTests {
             "SELECT error_class, duration_ms FROM sluice.attempts WHERE job_id = $1", [id]).rows[0]
         #expect(try attempt.decode(String.self, at: 0) == "timeout")
         let duration = try attempt.decode(Double.self, at: 1)
-        #expect(duration >= 1000 && duration < 10_000)
+        #expect(duration >= 1000 && duration < 10_000, "attempt took \(duration) ms")
         await h.close()
     }
 
