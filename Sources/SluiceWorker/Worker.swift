@@ -44,6 +44,15 @@ public final class Worker: Service, Sendable {
     /// Jobs running in this process now.
     public var inFlight: Int { running.withLock { $0.count } }
 
+    /// Free slots ordinary (non-privileged) jobs may take.
+    func ordinaryFree(inFlight: Int) -> Int {
+        configuration.concurrency - configuration.effectiveInteractiveReserve - inFlight
+    }
+
+    /// Free slots that make a claim worthwhile without waiting: an eighth of the slots (at
+    /// least 1, at most maxClaimBatch).
+    var claimThreshold: Int { max(1, min(configuration.maxClaimBatch, configuration.concurrency / 8)) }
+
     public func run() async throws {
         try await register()
         logger.info("worker started", metadata: [
@@ -107,11 +116,18 @@ public final class Worker: Service, Sendable {
                                 if let outcome = await self.execute(job, control: control) {
                                     await self.completer.submit(outcome)
                                 }
-                                self.running.withLock { _ = $0.removeValue(forKey: job.id) }
+                                let left = self.running.withLock { running -> Int in
+                                    running.removeValue(forKey: job.id)
+                                    return running.count
+                                }
                                 if control.reason == .shutdown {
                                     await self.release(job)
                                 }
-                                await self.wakeup.signal()
+                                // Wake the claim loop once enough slots are free for a worthwhile
+                                // claim (not for every finished job: see claimWindow).
+                                if self.ordinaryFree(inFlight: left) >= self.claimThreshold {
+                                    await self.wakeup.signal()
+                                }
                             }
                         }
                         claimedAny = !claimed.isEmpty
@@ -120,11 +136,17 @@ public final class Worker: Service, Sendable {
                         pollDelay = min(pollDelay * 2, .seconds(10))
                     }
                 }
-                // More work is likely while claims return jobs (a claim can come back short of
-                // `want` because of per-tenant fair shares): claim again at once.
-                if claimedAny && inFlight < configuration.concurrency { continue }
-                // Sleep until NOTIFY, a freed slot, or the jittered poll.
-                await wakeup.wait(timeout: pollDelay * Double.random(in: 0.8...1.2))
+                if claimedAny {
+                    // More work is likely while claims return jobs: claim again at once if enough
+                    // slots are free, else within claimWindow (sooner on a NOTIFY or when enough
+                    // slots free up). Under a backlog this keeps claims few and large, so the claim
+                    // lock is often free when an interactive job's NOTIFY arrives.
+                    if ordinaryFree(inFlight: inFlight) >= claimThreshold { continue }
+                    await wakeup.wait(timeout: configuration.claimWindow)
+                } else {
+                    // Sleep until NOTIFY, enough freed slots, or the jittered poll.
+                    await wakeup.wait(timeout: pollDelay * Double.random(in: 0.8...1.2))
+                }
             }
         }
     }

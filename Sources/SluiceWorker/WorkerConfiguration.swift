@@ -31,6 +31,9 @@ public struct WorkerConfiguration: Sendable {
     /// How often leases are renewed and cancel requests polled (the fallback to NOTIFY).
     /// Default 10 s (a third of the lease).
     public var heartbeatInterval: Duration = .seconds(10)
+    /// While claims return jobs, how long the claim loop waits for an eighth of the slots to
+    /// free before claiming what is free (a NOTIFY claims at once). Default 20 ms.
+    public var claimWindow: Duration = .milliseconds(20)
     /// How often running attempts are checked against their job's timeout (an attempt may run
     /// up to this much past it). Default 100 ms.
     public var timeoutResolution: Duration = .milliseconds(100)
@@ -84,6 +87,7 @@ public struct WorkerConfiguration: Sendable {
         try positive("lease", lease)
         try positive("heartbeatInterval", heartbeatInterval)
         try positive("timeoutResolution", timeoutResolution)
+        try positive("claimWindow", claimWindow)
         try positive("rescueInterval", rescueInterval)
         try positive("pollInterval", pollInterval)
         try positive("retryBase", retryBase)
