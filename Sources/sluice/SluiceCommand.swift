@@ -7,6 +7,6 @@ struct SluiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Sluice: a PostgreSQL-backed queue and worker for LLM jobs.",
-        subcommands: [MigrateCommand.self, WorkerCommand.self, EnqueueCommand.self, JobsCommand.self]
+        subcommands: [MigrateCommand.self, WorkerCommand.self, WorkersCommand.self, EnqueueCommand.self, JobsCommand.self]
     )
 }

@@ -174,6 +174,28 @@ struct WorkerLifecycleTests {
         await h.close()
     }
 
+    @Test func liveWorkersAreListedWithTheirRunningJobs() async throws {
+        let h = try await WorkerHarness.make()
+        let id = try await h.client.enqueue(echo(metadata: #"{"echo_delay_ms":3000}"#)).id
+        let worker = try h.makeWorker(WorkerHarness.testConfiguration(concurrency: 7))
+        let listed = try await h.withWorkers([worker]) {
+            for _ in 0..<200 {
+                if try await h.client.job(id)?.state == .running { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return try await h.client.workers()
+        }
+        #expect(listed.count == 1)
+        #expect(listed.first?.id == worker.id)
+        #expect(listed.first?.concurrency == 7)
+        #expect(listed.first?.runningJobs == 1)
+        #expect(listed.first?.lanes == Lane.allCases.map(\.rawValue))
+        #expect(listed.first?.isStale() == false)
+        // A stopped worker deregisters.
+        #expect(try await h.client.workers().isEmpty)
+        await h.close()
+    }
+
     @Test func scheduledJobStartsWhenDue() async throws {
         let h = try await WorkerHarness.make()
         let due = Date().addingTimeInterval(1.5)
