@@ -141,6 +141,25 @@ struct Bench {
         let library = Double(jobs) / seconds(clock.now - start)
         print(String(format: "enqueue bulk (SluiceClient.enqueue(batch:), 10k per call): %8.0f jobs/s", library))
 
+        // Two callers at once (e.g. two loaders, or one loader with two connections): each batch
+        // is still its own all-or-nothing transaction.
+        let client = db.client
+        start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<2 {
+                group.addTask {
+                    for offset in stride(from: caller * 10_000, to: jobs, by: 20_000) {
+                        _ = try await client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map {
+                            spec("pair-\($0 % 10)", $0, lane: .batch)
+                        })
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let pair = Double(jobs) / seconds(clock.now - start)
+        print(String(format: "enqueue bulk, 2 concurrent callers of enqueue(batch:), 10k per call: %8.0f jobs/s", pair))
+
         // The same specs through the SQL function, as a service in another language would call it.
         var payloads: [PostgresJSON] = []
         for offset in stride(from: 0, to: jobs, by: batch) {

@@ -31,14 +31,17 @@ public struct JSONDocument: Sendable, Hashable, CustomStringConvertible {
 
     /// The top-level JSON type (`object`, `array`, `string`, …), or nil when the text is not JSON.
     var topLevelKind: String? {
-        guard let value = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
+        // JSONSyntax validates without building values (JSONSerialization cost ~5 µs per
+        // request, a sixth of a bulk enqueue); the first significant byte names the kind.
+        guard JSONSyntax.isValid(bytes),
+              let first = bytes.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
             return nil
         }
-        switch value {
-        case is [String: Any]: return "object"
-        case is [Any]: return "array"
-        case is String: return "string"
-        case is NSNull: return "null"
+        switch first {
+        case UInt8(ascii: "{"): return "object"
+        case UInt8(ascii: "["): return "array"
+        case UInt8(ascii: "\""): return "string"
+        case UInt8(ascii: "n"): return "null"
         default: return "scalar"
         }
     }
