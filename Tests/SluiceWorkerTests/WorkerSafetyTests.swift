@@ -63,6 +63,47 @@ struct WorkerSafetyTests {
         await h.close()
     }
 
+    /// The per-tenant queue-depth counters admission reads agree with the jobs table at every
+    /// moment (one snapshot reads both), through claims, retries, dead letters, cancels of
+    /// queued and running jobs, and the rescue of an expired lease.
+    @Test func queueDepthCountersAgreeWithTheJobsThroughEveryTransition() async throws {
+        let h = try await WorkerHarness.make()
+        _ = try await h.client.enqueue(batch: (0..<30).map { i in echo("t\(i % 3)", "ok", metadata: #"{"echo_delay_ms":100}"#) })
+        _ = try await h.client.enqueue(echo("t0", "retry", metadata: #"{"echo_fail":"server_error","echo_fail_attempts":1}"#))
+        _ = try await h.client.enqueue(echo("t1", "dead", metadata: #"{"echo_fail":"auth"}"#))
+        let queuedCancel = try await h.client.enqueue(echo("t2", "later", runAt: Date().addingTimeInterval(3600))).id
+        let runningCancel = try await h.client.enqueue(echo("t2", "long", metadata: #"{"echo_delay_ms":60000}"#)).id
+        // A job claimed by a worker that vanished: its lease expires and it is rescued.
+        let orphan = try await h.client.enqueue(echo("t0", "orphan", lane: .interactive)).id
+        _ = try await h.postgres.query("SELECT id FROM sluice.claim('ghost', 1, '{interactive}', NULL, '200 milliseconds')")
+        let agree = """
+            SELECT count(*)::int
+              FROM (SELECT tenant, sum(queued) AS n FROM sluice.tenant_queue_depth GROUP BY tenant) c
+              FULL JOIN (SELECT tenant, count(*) AS n FROM sluice.jobs WHERE state = 'queued' GROUP BY tenant) j USING (tenant)
+             WHERE coalesce(c.n, 0) <> coalesce(j.n, 0)
+            """
+        let samples = try await h.withWorkers([try h.makeWorker()]) {
+            var samples = 0
+            _ = try await h.client.cancel(queuedCancel)
+            for _ in 0..<300 {
+                #expect(try await h.count(agree) == 0)
+                samples += 1
+                if try await h.client.job(runningCancel)?.state == .running {
+                    _ = try await h.client.cancel(runningCancel)
+                }
+                if try await h.count("SELECT count(*)::int FROM sluice.jobs WHERE state IN ('queued', 'running')") == 0 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return samples
+        }
+        #expect(samples > 5)
+        #expect(try await h.client.job(orphan)?.state == .succeeded)
+        #expect(try await h.client.job(runningCancel)?.state == .cancelled)
+        #expect(try await h.count(agree) == 0)
+        #expect(try await h.count("SELECT coalesce(sum(queued), 0)::int FROM sluice.tenant_queue_depth") == 0)
+        await h.close()
+    }
+
     @Test func pruningRemovesOldFinishedJobsAndKeepsDeadOnesLonger() async throws {
         let h = try await WorkerHarness.make()
         let old = try await h.client.enqueue(echo("acme", "old")).id
