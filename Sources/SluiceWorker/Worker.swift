@@ -288,8 +288,10 @@ public final class Worker: Service, Sendable {
     /// Renews this worker's leases and registry row; aborts attempts whose job was rescued
     /// elsewhere or that a submitter cancelled.
     func heartbeat() async {
-        // Running jobs, and finished ones whose outcomes are still queued for writing.
-        let ids = running.withLock { Array($0.keys) } + (await completer.unrecordedJobIDs())
+        // Running jobs (with the attempt each is at now), and finished ones whose outcomes are
+        // still queued for writing.
+        let attempts = running.withLock { $0.mapValues(\.attempt) }
+        let ids = Array(attempts.keys) + (await completer.unrecordedJobIDs())
         do {
             _ = try await postgres.query("UPDATE sluice.workers SET last_heartbeat_at = now() WHERE id = $1", [id])
             guard !ids.isEmpty else { return }
@@ -298,11 +300,14 @@ public final class Worker: Service, Sendable {
                 [id, ids, Self.interval(configuration.lease)])
             for row in result.rows {
                 let jobID = try row.decode(UUID.self, at: 0)
-                guard let control = running.withLock({ $0[jobID]?.control }) else { continue }
+                guard let entry = running.withLock({ $0[jobID] }) else { continue }
                 if try !row.decode(Bool.self, at: 1) {
-                    control.abort(.leaseLost)
+                    // Only the attempt this heartbeat asked about lost its lease. The job may
+                    // have been retried and claimed again by this worker meanwhile (the answer
+                    // then describes the queued moment in between): leave the new attempt alone.
+                    if attempts[jobID] == entry.attempt { entry.control.abort(.leaseLost) }
                 } else if try row.decode(Bool.self, at: 2) {
-                    control.abort(.cancelRequested)
+                    entry.control.abort(.cancelRequested)
                 }
             }
         } catch {

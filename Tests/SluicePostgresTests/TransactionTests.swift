@@ -93,8 +93,19 @@ import Testing
         let c = try await TestDatabase.connect()
         let clock = ContinuousClock()
         let start = clock.now
-        let task = Task { try await c.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(100))
+        let marker = UUID().uuidString
+        let sql = "SELECT pg_sleep(10) /* \(marker) */"
+        let task = Task { try await c.query(sql) }
+        // Cancel once the server is running it (under load a fixed delay may cancel the query
+        // before it was sent, which is a different path: no server error).
+        let observer = try await TestDatabase.connect()
+        for _ in 0..<200 {
+            let active = try await observer.query(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE query = $1 AND state = 'active'", [sql])
+            if try active.first?.decode(Int.self, at: 0) == 1 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await observer.close()
         task.cancel()
         let error = await #expect(throws: PostgresError.self) { try await task.value }
         #expect(error?.code == .cancelled)

@@ -27,6 +27,25 @@ struct EnqueueTests {
         await db.close()
     }
 
+    @Test func aTenantWithJobsCannotBeDeleted() async throws {
+        let db = try await TestDatabase.make()
+        _ = try await db.client.enqueue(echoSpec("keeper"))
+        _ = try await db.postgres.query("INSERT INTO sluice.tenants (id) VALUES ('empty')")
+        // jobs.tenant has no foreign key (per-row checks were too slow); the trigger guards it.
+        do {
+            _ = try await db.postgres.query("DELETE FROM sluice.tenants WHERE id = 'keeper'")
+            Issue.record("deleting a tenant with jobs succeeded")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "23503")
+            #expect(error.constraint == "tenant_has_jobs")
+            #expect(error.message.contains("keeper"))
+        }
+        #expect(try await db.count("SELECT count(*)::int FROM sluice.tenants WHERE id = 'keeper'") == 1)
+        _ = try await db.postgres.query("DELETE FROM sluice.tenants WHERE id = 'empty'")
+        #expect(try await db.count("SELECT count(*)::int FROM sluice.tenants WHERE id = 'empty'") == 0)
+        await db.close()
+    }
+
     @Test func concurrentEnqueuesWithOneIdempotencyKeyMakeOneJob() async throws {
         let db = try await TestDatabase.make()
         let results = try await withThrowingTaskGroup(of: EnqueuedJob.self) { group in
