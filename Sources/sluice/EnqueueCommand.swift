@@ -2,14 +2,16 @@ import ArgumentParser
 import Foundation
 import Sluice
 import SluicePostgres
+import SluiceSupport
 
 /// `sluice enqueue --file jobs.jsonl`: one job spec per line.
 ///
 /// Policy: every line is validated (JSON, then the database's rules) before anything is
 /// inserted; if any line is invalid the file is rejected as a whole and every bad line is
 /// reported with its number. Valid files are inserted in batches of up to 10,000 jobs, each
-/// all-or-nothing. If admission stops a batch (queue full, tenant paused, budget), earlier
-/// batches stay inserted, and the summary says how many.
+/// all-or-nothing, `--parallel` batches at a time (each on its own connection). If admission
+/// stops a batch (queue full, tenant paused, budget), no further batch starts; batches already
+/// inserted (including ones in flight at that moment) stay, and the summary says how many.
 struct EnqueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enqueue", abstract: "Enqueue jobs from a JSON Lines file.")
@@ -22,11 +24,15 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Jobs per batch (1–10000).")
     var batchSize: Int = 10_000
 
+    @Option(name: .long, help: "Batches validated and inserted at once, each on its own connection (1–8).")
+    var parallel: Int = 2
+
     @Flag(name: .long, help: "Print a JSON summary {\"enqueued\":N,\"duplicates\":N,\"rejected\":N}.")
     var json = false
 
     func run() async throws {
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be from 1 to 10000") }
+        guard (1...8).contains(parallel) else { throw ValidationError("--parallel must be from 1 to 8") }
         let logger = try options.makeLogger("sluice.enqueue")
         let data: Data
         do {
@@ -41,7 +47,8 @@ struct EnqueueCommand: AsyncParsableCommand {
         for (offset, slice) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let bytes = Array(slice).filter { $0 != UInt8(ascii: "\r") }
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)), object is [String: Any] else {
+            // A JSON object: valid JSON (JSONSyntax, no values built) whose first significant byte is '{'.
+            guard JSONSyntax.isValid(bytes), bytes.first(where: { $0 != 32 && $0 != 9 }) == UInt8(ascii: "{") else {
                 problems.append((offset + 1, "not a JSON object"))
                 unparsable += 1
                 continue
@@ -50,23 +57,16 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(), logger: logger)
 
-        func batchJSON(_ batch: ArraySlice<(number: Int, bytes: [UInt8])>) -> PostgresJSON {
-            var writer = JSONWriter(capacity: batch.reduce(2) { $0 + $1.bytes.count + 1 })
-            writer.beginArray()
-            for line in batch { writer.raw(line.bytes) }
-            writer.endArray()
-            return PostgresJSON(bytes: writer.bytes)
-        }
         let batches = stride(from: 0, to: lines.count, by: batchSize).map { lines[$0..<min($0 + batchSize, lines.count)] }
         // Pass 1: validate everything; nothing is written.
-        for batch in batches {
-            let result = try await postgres.query("SELECT idx, field, message FROM sluice.spec_errors($1::jsonb)", [batchJSON(batch)])
-            for row in result.rows {
+        let found = try await Self.forEach(batches, parallel: parallel) { batch in
+            let result = try await postgres.query("SELECT idx, field, message FROM sluice.spec_errors($1::jsonb)", [Self.batchJSON(batch)])
+            return try result.rows.map { row -> (line: Int, message: String) in
                 let index = try row.decode(Int.self, at: 0)
-                problems.append((batch[batch.startIndex + index].number,
-                                 "\(try row.decode(String.self, at: 1)): \(try row.decode(String.self, at: 2))"))
+                return (batch[batch.startIndex + index].number, "\(try row.decode(String.self, at: 1)): \(try row.decode(String.self, at: 2))")
             }
         }
+        problems += found.flatMap { $0 }
         if !problems.isEmpty {
             for problem in problems.sorted(by: { $0.line < $1.line }) {
                 FileHandle.standardError.write(Data("line \(problem.line): \(problem.message)\n".utf8))
@@ -75,27 +75,67 @@ struct EnqueueCommand: AsyncParsableCommand {
             report(enqueued: 0, duplicates: 0, rejected: lines.count + unparsable)
             throw ExitCode(1)
         }
-        // Pass 2: insert batch by batch.
-        var enqueued = 0, duplicates = 0
+        // Pass 2: insert, `parallel` batches at a time; the first failure stops new batches.
         let progress = ProgressBar(total: lines.count, enabled: !json && isatty(STDERR_FILENO) == 1)
-        for batch in batches {
+        let counts = Locked((enqueued: 0, duplicates: 0, failure: String?.none))
+        _ = try await Self.forEach(batches, parallel: parallel, stop: { counts.withLock { $0.failure != nil } }) { batch in
             do {
-                let rows = try await postgres.query("SELECT created FROM sluice.enqueue_specs($1::jsonb)", [batchJSON(batch)])
-                for row in rows.rows {
-                    if try row.decode(Bool.self, at: 0) { enqueued += 1 } else { duplicates += 1 }
+                let rows = try await postgres.query("SELECT created FROM sluice.enqueue_specs($1::jsonb)", [Self.batchJSON(batch)])
+                let created = try rows.rows.reduce(0) { $0 + (try $1.decode(Bool.self, at: 0) ? 1 : 0) }
+                let done = counts.withLock { counts -> Int in
+                    counts.enqueued += created
+                    counts.duplicates += rows.rows.count - created
+                    return counts.enqueued + counts.duplicates
                 }
-                progress.update(enqueued + duplicates)
+                progress.update(done)
             } catch {
-                progress.finish()
-                let failure = SluiceErrorBridge.describe(error)
-                FileHandle.standardError.write(Data("lines \(batch.first!.number)–\(batch.last!.number): \(failure)\n".utf8))
-                report(enqueued: enqueued, duplicates: duplicates, rejected: lines.count - enqueued - duplicates)
-                throw ExitCode(1)
+                let failure = "lines \(batch.first!.number)–\(batch.last!.number): \(SluiceErrorBridge.describe(error))"
+                counts.withLock { if $0.failure == nil { $0.failure = failure } }
             }
+        }
+        let (enqueued, duplicates, failure) = counts.withLock { ($0.enqueued, $0.duplicates, $0.failure) }
+        if let failure {
+            progress.finish()
+            FileHandle.standardError.write(Data("\(failure)\n".utf8))
+            report(enqueued: enqueued, duplicates: duplicates, rejected: lines.count - enqueued - duplicates)
+            await postgres.shutdown()
+            throw ExitCode(1)
         }
         progress.finish()
         report(enqueued: enqueued, duplicates: duplicates, rejected: 0)
         await postgres.shutdown()
+    }
+
+    static func batchJSON(_ batch: ArraySlice<(number: Int, bytes: [UInt8])>) -> PostgresJSON {
+        var writer = JSONWriter(capacity: batch.reduce(2) { $0 + $1.bytes.count + 1 })
+        writer.beginArray()
+        for line in batch { writer.raw(line.bytes) }
+        writer.endArray()
+        return PostgresJSON(bytes: writer.bytes)
+    }
+
+    /// Runs `body` for every batch, at most `parallel` at a time, and returns the results in
+    /// batch order. Once `stop()` is true no further batch starts (those running finish).
+    static func forEach<Batch: Sendable, Result: Sendable>(
+        _ batches: [Batch], parallel: Int, stop: @escaping @Sendable () -> Bool = { false },
+        _ body: @escaping @Sendable (Batch) async throws -> Result
+    ) async throws -> [Result] {
+        try await withThrowingTaskGroup(of: (Int, Result).self) { group in
+            var results = [Result?](repeating: nil, count: batches.count)
+            var next = 0
+            func start() {
+                guard next < batches.count, !stop() else { return }
+                let index = next
+                next += 1
+                group.addTask { (index, try await body(batches[index])) }
+            }
+            for _ in 0..<parallel { start() }
+            while let (index, result) = try await group.next() {
+                results[index] = result
+                start()
+            }
+            return results.compactMap { $0 }
+        }
     }
 
     private func report(enqueued: Int, duplicates: Int, rejected: Int) {

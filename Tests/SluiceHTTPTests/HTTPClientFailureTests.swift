@@ -138,7 +138,8 @@ struct HTTPClientFailureTests {
             let (chunks, code) = try await task.value
             #expect(code == .cancelled)
             #expect(chunks > 0)
-            #expect(ContinuousClock.now - cancelledAt < .milliseconds(500))
+            // Far below the 5 s head delay / endless body; loose so a loaded CI machine passes.
+            #expect(ContinuousClock.now - cancelledAt < .milliseconds(2500))
             await events.waitClosed("cancel-body")
             #expect(await events.closed.contains("cancel-body"))
             try await waitUntil { client.activeTransfers == 0 }
@@ -165,7 +166,8 @@ struct HTTPClientFailureTests {
             let cancelledAt = ContinuousClock.now
             task.cancel()
             #expect(await task.value == .cancelled)
-            #expect(ContinuousClock.now - cancelledAt < .milliseconds(500))
+            // Far below the 5 s head delay / endless body; loose so a loaded CI machine passes.
+            #expect(ContinuousClock.now - cancelledAt < .milliseconds(2500))
             try await waitUntil { client.activeTransfers == 0 }
             #expect(client.activeTransfers == 0)
         }

@@ -11,13 +11,13 @@ struct EnqueueCommandTests {
             .appendingPathComponent(".build/debug/sluice")
     }
 
-    func run(_ db: MigratedDatabase, _ lines: [String], json: Bool = true) throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(_ db: MigratedDatabase, _ lines: [String], json: Bool = true, extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("jobs-\(UUID().uuidString).jsonl")
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let process = Process()
         process.executableURL = Self.sluice
-        process.arguments = ["enqueue", "--file", file.path, "--database-url", db.url, "--log-level", "error"] + (json ? ["--json"] : [])
+        process.arguments = ["enqueue", "--file", file.path, "--database-url", db.url, "--log-level", "error"] + (json ? ["--json"] : []) + extra
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -50,6 +50,36 @@ struct EnqueueCommandTests {
         #expect(result.status == 0)
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"enqueued":2,"duplicates":1,"rejected":0}"#)
         #expect(try await db.count("SELECT count(*) FROM sluice.jobs") == 2)
+        await db.close()
+    }
+
+    @Test func parallelBatchesInsertEveryLineOnce() async throws {
+        let db = try await MigratedDatabase.make()
+        let lines = (0..<37).map { Self.line("t\($0 % 4)", key: "k\($0)") }
+        let result = try run(db, lines, extra: ["--batch-size", "5", "--parallel", "3"])
+        #expect(result.status == 0)
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"enqueued":37,"duplicates":0,"rejected":0}"#)
+        #expect(try await db.count("SELECT count(DISTINCT idempotency_key) FROM sluice.jobs") == 37)
+        await db.close()
+    }
+
+    @Test func aStoppedBatchStopsTheRestAndTheSummaryAddsUp() async throws {
+        let db = try await MigratedDatabase.make()
+        _ = try await db.postgres.query("INSERT INTO sluice.tenants (id, paused) VALUES ('frozen', true)")
+        // Batches of 5: the fourth batch holds the paused tenant's line.
+        var lines = (0..<40).map { Self.line("acme", key: "k\($0)") }
+        lines[17] = Self.line("frozen")
+        let result = try run(db, lines, extra: ["--batch-size", "5", "--parallel", "2"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("lines 16–20"))
+        #expect(result.stderr.contains("paused"))
+        let inserted = try await db.count("SELECT count(*) FROM sluice.jobs")
+        #expect(result.stdout.contains(#""enqueued":\#(inserted),"#))
+        #expect(result.stdout.contains(#""rejected":\#(40 - inserted)}"#))
+        // The stopped batch is all-or-nothing; batches after it in flight may have gone in,
+        // later ones never start.
+        #expect(try await db.count("SELECT count(*) FROM sluice.jobs WHERE idempotency_key IN ('k15','k16','k18','k19')") == 0)
+        #expect(inserted >= 15 && inserted <= 25)
         await db.close()
     }
 }
