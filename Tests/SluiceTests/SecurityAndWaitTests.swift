@@ -98,6 +98,36 @@ struct SecurityAndWaitTests {
         await db.close()
     }
 
+    @Test func oneCompletionOfManyJobsWakesEveryWaiter() async throws {
+        let db = try await TestDatabase.make()
+        // 450 jobs finished by one statement: their ids go out in three notifications of up
+        // to 200; waiters on the first, a middle and the last job must all wake.
+        let ids = try await db.client.enqueue(batch: (0..<450).map { _ in echoSpec() }).map(\.id)
+        _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 1000 WHERE id = 'acme'")
+        let claimed = try await db.postgres.query(
+            "SELECT count(*)::int FROM sluice.claim('w-test', 1000, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
+        #expect(try claimed.rows[0].decode(Int.self, at: 0) == 450)
+        let watched = [ids[0], ids[249], ids[449]]
+        let client = db.client
+        let postgres = db.postgres
+        let states = try await withThrowingTaskGroup(of: JobState.self) { group in
+            for id in watched {
+                group.addTask { try await client.wait(for: id, timeout: .seconds(20)).state }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(300))
+                let items = "[" + ids.map { #"{"id":"\#($0.uuidString)","attempt":1,"outcome":"succeeded","result":{"output_text":"ok","provider":"echo","model":"echo"}}"# }
+                    .joined(separator: ",") + "]"
+                let done = try await postgres.query("SELECT count(*)::int FROM sluice.finish_attempts('w-test', $1::jsonb)", [items])
+                #expect(try done.rows[0].decode(Int.self, at: 0) == 450)
+                return .succeeded
+            }
+            return try await group.reduce(into: [JobState]()) { $0.append($1) }
+        }
+        #expect(states == [.succeeded, .succeeded, .succeeded, .succeeded])
+        await db.close()
+    }
+
     @Test func waitTimesOut() async throws {
         let db = try await TestDatabase.make()
         let id = try await db.client.enqueue(echoSpec()).id

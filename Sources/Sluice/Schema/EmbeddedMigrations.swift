@@ -1072,6 +1072,19 @@ LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
       FROM unnest(p_ids) AS i(id) LEFT JOIN renewed r ON r.id = i.id
 $$;
 
+-- Tells waiters (SluiceClient.wait, channel sluice_done) that these jobs reached a terminal
+-- state: one notification per 200 ids, comma-separated (a payload holds < 8000 bytes), not one
+-- per job. Returns how many notifications were sent.
+CREATE FUNCTION sluice.notify_done(p_ids uuid[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    RETURN (SELECT count(pg_notify('sluice_done', g.ids))::integer
+              FROM (SELECT string_agg(i.id::text, ',') AS ids
+                      FROM unnest(p_ids) WITH ORDINALITY AS i(id, n)
+                     GROUP BY (i.n - 1) / 200) g);
+END
+$$;
+
 -- Jobs whose lease expired (their worker died or lost the database) go back to the queue as
 -- a new attempt, or to dead letters when that was their last attempt, or to cancelled when a
 -- cancel was requested. Returns how many were rescued.
@@ -1110,10 +1123,7 @@ LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
           FROM upd r WHERE r.state = 'dead'
         ON CONFLICT (job_id) DO NOTHING
     ), done_notes AS (
-        SELECT count(pg_notify('sluice_done', g.ids)) AS sent
-          FROM (SELECT string_agg(d.id::text, ',') AS ids
-                  FROM (SELECT r.id, (row_number() OVER () - 1) / 200 AS chunk FROM upd r WHERE r.state <> 'queued') d
-                 GROUP BY d.chunk) g
+        SELECT sluice.notify_done(array_agg(r.id)) AS sent FROM upd r WHERE r.state <> 'queued'
     ), lane_notes AS (
         SELECT count(pg_notify('sluice_jobs', l.lane)) AS sent
           FROM (SELECT DISTINCT r.lane::text AS lane FROM upd r WHERE r.state = 'queued') l
@@ -1232,12 +1242,8 @@ BEGIN
            SET tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd,
                requests = u.requests + excluded.requests
     ), done_notes AS (
-        -- Waiters (SluiceClient.wait) learn of finished jobs in batches: one notification per
-        -- 200 ids (comma-separated; a payload holds < 8000 bytes), not one per job.
-        SELECT count(pg_notify('sluice_done', g.ids)) AS sent
-          FROM (SELECT string_agg(d.id::text, ',') AS ids
-                  FROM (SELECT f.id, (row_number() OVER () - 1) / 200 AS chunk FROM upd f WHERE f.outcome <> 'retry') d
-                 GROUP BY d.chunk) g
+        -- Waiters (SluiceClient.wait) learn of finished jobs in batches of 200 ids.
+        SELECT sluice.notify_done(array_agg(f.id)) AS sent FROM upd f WHERE f.outcome <> 'retry'
     ), lane_notes AS (
         -- Retries due now wake workers once per lane.
         SELECT count(pg_notify('sluice_jobs', l.lane)) AS sent
