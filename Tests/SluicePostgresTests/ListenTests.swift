@@ -33,7 +33,7 @@ import Testing
         }
         // The dedicated connection closes shortly after the iterator is dropped.
         var count = 1
-        for _ in 0..<100 where count > 0 {
+        for _ in 0..<250 where count > 0 {
             try await Task.sleep(for: .milliseconds(20))
             count = try await listenerCount(admin, channel)
         }
