@@ -11,7 +11,9 @@ struct EnqueueCommandTests {
             .appendingPathComponent(".build/debug/sluice")
     }
 
-    func run(_ db: MigratedDatabase, _ lines: [String], json: Bool = true, extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs the CLI on a thread of its own: reading its pipes and waiting for it block, and on
+    /// the cooperative pool (two threads on this machine) that stalled every other test.
+    func run(_ db: MigratedDatabase, _ lines: [String], json: Bool = true, extra: [String] = []) async throws -> (status: Int32, stdout: String, stderr: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("jobs-\(UUID().uuidString).jsonl")
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -22,10 +24,14 @@ struct EnqueueCommandTests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, stdout, stderr)
+        return await withCheckedContinuation { continuation in
+            Thread {
+                let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                continuation.resume(returning: (process.terminationStatus, stdout, stderr))
+            }.start()
+        }
     }
 
     static func line(_ tenant: String, model: String = "echo", key: String? = nil) -> String {
@@ -35,7 +41,7 @@ struct EnqueueCommandTests {
 
     @Test func aBadLineRejectsTheFileAndNamesTheLine() async throws {
         let db = try await MigratedDatabase.make()
-        let result = try run(db, [Self.line("acme"), Self.line("acme", model: "gpt-9"), "", "{not json", Self.line("acme")])
+        let result = try await run(db, [Self.line("acme"), Self.line("acme", model: "gpt-9"), "", "{not json", Self.line("acme")])
         #expect(result.status == 1)
         #expect(result.stderr.contains("line 2: model:"))
         #expect(result.stderr.contains("line 4: not a JSON object"))
@@ -46,7 +52,7 @@ struct EnqueueCommandTests {
 
     @Test func aValidFileIsEnqueuedWithDuplicatesCounted() async throws {
         let db = try await MigratedDatabase.make()
-        let result = try run(db, [Self.line("acme", key: "a"), Self.line("acme", key: "a"), Self.line("globex")])
+        let result = try await run(db, [Self.line("acme", key: "a"), Self.line("acme", key: "a"), Self.line("globex")])
         #expect(result.status == 0)
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"enqueued":2,"duplicates":1,"rejected":0}"#)
         #expect(try await db.count("SELECT count(*) FROM sluice.jobs") == 2)
@@ -56,7 +62,7 @@ struct EnqueueCommandTests {
     @Test func parallelBatchesInsertEveryLineOnce() async throws {
         let db = try await MigratedDatabase.make()
         let lines = (0..<37).map { Self.line("t\($0 % 4)", key: "k\($0)") }
-        let result = try run(db, lines, extra: ["--batch-size", "5", "--parallel", "3"])
+        let result = try await run(db, lines, extra: ["--batch-size", "5", "--parallel", "3"])
         #expect(result.status == 0)
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"enqueued":37,"duplicates":0,"rejected":0}"#)
         #expect(try await db.count("SELECT count(DISTINCT idempotency_key) FROM sluice.jobs") == 37)
@@ -69,7 +75,7 @@ struct EnqueueCommandTests {
         // Batches of 5: the fourth batch holds the paused tenant's line.
         var lines = (0..<40).map { Self.line("acme", key: "k\($0)") }
         lines[17] = Self.line("frozen")
-        let result = try run(db, lines, extra: ["--batch-size", "5", "--parallel", "2"])
+        let result = try await run(db, lines, extra: ["--batch-size", "5", "--parallel", "2"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("lines 16–20"))
         #expect(result.stderr.contains("paused"))

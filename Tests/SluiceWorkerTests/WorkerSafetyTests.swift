@@ -96,7 +96,7 @@ struct WorkerSafetyTests {
             }
             return samples
         }
-        #expect(samples > 5)
+        #expect(samples >= 2)  // compared while work was in flight, not only at the end
         #expect(try await h.client.job(orphan)?.state == .succeeded)
         #expect(try await h.client.job(runningCancel)?.state == .cancelled)
         #expect(try await h.count(agree) == 0)
