@@ -1204,7 +1204,10 @@ BEGIN
         INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, http_status,
                                      error_class, error_message, input_tokens, output_tokens, cache_read_tokens,
                                      cache_write_tokens, cost_usd, duration_ms)
-        SELECT f.id, f.attempt, f.tenant, p_worker, coalesce(f.started_at, now()), now(),
+        -- finished_at is when the attempt ended (start + duration, the worker's clock), not
+        -- when its buffered outcome was written: a Retry-After counts from the former.
+        SELECT f.id, f.attempt, f.tenant, p_worker, coalesce(f.started_at, now()),
+               coalesce(f.started_at + make_interval(secs => f.duration_ms / 1000), now()),
                CASE f.outcome WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
                f.http_status, f.error_class, f.error_message, f.input_tokens, f.output_tokens,
                f.cache_read_tokens, f.cache_write_tokens, f.cost_usd, f.duration_ms
