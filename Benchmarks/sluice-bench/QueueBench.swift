@@ -57,8 +57,8 @@ struct Stats: CustomStringConvertible {
     }
 }
 
-/// A time-ordered UUID (version 7 layout) for row `i`: the same shape of key the enqueue path writes.
-func uuidV7(_ i: Int) -> String {
+/// A time-ordered UUID (version 7 layout): the same shape of key the enqueue path writes.
+func uuidV7() -> String {
     let millis = UInt64(Date().timeIntervalSince1970 * 1000)
     var bytes = [UInt8](repeating: 0, count: 16)
     for k in 0..<6 { bytes[k] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - k))) }
@@ -206,7 +206,7 @@ struct Bench {
         var direct: [[UInt8]] = []
         var block: [UInt8] = []
         for i in 0..<jobs {
-            let line = "\(uuidV7(i))\tdirect-\(i % 10)\tbatch\techo\techo\t{\"messages\":[{\"role\":\"user\",\"content\":\"benchmark job \(i) with a realistic short prompt\"}]}\n"
+            let line = "\(uuidV7())\tdirect-\(i % 10)\tbatch\techo\techo\t{\"messages\":[{\"role\":\"user\",\"content\":\"benchmark job \(i) with a realistic short prompt\"}]}\n"
             block.append(contentsOf: line.utf8)
             if (i + 1) % 10_000 == 0 { direct.append(block); block = [] }
         }

@@ -31,9 +31,6 @@ actor Completer {
     /// Jobs whose outcomes are being written now.
     private var writingIDs: Set<UUID> = []
     private var failures = 0
-    /// Outcomes the database refused because the lease had moved on (stale worker).
-    private(set) var refused = 0
-    private(set) var written = 0
 
     init(postgres: PostgresClient, workerID: String, batchSize: Int, interval: Duration,
          maxConcurrentWrites: Int = 2, logger: Logger) {
@@ -64,13 +61,12 @@ actor Completer {
         buffer.map(\.outcome.jobID) + writingIDs
     }
 
-    var pending: Int { buffer.count }
-
     /// Runs until cancelled, writing what is queued every `interval`; writes what is left on
     /// the way out.
     func run() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval * (failures > 0 ? min(Double(1 << min(failures, 8)), 400) : 1))
+            // After failed writes, back off: interval × 2^failures, at most × 256.
+            try? await Task.sleep(for: interval * (1 << min(failures, 8)))
             startWrite()
         }
         await drain()
@@ -114,10 +110,8 @@ actor Completer {
                 "SELECT sluice.finish_attempts($1, $2::jsonb)", [workerID, PostgresJSON(bytes: json.bytes)])
             writing -= 1
             failures = 0
-            written += result.rows.count
             let stale = group.count - result.rows.count
             if stale > 0 {
-                refused += stale
                 logger.info("outcomes refused: the job's lease moved on", metadata: ["count": "\(stale)"])
             }
             for item in group { item.done?.resume() }

@@ -17,7 +17,7 @@ public final class Worker: Service, Sendable {
     let providers: @Sendable (String) -> (any LLMProvider)?
     let logger: Logger
     let retry: RetryPolicy
-    let running = Locked<[UUID: (attempt: Int, lane: Lane, control: JobControl)]>([:])
+    let running = Locked<[UUID: (attempt: Int, control: JobControl)]>([:])
     let wakeup = Wakeup()
     let draining = Locked(false)
     let completer: Completer
@@ -97,21 +97,22 @@ public final class Worker: Service, Sendable {
         await withDiscardingTaskGroup { jobs in
             var pollDelay = configuration.pollInterval
             while !draining.current {
-                let free = configuration.concurrency - inFlight
+                let busy = inFlight
+                let free = configuration.concurrency - busy
                 var claimedAny = false
                 if free > 0 {
                     let want = min(free, configuration.maxClaimBatch)
                     // Ordinary jobs may fill at most concurrency − reserve slots; the rest of this
                     // claim is reserved for privileged jobs: interactive ones and those of light
                     // tenants (see sluice.claim).
-                    let ordinaryAllowed = max(0, configuration.concurrency - configuration.effectiveInteractiveReserve - inFlight)
+                    let ordinaryAllowed = max(0, ordinaryFree(inFlight: busy))
                     let reserved = want - min(want, ordinaryAllowed)
                     do {
                         let claimed = try await claim(want, reserved: reserved)
                         pollDelay = configuration.pollInterval
                         for job in claimed {
                             let control = JobControl(timeout: job.timeout)
-                            running.withLock { $0[job.id] = (job.attempt, job.lane, control) }
+                            running.withLock { $0[job.id] = (job.attempt, control) }
                             jobs.addTask {
                                 if let outcome = await self.execute(job, control: control) {
                                     await self.completer.submit(outcome)

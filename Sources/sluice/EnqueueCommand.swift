@@ -47,8 +47,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         for (offset, slice) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let bytes = Array(slice).filter { $0 != UInt8(ascii: "\r") }
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
-            // A JSON object: valid JSON (JSONSyntax, no values built) whose first significant byte is '{'.
-            guard JSONSyntax.isValid(bytes), bytes.first(where: { $0 != 32 && $0 != 9 }) == UInt8(ascii: "{") else {
+            guard JSONSyntax.kind(bytes) == .object else {
                 problems.append((offset + 1, "not a JSON object"))
                 unparsable += 1
                 continue

@@ -73,4 +73,17 @@ struct JSONSyntaxTests {
             #expect(!JSONSyntax.isValid(bytes[0..<length]), "\(length)")
         }
     }
+
+    @Test func kindNamesTheTopLevelValueOfValidDocumentsOnly() {
+        func kind(_ text: String) -> JSONSyntax.Kind? { JSONSyntax.kind(Array(text.utf8)) }
+        #expect(kind(" \r\n\t{\"a\":1}") == .object)
+        #expect(kind("[1]") == .array)
+        #expect(kind("\"x\"") == .string)
+        #expect(kind("-1.5") == .number)
+        #expect(kind("false") == .bool)
+        #expect(kind("null") == .null)
+        #expect(kind("{\"a\":1,}") == nil)
+        #expect(kind("{} {}") == nil)
+        #expect(kind("") == nil)
+    }
 }

@@ -6,9 +6,8 @@ import SluicePostgres
 ///
 /// One LISTEN connection per client on channel `sluice_done` (the worker and `cancel` notify
 /// it with the job ids, comma-separated, up to 200 per notification, in the same transaction
-/// that finishes the jobs). Waiters register
-/// interest *before* reading the job's state, so a notification between the read and the wait
-/// is never missed; after a listener reconnect every waiter re-reads its job, since
+/// that finishes the jobs). Waiters register interest *before* reading the job's state, so a
+/// notification between the read and the wait is never missed; after a listener reconnect every waiter re-reads its job, since
 /// notifications sent while disconnected are lost. No polling loop.
 actor JobWaiter {
     static let channel = "sluice_done"

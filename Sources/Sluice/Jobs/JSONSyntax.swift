@@ -17,6 +17,30 @@ public enum JSONSyntax {
         return Array(bytes).withUnsafeBufferPointer { isValid(buffer: $0) }
     }
 
+    /// The type of a JSON document's top-level value.
+    public enum Kind: Sendable, Equatable {
+        case object, array, string, number, bool, null
+    }
+
+    /// The type of the top-level value of `bytes`, or nil when it is not one well-formed JSON
+    /// document (``isValid(_:)``).
+    public static func kind(_ bytes: some Collection<UInt8>) -> Kind? {
+        guard isValid(bytes), let first = bytes.first(where: { !isWhitespace($0) }) else { return nil }
+        switch first {
+        case UInt8(ascii: "{"): return .object
+        case UInt8(ascii: "["): return .array
+        case UInt8(ascii: "\""): return .string
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return .bool
+        case UInt8(ascii: "n"): return .null
+        default: return .number
+        }
+    }
+
+    /// JSON whitespace: space, tab, LF, CR.
+    static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
     private static func isValid(buffer: UnsafeBufferPointer<UInt8>) -> Bool {
         var scanner = Scanner(bytes: buffer)
         guard scanner.value() else { return false }
@@ -115,12 +139,7 @@ public enum JSONSyntax {
         }
 
         mutating func skipWhitespace() {
-            while index < bytes.count {
-                switch bytes[index] {
-                case 0x20, 0x0A, 0x0D, 0x09: index += 1
-                default: return
-                }
-            }
+            while index < bytes.count && JSONSyntax.isWhitespace(bytes[index]) { index += 1 }
         }
 
         // MARK: Strings
