@@ -379,6 +379,82 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
         'routes', coalesce((SELECT jsonb_object_agg(r.name, true) FROM sluice.routes r), '{}'::jsonb))
 $$;
 
+-- Small rules shared by the two forms of validation below (check_spec, which names the first
+-- broken rule, and spec_ok, which only says whether a spec keeps all of them). Each is one
+-- SQL expression, inlined by the planner where it is used. Guards are CASEs, never AND, so a
+-- cast is evaluated only after the type test before it (the planner may reorder AND terms).
+
+-- An integer in [lo, hi] (5.0 counts as 5; 5.5 does not).
+CREATE FUNCTION sluice.json_int_in(v jsonb, lo numeric, hi numeric) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'number' THEN v::numeric = trunc(v::numeric) AND v::numeric BETWEEN lo AND hi
+                ELSE false END
+$$;
+
+-- ^[a-z0-9][a-z0-9_-]{0,62}$, the CHECK of tenants.id (the bounded repetition made the regex
+-- 2.5x slower than an unbounded one plus a length test).
+CREATE FUNCTION sluice.tenant_id_ok(t text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(length(t) <= 63 AND t ~ '^[a-z0-9][a-z0-9_-]*$', false)
+$$;
+
+-- An RFC 3339 timestamp with a time zone that PostgreSQL accepts as a timestamptz: fields in
+-- range, a day that exists in its month, an offset of at most 15:59. (A regex alone let
+-- 2026-13-45 through to the insert, which failed with an untyped cast error.)
+CREATE FUNCTION sluice.timestamp_ok(t text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN t ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)$'
+        THEN substr(t, 1, 4)::integer >= 1
+             AND substr(t, 9, 2)::integer <= extract(day FROM make_date(greatest(substr(t, 1, 4)::integer, 1),
+                                                                          substr(t, 6, 2)::integer, 1)
+                                                              + interval '1 month' - interval '1 day')
+        ELSE false END
+$$;
+
+-- What is wrong with a webhook URL: 'format', 'scheme', or NULL when nothing is.
+CREATE FUNCTION sluice.webhook_url_problem(u text, allow_http boolean) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN length(u) > 2048 OR NOT u ~* '^[a-z][a-z0-9+.-]*://[^/?#\s@]+(:[0-9]{1,5})?([/?#]\S*)?$' THEN 'format'
+        WHEN NOT (u ~* '^https://' OR (allow_http AND u ~* '^http://')) THEN 'scheme'
+    END
+$$;
+
+-- A W3C trace context header value (version ff and all-zero ids are invalid).
+CREATE FUNCTION sluice.traceparent_ok(t text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN t ~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+                THEN NOT (t ~ '^ff-' OR t ~ '^..-0{32}-' OR t ~ '-0{16}-..$') ELSE false END
+$$;
+
+-- Selects the messages that break a rule of their provider kind (Anthropic Messages, or
+-- OpenAI Chat Completions, also used for echo). Every comparison is preceded by a type test:
+-- in jsonpath a string compared with a number is "unknown", and an unknown filter selects
+-- nothing (the unguarded form once let {"role": 5} through). == comparisons, not like_regex
+-- (2x slower).
+CREATE FUNCTION sluice.bad_messages_path(anthropic boolean) RETURNS jsonpath
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN anthropic THEN
+        '$[*] ? (!(@.type() == "object") || !(@.role.type() == "string") || !(@.role == "user" || @.role == "assistant")
+                 || !(@.content.type() == "string"
+                      || (@.content.type() == "array"
+                          && !exists(@.content[*] ? (!(@.type() == "object") || !(@."type".type() == "string")
+                                                    || !(@."type" == "text" || @."type" == "image" || @."type" == "document"
+                                                         || @."type" == "tool_use" || @."type" == "tool_result" || @."type" == "thinking"
+                                                         || @."type" == "redacted_thinking" || @."type" == "search_result"))))))'::jsonpath
+    ELSE
+        '$[*] ? (!(@.type() == "object") || !(@.role.type() == "string")
+                 || !(@.role == "system" || @.role == "developer" || @.role == "user" || @.role == "assistant" || @.role == "tool" || @.role == "function")
+                 || !(@.content.type() == "string"
+                      || (@.content.type() == "array"
+                          && !exists(@.content[*] ? (!(@.type() == "object") || !(@."type".type() == "string")
+                                                    || !(@."type" == "text" || @."type" == "image_url" || @."type" == "input_audio"
+                                                         || @."type" == "file" || @."type" == "refusal"))))
+                      || (!(@.content.type() == "array") && @.role == "assistant" && exists(@.tool_calls))))'::jsonpath
+    END
+$$;
+
 -- The first problem with one job spec (the JSON shape of `sluice enqueue --file` lines), or
 -- NULL when it is valid. Field names are JSON paths into the spec, e.g. request.messages[2].role.
 -- This function is the single definition of what a valid job is: the SQL API, the Swift
@@ -422,9 +498,7 @@ BEGIN
     IF v IS NULL OR jsonb_typeof(v) <> 'string' THEN
         RETURN ('tenant', 'required', 'tenant is required (a string)')::sluice.spec_error;
     END IF;
-    -- (The same rule as ^[a-z0-9][a-z0-9_-]{0,62}$; the bounded repetition made the regex
-    -- 2.5x slower than an unbounded one plus a length test.)
-    IF length(v #>> '{}') > 63 OR NOT (v #>> '{}') ~ '^[a-z0-9][a-z0-9_-]*$' THEN
+    IF NOT sluice.tenant_id_ok(v #>> '{}') THEN
         RETURN ('tenant', 'format', 'tenant must match ^[a-z0-9][a-z0-9_-]{0,62}$')::sluice.spec_error;
     END IF;
 
@@ -488,10 +562,8 @@ BEGIN
         IF jsonb_array_length(v) = 0 THEN
             RETURN ('request.messages', 'non_empty', 'request.messages must not be empty')::sluice.spec_error;
         END IF;
-        -- Fast path: one jsonpath test over all messages (== comparisons: like_regex cost 2x);
-        -- walk them only to name a bad one.
-        IF (kind = 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role == "user" || @.role == "assistant") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" == "text" || @."type" == "image" || @."type" == "document" || @."type" == "tool_use" || @."type" == "tool_result" || @."type" == "thinking" || @."type" == "redacted_thinking" || @."type" == "search_result"))))))'))
-           OR (kind <> 'anthropic' AND jsonb_path_exists(v, '$[*] ? (@.type() != "object" || !(@.role == "system" || @.role == "developer" || @.role == "user" || @.role == "assistant" || @.role == "tool" || @.role == "function") || !(@.content.type() == "string" || (@.content.type() == "array" && !exists(@.content[*] ? (@.type() != "object" || !(@."type" == "text" || @."type" == "image_url" || @."type" == "input_audio" || @."type" == "file" || @."type" == "refusal"))))))')) THEN
+        -- Fast path: one jsonpath test over all messages; walk them only to name a bad one.
+        IF jsonb_path_exists(v, sluice.bad_messages_path(kind = 'anthropic')) THEN
             IF kind = 'anthropic' THEN
                 roles := ARRAY['user', 'assistant'];
                 part_types := ARRAY['text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'search_result'];
@@ -539,15 +611,12 @@ BEGIN
     -- output token limits
     FOREACH k IN ARRAY ARRAY['max_tokens', 'max_completion_tokens'] LOOP
         v := req -> k;
-        IF v IS NOT NULL AND (jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-                              OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > max_tokens) THEN
+        IF v IS NOT NULL AND NOT sluice.json_int_in(v, 1, max_tokens) THEN
             RETURN ('request.' || k, 'range', format('%s must be an integer from 1 to %s', k, max_tokens))::sluice.spec_error;
         END IF;
     END LOOP;
     v := spec -> 'max_output_tokens';
-    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'number'
-        OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-        OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > max_tokens) THEN
+    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND NOT sluice.json_int_in(v, 1, max_tokens) THEN
         RETURN ('max_output_tokens', 'range', format('max_output_tokens must be an integer from 1 to %s', max_tokens))::sluice.spec_error;
     END IF;
     IF kind = 'anthropic' AND req -> 'max_tokens' IS NULL
@@ -557,20 +626,15 @@ BEGIN
 
     -- scheduling and retry options
     v := spec -> 'run_at';
-    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'string'
-        OR NOT (v #>> '{}') ~ '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$') THEN
+    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'string' OR NOT sluice.timestamp_ok(v #>> '{}')) THEN
         RETURN ('run_at', 'format', 'run_at must be an RFC 3339 timestamp with a time zone, e.g. 2026-01-02T03:04:05Z')::sluice.spec_error;
     END IF;
     v := spec -> 'max_attempts';
-    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'number'
-        OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-        OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric > (s ->> 'max_attempts_cap')::numeric) THEN
+    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND NOT sluice.json_int_in(v, 1, (s ->> 'max_attempts_cap')::numeric) THEN
         RETURN ('max_attempts', 'range', format('max_attempts must be an integer from 1 to %s', s ->> 'max_attempts_cap'))::sluice.spec_error;
     END IF;
     v := spec -> 'timeout_ms';
-    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'number'
-        OR (v #>> '{}')::numeric <> trunc((v #>> '{}')::numeric)
-        OR (v #>> '{}')::numeric < 1000 OR (v #>> '{}')::numeric > 86400000) THEN
+    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND NOT sluice.json_int_in(v, 1000, 86400000) THEN
         RETURN ('timeout_ms', 'range', 'timeout_ms must be an integer from 1000 to 86400000')::sluice.spec_error;
     END IF;
     v := spec -> 'idempotency_key';
@@ -580,11 +644,10 @@ BEGIN
     END IF;
     v := spec -> 'webhook_url';
     IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' THEN
-        IF jsonb_typeof(v) <> 'string' OR length(v #>> '{}') > 2048
-           OR NOT (v #>> '{}') ~* '^[a-z][a-z0-9+.-]*://[^/?#\s@]+(:[0-9]{1,5})?([/?#]\S*)?$' THEN
+        IF jsonb_typeof(v) <> 'string' OR sluice.webhook_url_problem(v #>> '{}', false) = 'format' THEN
             RETURN ('webhook_url', 'format', 'webhook_url must be an absolute URL of at most 2048 characters')::sluice.spec_error;
         END IF;
-        IF NOT ((v #>> '{}') ~* '^https://' OR ((s ->> 'allow_http_webhooks')::boolean AND (v #>> '{}') ~* '^http://')) THEN
+        IF sluice.webhook_url_problem(v #>> '{}', (s ->> 'allow_http_webhooks')::boolean) IS NOT NULL THEN
             RETURN ('webhook_url', 'scheme', CASE WHEN (s ->> 'allow_http_webhooks')::boolean
                     THEN 'webhook_url must use https or http'
                     ELSE 'webhook_url must use https (http is disabled by configuration)' END)::sluice.spec_error;
@@ -595,9 +658,7 @@ BEGIN
         RETURN ('metadata', 'object', 'metadata must be a JSON object')::sluice.spec_error;
     END IF;
     v := spec -> 'traceparent';
-    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'string'
-        OR NOT (v #>> '{}') ~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
-        OR (v #>> '{}') ~ '^ff-' OR (v #>> '{}') ~ '^..-0{32}-' OR (v #>> '{}') ~ '-0{16}-..$') THEN
+    IF v IS NOT NULL AND jsonb_typeof(v) <> 'null' AND (jsonb_typeof(v) <> 'string' OR NOT sluice.traceparent_ok(v #>> '{}')) THEN
         RETURN ('traceparent', 'format', 'traceparent must be a W3C trace context header value (00-<32 hex>-<16 hex>-<2 hex>)')::sluice.spec_error;
     END IF;
     v := spec -> 'stream';
@@ -608,16 +669,93 @@ BEGIN
 END
 $$;
 
+-- The rules of check_spec as one boolean expression: true when the spec keeps all of them.
+-- This is the happy path of validation: over a 10,000-job batch it costs ~1 µs per spec where
+-- the PL/pgSQL walk costs ~7 µs. check_spec runs only for the specs this rejects, to name the
+-- broken rule. The two forms must agree; ValidationTests checks that they do, spec by spec,
+-- over generated valid and broken specs. (When this rejects and check_spec finds nothing, the
+-- spec is accepted: check_spec decides.)
+CREATE FUNCTION sluice.spec_ok(spec jsonb, ctx jsonb) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    -- (Absent-or-null tests compare jsonb_typeof, not jsonb values: jsonb equality is slow. A
+    -- missing key makes jsonb_typeof NULL: every test of it is in a coalesce.)
+    SELECT CASE WHEN coalesce(jsonb_typeof(spec), 'null') <> 'object' THEN false ELSE
+        spec - ARRAY['tenant', 'lane', 'provider', 'model', 'route', 'request', 'max_output_tokens', 'run_at',
+                     'max_attempts', 'timeout_ms', 'idempotency_key', 'webhook_url', 'metadata',
+                     'traceparent', 'stream'] = '{}'::jsonb
+        AND CASE WHEN jsonb_typeof(spec -> 'tenant') = 'string' THEN sluice.tenant_id_ok(spec ->> 'tenant') ELSE false END
+        AND CASE WHEN jsonb_typeof(spec -> 'lane') = 'string' THEN spec ->> 'lane' IN ('interactive', 'high', 'normal', 'batch')
+                 ELSE coalesce(jsonb_typeof(spec -> 'lane'), 'null') = 'null' END
+        -- provider + model, or route
+        AND CASE WHEN coalesce(jsonb_typeof(spec -> 'route'), 'null') <> 'null' THEN
+                NOT (spec ? 'provider' OR spec ? 'model')
+                AND jsonb_typeof(spec -> 'route') = 'string' AND (ctx -> 'routes') ? (spec ->> 'route')
+            WHEN jsonb_typeof(spec -> 'provider') = 'string' AND jsonb_typeof(spec -> 'model') = 'string' THEN
+                coalesce((ctx #> ARRAY['providers', spec ->> 'provider', 'models']) ? (spec ->> 'model'), false)
+            ELSE false END
+        -- request: an object within the size limit, with valid messages unless a route decides
+        AND CASE WHEN coalesce(jsonb_typeof(spec -> 'request'), 'null') <> 'object' THEN false
+            WHEN pg_column_size(spec -> 'request')::bigint * 8 > (ctx #>> '{settings,max_payload_bytes}')::bigint
+                 AND octet_length((spec -> 'request')::text) > (ctx #>> '{settings,max_payload_bytes}')::bigint THEN false
+            WHEN coalesce(jsonb_typeof(spec -> 'route'), 'null') <> 'null' THEN true
+            WHEN coalesce(jsonb_typeof(spec #> '{request,messages}'), 'null') <> 'array' THEN false
+            WHEN jsonb_array_length(spec #> '{request,messages}') = 0 THEN false
+            WHEN ctx #>> ARRAY['providers', spec ->> 'provider', 'kind'] = 'anthropic' THEN
+                NOT jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(true))
+                AND coalesce(jsonb_typeof(spec #> '{request,system}'), 'string') IN ('string', 'array')
+            ELSE NOT jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(false)) END
+        -- output token limits
+        AND CASE WHEN NOT (spec -> 'request' ?| ARRAY['max_tokens', 'max_completion_tokens']) THEN true
+            ELSE CASE WHEN spec #> '{request,max_tokens}' IS NULL THEN true
+                      ELSE sluice.json_int_in(spec #> '{request,max_tokens}', 1, (ctx #>> '{settings,max_output_tokens}')::numeric) END
+             AND CASE WHEN spec #> '{request,max_completion_tokens}' IS NULL THEN true
+                      ELSE sluice.json_int_in(spec #> '{request,max_completion_tokens}', 1, (ctx #>> '{settings,max_output_tokens}')::numeric) END
+            END
+        AND CASE WHEN coalesce(jsonb_typeof(spec -> 'max_output_tokens'), 'null') = 'null' THEN
+                     spec #> '{request,max_tokens}' IS NOT NULL OR coalesce(jsonb_typeof(spec -> 'route'), 'null') <> 'null'
+                     OR ctx #>> ARRAY['providers', spec ->> 'provider', 'kind'] <> 'anthropic'
+                 ELSE sluice.json_int_in(spec -> 'max_output_tokens', 1, (ctx #>> '{settings,max_output_tokens}')::numeric) END
+        -- scheduling, retries, delivery, tracing (usually all absent: one test then)
+        AND CASE WHEN NOT (spec ?| ARRAY['run_at', 'max_attempts', 'timeout_ms', 'idempotency_key', 'webhook_url', 'metadata',
+                                          'traceparent', 'stream']) THEN true ELSE
+            CASE WHEN coalesce(jsonb_typeof(spec -> 'run_at'), 'null') = 'null' THEN true
+                 WHEN jsonb_typeof(spec -> 'run_at') = 'string' THEN sluice.timestamp_ok(spec ->> 'run_at') ELSE false END
+            AND CASE WHEN coalesce(jsonb_typeof(spec -> 'max_attempts'), 'null') = 'null' THEN true
+                     ELSE sluice.json_int_in(spec -> 'max_attempts', 1, (ctx #>> '{settings,max_attempts_cap}')::numeric) END
+            AND CASE WHEN coalesce(jsonb_typeof(spec -> 'timeout_ms'), 'null') = 'null' THEN true
+                     ELSE sluice.json_int_in(spec -> 'timeout_ms', 1000, 86400000) END
+            AND CASE WHEN coalesce(jsonb_typeof(spec -> 'idempotency_key'), 'null') = 'null' THEN true
+                     WHEN jsonb_typeof(spec -> 'idempotency_key') = 'string' THEN
+                         length(spec ->> 'idempotency_key') BETWEEN 1 AND (ctx #>> '{settings,max_idempotency_key}')::integer
+                     ELSE false END
+            AND CASE WHEN coalesce(jsonb_typeof(spec -> 'webhook_url'), 'null') = 'null' THEN true
+                     WHEN jsonb_typeof(spec -> 'webhook_url') = 'string' THEN
+                         sluice.webhook_url_problem(spec ->> 'webhook_url', (ctx #>> '{settings,allow_http_webhooks}')::boolean) IS NULL
+                     ELSE false END
+            AND coalesce(jsonb_typeof(spec -> 'metadata'), 'null') IN ('null', 'object')
+            AND CASE WHEN coalesce(jsonb_typeof(spec -> 'traceparent'), 'null') = 'null' THEN true
+                     WHEN jsonb_typeof(spec -> 'traceparent') = 'string' THEN sluice.traceparent_ok(spec ->> 'traceparent')
+                     ELSE false END
+            AND coalesce(jsonb_typeof(spec -> 'stream'), 'null') IN ('null', 'boolean')
+            END
+    END
+$$;
+
 -- Every invalid spec of a batch with its index (0-based), field, rule and message.
 CREATE FUNCTION sluice.spec_errors(specs jsonb)
 RETURNS TABLE (idx integer, field text, rule text, message text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, sluice SET jit = off AS $$
     -- MATERIALIZED: computed once. As a plain sub-select the planner may put it on the inner
     -- side of the nested loop and re-run it for every spec (measured: 38 µs per spec).
-    WITH x AS MATERIALIZED (SELECT sluice.validation_context() AS ctx)
+    WITH x AS MATERIALIZED (SELECT sluice.validation_context() AS ctx),
+    -- spec_ok clears the valid specs cheaply; check_spec names the problem of the others.
+    suspect AS MATERIALIZED (
+        SELECT t.ord, t.spec
+          FROM x CROSS JOIN jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
+         WHERE NOT coalesce(sluice.spec_ok(t.spec, x.ctx), false))
     SELECT (t.ord - 1)::integer, (e).field, (e).rule, (e).message
       FROM x
-      CROSS JOIN jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
+      CROSS JOIN suspect t
       CROSS JOIN LATERAL (SELECT sluice.check_spec(t.spec, x.ctx) AS e) c
      WHERE c.e IS NOT NULL
 $$;
@@ -663,71 +801,81 @@ RETURNS TABLE (idx integer, id uuid, created boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
 DECLARE
     s sluice.settings;
+    n integer;
     errs jsonb;
     first_err record;
     me text := sluice.current_tenant();
     t record;
     depth bigint;
     reason text;
+    g_tenant text[];
+    g_lane text[];
+    g_count bigint[];
+    has_keys boolean;
+    id_prefix bytea;
+    id_base bigint;
+    inserted bigint;
     v_idx integer[];
     v_id uuid[];
     v_inserted boolean[];
     v_tenant text[];
     v_key text[];
-    v_lanes text[];
-    has_keys boolean;
 BEGIN
     SELECT * INTO s FROM sluice.settings;
     IF specs IS NULL OR jsonb_typeof(specs) <> 'array' THEN
         RAISE EXCEPTION 'jobs must be a JSON array of job specs'
             USING ERRCODE = 'SL001', COLUMN = 'jobs', CONSTRAINT = 'array';
     END IF;
-    IF jsonb_array_length(specs) > s.max_batch_size THEN
-        RAISE EXCEPTION 'a batch holds at most % jobs (got %)', s.max_batch_size, jsonb_array_length(specs)
+    n := jsonb_array_length(specs);
+    IF n > s.max_batch_size THEN
+        RAISE EXCEPTION 'a batch holds at most % jobs (got %)', s.max_batch_size, n
             USING ERRCODE = 'SL001', COLUMN = 'jobs', CONSTRAINT = 'max_batch_size';
+    END IF;
+    IF n = 0 THEN
+        RETURN;
     END IF;
 
     SELECT jsonb_agg(jsonb_build_object('index', e.idx, 'field', e.field, 'rule', e.rule, 'message', e.message) ORDER BY e.idx)
       INTO errs FROM sluice.spec_errors(specs) e;
     IF errs IS NOT NULL THEN
         SELECT * INTO first_err FROM jsonb_to_record(errs -> 0) AS x(index integer, field text, rule text, message text);
-        RAISE EXCEPTION '%', CASE WHEN jsonb_array_length(specs) = 1 THEN format('%s: %s', first_err.field, first_err.message)
+        RAISE EXCEPTION '%', CASE WHEN n = 1 THEN format('%s: %s', first_err.field, first_err.message)
                                   ELSE format('job %s: %s: %s (%s invalid jobs in the batch)', first_err.index, first_err.field,
                                               first_err.message, jsonb_array_length(errs)) END
             USING ERRCODE = 'SL001', COLUMN = first_err.field, CONSTRAINT = first_err.rule, DETAIL = errs::text;
     END IF;
 
-    has_keys := jsonb_path_exists(specs, '$[*] ? (exists(@.idempotency_key) && @.idempotency_key != null)');
+    -- One pass over the valid specs: how many per tenant and lane, and whether any carries an
+    -- idempotency key. Everything below works on these few groups, not on the specs.
+    SELECT array_agg(x.tenant), array_agg(x.lane), array_agg(x.n), bool_or(x.keys)
+      INTO g_tenant, g_lane, g_count, has_keys
+      FROM (SELECT e.spec ->> 'tenant' AS tenant, coalesce(e.spec ->> 'lane', 'normal') AS lane, count(*) AS n,
+                   bool_or(coalesce(jsonb_typeof(e.spec -> 'idempotency_key'), 'null') <> 'null') AS keys
+              FROM jsonb_array_elements(specs) AS e(spec)
+             GROUP BY 1, 2) x;
 
     -- A role bound to a tenant may only enqueue for that tenant.
-    IF me IS NOT NULL THEN
-        SELECT x.ord - 1 AS i, x.spec ->> 'tenant' AS tenant INTO t
-          FROM jsonb_array_elements(specs) WITH ORDINALITY AS x(spec, ord)
-         WHERE x.spec ->> 'tenant' <> me LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'this role may only enqueue jobs for tenant %', me
-                USING ERRCODE = 'SL006', COLUMN = 'tenant', CONSTRAINT = 'permitted';
-        END IF;
+    IF me IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(g_tenant) u(tenant) WHERE u.tenant <> me) THEN
+        RAISE EXCEPTION 'this role may only enqueue jobs for tenant %', me
+            USING ERRCODE = 'SL006', COLUMN = 'tenant', CONSTRAINT = 'permitted';
     END IF;
 
     -- Unknown tenants are created with default limits when settings allow it.
-    IF EXISTS (SELECT 1 FROM (SELECT DISTINCT x.spec ->> 'tenant' AS tenant FROM jsonb_array_elements(specs) AS x(spec)) d
-                WHERE NOT EXISTS (SELECT 1 FROM sluice.tenants tt WHERE tt.id = d.tenant)) THEN
+    SELECT min(u.tenant) INTO reason FROM unnest(g_tenant) u(tenant)
+     WHERE NOT EXISTS (SELECT 1 FROM sluice.tenants tt WHERE tt.id = u.tenant);
+    IF reason IS NOT NULL THEN
         IF NOT s.auto_create_tenants OR me IS NOT NULL THEN
-            SELECT d.tenant INTO reason FROM (SELECT DISTINCT x.spec ->> 'tenant' AS tenant FROM jsonb_array_elements(specs) AS x(spec)) d
-             WHERE NOT EXISTS (SELECT 1 FROM sluice.tenants tt WHERE tt.id = d.tenant) LIMIT 1;
             RAISE EXCEPTION 'unknown tenant %', reason USING ERRCODE = 'SL005', COLUMN = 'tenant', CONSTRAINT = 'exists';
         END IF;
-        INSERT INTO sluice.tenants (id)
-        SELECT DISTINCT x.spec ->> 'tenant' FROM jsonb_array_elements(specs) AS x(spec)
+        INSERT INTO sluice.tenants (id) SELECT DISTINCT u.tenant FROM unnest(g_tenant) u(tenant) ORDER BY 1
         ON CONFLICT DO NOTHING;
     END IF;
 
     -- Admission control, per tenant of the batch.
     FOR t IN
-        SELECT tt.id, tt.paused, tt.max_queued_jobs, count(*) AS incoming
-          FROM jsonb_array_elements(specs) AS x(spec)
-          JOIN sluice.tenants tt ON tt.id = x.spec ->> 'tenant'
+        SELECT tt.id, tt.paused, tt.max_queued_jobs, sum(u.n) AS incoming
+          FROM unnest(g_tenant, g_count) AS u(tenant, n)
+          JOIN sluice.tenants tt ON tt.id = u.tenant
          GROUP BY tt.id, tt.paused, tt.max_queued_jobs
          ORDER BY tt.id
     LOOP
@@ -751,13 +899,19 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- One statement inserts; its outcome per spec is kept in arrays (no temporary table: creating
-    -- and dropping one per call writes the catalog and serialised concurrent enqueues). The
-    -- ON CONFLICT clause (a speculative insertion per row, ~15 % of the insert) is only added
-    -- when some spec carries an idempotency key.
+    -- Ids are UUIDv7 (RFC 9562 §6.2, method 3): the batch's Unix millisecond and 12 random bits,
+    -- then a counter that starts at a random 62-bit value and counts the batch's specs, so ids
+    -- sort by creation and, within a batch, by index. (sluice.uuid_v7() per row cost ~2 µs.)
+    id_prefix := substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                 || int2send((28672 + floor(random() * 4096))::smallint);          -- 0x7000: version 7
+    id_base := -9223372036854775807 + floor(random() * (4611686018427387904 - 2 * s.max_batch_size))::bigint;
+                                                                                  -- top bits 10: the variant
+
+    -- One statement inserts. The ON CONFLICT clause (a speculative insertion per row, ~15 % of
+    -- the insert) is only added when some spec carries an idempotency key.
     EXECUTE format($sql$
     WITH src AS (
-        SELECT (x.ord - 1)::integer AS idx, sluice.uuid_v7() AS id, x.spec
+        SELECT (x.ord - 1)::integer AS idx, encode($4 || int8send($5 + x.ord), 'hex')::uuid AS id, x.spec
           FROM jsonb_array_elements($1) WITH ORDINALITY AS x(spec, ord)
     ), ins AS (
         INSERT INTO sluice.jobs AS j (id, tenant, lane, provider, model, request, stream, max_output_tokens,
@@ -770,12 +924,15 @@ BEGIN
                coalesce(src.spec ->> 'model', src.spec ->> 'route'),
                src.spec -> 'request',
                coalesce((src.spec ->> 'stream')::boolean, true),
-               coalesce((src.spec ->> 'max_output_tokens')::integer, (src.spec #>> '{request,max_tokens}')::integer,
-                        (src.spec #>> '{request,max_completion_tokens}')::integer),
-               (octet_length((src.spec -> 'request')::text) + 3) / 4,
+               -- (via numeric: 5.0 is a valid integer in JSON, not in integer's input syntax)
+               coalesce((src.spec ->> 'max_output_tokens')::numeric, (src.spec #>> '{request,max_tokens}')::numeric,
+                        (src.spec #>> '{request,max_completion_tokens}')::numeric)::integer,
+               -- About 4 bytes per token; the stored size, not the text size (which would need
+               -- the request serialised).
+               (pg_column_size(src.spec -> 'request') + 3) / 4,
                coalesce((src.spec ->> 'run_at')::timestamptz, now()),
-               coalesce((src.spec ->> 'max_attempts')::integer, $2),
-               coalesce((src.spec ->> 'timeout_ms')::integer, $3),
+               coalesce((src.spec ->> 'max_attempts')::numeric::integer, $2),
+               coalesce((src.spec ->> 'timeout_ms')::numeric::integer, $3),
                src.spec ->> 'idempotency_key',
                src.spec ->> 'webhook_url',
                coalesce(nullif(src.spec -> 'metadata', 'null'::jsonb), '{}'::jsonb),
@@ -784,23 +941,30 @@ BEGIN
          %s
         RETURNING j.id
     )
-    -- The arrays are built in one pass, so they line up with each other; order is restored
-    -- by idx when the rows are returned.
-    SELECT array_agg(t.idx), array_agg(t.id), array_agg(t.inserted), array_agg(t.tenant), array_agg(t.key),
-           array_agg(DISTINCT t.lane) FILTER (WHERE t.inserted)
-      FROM (SELECT src.idx, src.id, ins.id IS NOT NULL AS inserted, src.spec ->> 'tenant' AS tenant,
-                   src.spec ->> 'idempotency_key' AS key, coalesce(src.spec ->> 'lane', 'normal') AS lane
-              FROM src LEFT JOIN ins ON ins.id = src.id) t
-    $sql$, CASE WHEN has_keys THEN 'ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' ELSE '' END)
-      INTO v_idx, v_id, v_inserted, v_tenant, v_key, v_lanes
-     USING specs, s.default_max_attempts, s.default_timeout_ms;
+    %s
+    $sql$,
+    CASE WHEN has_keys THEN 'ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' ELSE '' END,
+    -- With keys: which specs were inserted, in arrays built in one pass (so they line up).
+    -- Without: every spec was (or the statement failed), so a count is all there is to know.
+    CASE WHEN has_keys THEN
+        'SELECT count(ins.id), array_agg(src.idx), array_agg(src.id), array_agg(ins.id IS NOT NULL),
+                array_agg(src.spec ->> ''tenant''), array_agg(src.spec ->> ''idempotency_key'')
+           FROM src LEFT JOIN ins ON ins.id = src.id'
+    ELSE 'SELECT count(*), NULL::integer[], NULL::uuid[], NULL::boolean[], NULL::text[], NULL::text[] FROM ins' END)
+      INTO inserted, v_idx, v_id, v_inserted, v_tenant, v_key
+     USING specs, s.default_max_attempts, s.default_timeout_ms, id_prefix, id_base;
 
     -- Wake workers: one notification per lane (PostgreSQL folds duplicates within a
     -- transaction, so a 10,000-job batch wakes each lane once).
-    IF p_notify THEN
-        PERFORM pg_notify('sluice_jobs', l) FROM unnest(v_lanes) AS l;
+    IF p_notify AND inserted > 0 THEN
+        PERFORM pg_notify('sluice_jobs', l) FROM (SELECT DISTINCT u.lane FROM unnest(g_lane) u(lane)) d(l);
     END IF;
 
+    IF NOT has_keys THEN
+        RETURN QUERY SELECT i - 1, encode(id_prefix || int8send(id_base + i), 'hex')::uuid, true
+                       FROM generate_series(1, n) i;
+        RETURN;
+    END IF;
     -- Specs that matched an existing idempotency key (including one committed concurrently
     -- while we waited on its key: these statements have a fresh snapshot) map to that job,
     -- unless row-level security hides it from this role.
