@@ -141,24 +141,29 @@ struct Bench {
         let library = Double(jobs) / seconds(clock.now - start)
         print(String(format: "enqueue bulk (SluiceClient.enqueue(batch:), 10k per call): %8.0f jobs/s", library))
 
-        // Two callers at once (e.g. two loaders, or one loader with two connections): each batch
-        // is still its own all-or-nothing transaction.
+        // Concurrent callers (several loaders, or one loader with several connections, as
+        // `sluice enqueue --file --parallel N` does): each batch is still its own all-or-nothing
+        // transaction.
         let client = db.client
-        start = clock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for caller in 0..<2 {
-                group.addTask {
-                    for offset in stride(from: caller * 10_000, to: jobs, by: 20_000) {
-                        _ = try await client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map {
-                            spec("pair-\($0 % 10)", $0, lane: .batch)
-                        })
+        var library2 = 0.0
+        for callers in [2, 4] {
+            start = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<callers {
+                    group.addTask {
+                        for offset in stride(from: caller * batch, to: jobs, by: callers * batch) {
+                            _ = try await client.enqueue(batch: (offset..<min(offset + batch, jobs)).map {
+                                spec("c\(callers)-\($0 % 10)", $0, lane: .batch)
+                            })
+                        }
                     }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+            let rate = Double(jobs) / seconds(clock.now - start)
+            if callers == 2 { library2 = rate }
+            print(String(format: "enqueue bulk, %d concurrent callers of enqueue(batch:), 10k per call: %8.0f jobs/s", callers, rate))
         }
-        let pair = Double(jobs) / seconds(clock.now - start)
-        print(String(format: "enqueue bulk, 2 concurrent callers of enqueue(batch:), 10k per call: %8.0f jobs/s", pair))
 
         // The same specs through the SQL function, as a service in another language would call it.
         var payloads: [PostgresJSON] = []
@@ -177,29 +182,57 @@ struct Bench {
         }
         let sql = Double(jobs) / seconds(clock.now - start)
         print(String(format: "enqueue bulk (SELECT sluice.enqueue_batch($1), 10k per call): %8.0f jobs/s", sql))
-
-        // The physical limit: COPY of the same rows into a plain table without indexes,
-        // constraints or triggers.
-        _ = try await db.postgres.query("""
-            CREATE TABLE bare (id uuid, tenant text, lane text, provider text, model text, request jsonb,
-                               run_at timestamptz, created_at timestamptz)
-            """)
-        var chunks: [[UInt8]] = []
-        var chunk: [UInt8] = []
-        let now = "2026-11-23 12:00:00+00"
-        for i in 0..<jobs {
-            let line = "\(UUID().uuidString)\tbare-\(i % 10)\tbatch\techo\techo\t{\"messages\":[{\"role\":\"user\",\"content\":\"benchmark job \(i) with a realistic short prompt\"}]}\t\(now)\t\(now)\n"
-            chunk.append(contentsOf: line.utf8)
-            if chunk.count > 256 * 1024 { chunks.append(chunk); chunk = [] }
-        }
-        if !chunk.isEmpty { chunks.append(chunk) }
+        let postgres = db.postgres
+        let all = payloads
         start = clock.now
-        let payload = chunks
-        let copied = try await db.postgres.withConnection { conn in
-            try await conn.copyFrom("COPY bare FROM STDIN", chunks: payload)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<2 {
+                group.addTask {
+                    for payload in stride(from: caller, to: all.count, by: 2).map({ all[$0] }) {
+                        _ = try await postgres.query("SELECT count(*) FROM sluice.enqueue_batch($1::jsonb)", [payload])
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
-        let bare = Double(copied) / seconds(clock.now - start)
-        print(String(format: "bare COPY into an unindexed table (physical limit):     %8.0f rows/s", bare))
+        let sql2 = Double(jobs) / seconds(clock.now - start)
+        print(String(format: "enqueue bulk, 2 concurrent callers of sluice.enqueue_batch, 10k per call: %8.0f jobs/s", sql2))
+
+        // The physical limit: COPY of the same rows into a table like sluice.jobs (same columns
+        // and defaults) without indexes, constraints or triggers: the issue's "equivalent table".
+        // Also into a narrow 8-column table (the figure earlier runs reported).
+        _ = try await db.postgres.query("CREATE TABLE bare (LIKE sluice.jobs INCLUDING DEFAULTS)")
+        _ = try await db.postgres.query("""
+            CREATE TABLE narrow (id uuid, tenant text, lane text, provider text, model text, request jsonb,
+                                 run_at timestamptz, created_at timestamptz)
+            """)
+        func copyPayload(_ line: (Int) -> String) -> [[UInt8]] {
+            var chunks: [[UInt8]] = []
+            var chunk: [UInt8] = []
+            for i in 0..<jobs {
+                chunk.append(contentsOf: line(i).utf8)
+                if chunk.count > 256 * 1024 { chunks.append(chunk); chunk = [] }
+            }
+            if !chunk.isEmpty { chunks.append(chunk) }
+            return chunks
+        }
+        let request = { (i: Int) in #"{"messages":[{"role":"user","content":"benchmark job \#(i) with a realistic short prompt"}]}"# }
+        let now = "2026-11-23 12:00:00+00"
+        var bareRates: [Double] = []
+        for (table, columns, payload) in [
+            ("bare", "(id, tenant, lane, provider, model, request)",
+             copyPayload { "\(uuidV7())\tbare-\($0 % 10)\tbatch\techo\techo\t\(request($0))\n" }),
+            ("narrow", "", copyPayload { "\(UUID().uuidString)\tbare-\($0 % 10)\tbatch\techo\techo\t\(request($0))\t\(now)\t\(now)\n" }),
+        ] {
+            start = clock.now
+            let copied = try await db.postgres.withConnection { conn in
+                try await conn.copyFrom("COPY \(table) \(columns) FROM STDIN", chunks: payload)
+            }
+            bareRates.append(Double(copied) / seconds(clock.now - start))
+        }
+        let bare = bareRates[0]
+        print(String(format: "bare COPY into an unindexed copy of sluice.jobs (physical limit): %8.0f rows/s", bare))
+        print(String(format: "bare COPY into an unindexed 8-column table:                      %8.0f rows/s", bareRates[1]))
 
         // The jobs table's own limit: the same rows COPYed straight into sluice.jobs (its
         // indexes and queue-depth trigger, no validation, no admission), 10k rows per COPY.
@@ -222,6 +255,8 @@ struct Bench {
         print(String(format: "COPY straight into sluice.jobs (indexes + trigger, no validation): %8.0f rows/s", table))
         print(String(format: "library bulk = %.0f %% of bare COPY (%.0f %% of the jobs-table COPY); SQL bulk = %.0f %% (%.0f %%)",
                      100 * library / bare, 100 * library / table, 100 * sql / bare, 100 * sql / table))
+        print(String(format: "with 2 callers: library %.0f %% of bare COPY (%.0f %% of the jobs-table COPY); SQL %.0f %% (%.0f %%)",
+                     100 * library2 / bare, 100 * library2 / table, 100 * sql2 / bare, 100 * sql2 / table))
         await db.client.shutdown()
     }
 

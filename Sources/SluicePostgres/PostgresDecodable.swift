@@ -133,9 +133,28 @@ extension Date: PostgresArrayDecodable {
 }
 
 extension UUID: PostgresArrayDecodable {
+    /// PostgreSQL's text form, 8-4-4-4-12 hex digits. (Parsed by hand: `UUID(uuidString:)`
+    /// goes through `sscanf` on Linux and was a fifth of a bulk enqueue's client CPU.)
     public init(postgresText text: ArraySlice<UInt8>, type: PostgresDataType) throws(PostgresError) {
-        guard let u = UUID(uuidString: String(decoding: text, as: UTF8.self)) else { throw decodingError(UUID.self, text) }
-        self = u
+        guard text.count == 36 else { throw decodingError(UUID.self, text) }
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+            var i = text.startIndex
+            for n in 0..<16 {
+                if n == 4 || n == 6 || n == 8 || n == 10 {
+                    guard text[i] == UInt8(ascii: "-") else { return false }
+                    i += 1
+                }
+                guard let hi = PostgresConfiguration.hexValue(text[i]), let lo = PostgresConfiguration.hexValue(text[i + 1]) else {
+                    return false
+                }
+                out[n] = hi << 4 | lo
+                i += 2
+            }
+            return true
+        }
+        guard ok else { throw decodingError(UUID.self, text) }
+        self.init(uuid: bytes)
     }
 }
 

@@ -52,6 +52,17 @@ public struct JSONWriter: Sendable {
     /// Appends `string` as a JSON string literal.
     public static func appendString(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copy them whole.
+        var string = string
+        let copied = string.withUTF8 { utf8 -> Bool in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: utf8)
+            return true
+        }
+        if copied {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for unit in string.utf8 {
             switch unit {
             case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
