@@ -24,18 +24,25 @@ $$;
 -- The tenant bound to the current role, or NULL for operator/service roles. (Invoker rights:
 -- inside a SECURITY DEFINER function current_user would be the owner. Tenant roles may read
 -- only their own row of tenant_roles, through the policy below.)
+--
+-- The small helpers of the enqueue path are PL/pgSQL rather than SQL functions: PL/pgSQL keeps
+-- a statement's plan for the session, while a non-inlined SQL function is planned again on
+-- every call (0.1-1.5 ms each, most of a single enqueue).
 CREATE FUNCTION sluice.current_tenant() RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT tenant FROM sluice.tenant_roles WHERE role_name = current_user
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT r.tenant FROM sluice.tenant_roles r WHERE r.role_name = current_user);
+END
 $$;
 
--- A tenant's queued jobs (committed and this transaction's own). Tenant-bound roles may ask
--- only about their own tenant.
+-- A tenant's queued jobs (committed and this transaction's own). Invoker rights: a role bound
+-- to a tenant reads only its own tenant's counters (row-level security on
+-- tenant_queue_depth), so for any other tenant it gets 0.
 CREATE FUNCTION sluice.queue_depth(p_tenant text) RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
-    SELECT coalesce(sum(d.queued), 0)::bigint FROM sluice.tenant_queue_depth d
-     WHERE d.tenant = p_tenant
-       AND (sluice.current_tenant() IS NULL OR sluice.current_tenant() = p_tenant)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(d.queued), 0)::bigint FROM sluice.tenant_queue_depth d WHERE d.tenant = p_tenant);
+END
 $$;
 
 -- ---------------------------------------------------------------------------------------
@@ -46,15 +53,17 @@ CREATE TYPE sluice.spec_error AS (field text, rule text, message text);
 -- What validation reads from the database, fetched once per batch: the settings and the
 -- provider/model/route registry, as one jsonb document.
 CREATE FUNCTION sluice.validation_context() RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'settings', (SELECT to_jsonb(s) FROM sluice.settings s),
         'providers', coalesce((SELECT jsonb_object_agg(p.name, jsonb_build_object(
                          'kind', p.kind,
                          'models', coalesce((SELECT jsonb_object_agg(m.model, true) FROM sluice.models m
                                               WHERE m.provider = p.name), '{}'::jsonb)))
                        FROM sluice.providers p), '{}'::jsonb),
-        'routes', coalesce((SELECT jsonb_object_agg(r.name, true) FROM sluice.routes r), '{}'::jsonb))
+        'routes', coalesce((SELECT jsonb_object_agg(r.name, true) FROM sluice.routes r), '{}'::jsonb));
+END
 $$;
 
 -- Small rules shared by the two forms of validation below (check_spec, which names the first
@@ -422,26 +431,28 @@ $$;
 -- Every invalid spec of a batch with its index (0-based), field, rule and message.
 CREATE FUNCTION sluice.spec_errors(specs jsonb)
 RETURNS TABLE (idx integer, field text, rule text, message text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, sluice SET jit = off AS $$
-    -- MATERIALIZED: computed once. As a plain sub-select the planner may put it on the inner
-    -- side of the nested loop and re-run it for every spec (measured: 38 µs per spec).
-    WITH x AS MATERIALIZED (SELECT sluice.validation_context() AS ctx),
-    -- spec_ok clears the valid specs cheaply; check_spec names the problem of the others.
-    suspect AS MATERIALIZED (
-        SELECT t.ord, t.spec
-          FROM x CROSS JOIN jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
-         WHERE NOT coalesce(sluice.spec_ok(t.spec, x.ctx), false))
-    SELECT (t.ord - 1)::integer, (e).field, (e).rule, (e).message
-      FROM x
-      CROSS JOIN suspect t
-      CROSS JOIN LATERAL (SELECT sluice.check_spec(t.spec, x.ctx) AS e) c
-     WHERE c.e IS NOT NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sluice SET jit = off SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+    ctx jsonb := sluice.validation_context();
+BEGIN
+    -- spec_ok clears the valid specs cheaply; check_spec names the problem of the others
+    -- (OFFSET 0: evaluated once per spec, not once per output column).
+    RETURN QUERY
+    SELECT (t.ord - 1)::integer, (c.e).field, (c.e).rule, (c.e).message
+      FROM jsonb_array_elements(specs) WITH ORDINALITY AS t(spec, ord)
+      CROSS JOIN LATERAL (SELECT sluice.check_spec(t.spec, ctx) AS e OFFSET 0) c
+     WHERE NOT coalesce(sluice.spec_ok(t.spec, ctx), false)
+       AND c.e IS NOT NULL
+     ORDER BY t.ord;
+END
 $$;
 
 -- Why a tenant may not enqueue more right now (hard budget spent), or NULL.
 CREATE FUNCTION sluice.budget_block(p_tenant text) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
-    SELECT CASE
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    RETURN (SELECT CASE
         WHEN t.daily_token_budget_hard IS NOT NULL AND d.tokens >= t.daily_token_budget_hard
             THEN format('daily token budget of %s spent (%s used)', t.daily_token_budget_hard, d.tokens)
         WHEN t.monthly_token_budget_hard IS NOT NULL AND m.tokens >= t.monthly_token_budget_hard
@@ -460,12 +471,48 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
                          WHERE u.tenant = t.id AND u.day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date) m
     WHERE t.id = p_tenant
       AND (t.daily_token_budget_hard IS NOT NULL OR t.monthly_token_budget_hard IS NOT NULL
-           OR t.daily_usd_budget_hard IS NOT NULL OR t.monthly_usd_budget_hard IS NOT NULL)
+           OR t.daily_usd_budget_hard IS NOT NULL OR t.monthly_usd_budget_hard IS NOT NULL));
+END
 $$;
 
 -- ---------------------------------------------------------------------------------------
 -- Enqueue
 -- ---------------------------------------------------------------------------------------
+-- The jobs rows of a batch of valid specs, in input order (idx is 0-based). Ids are UUIDv7
+-- (RFC 9562 §6.2, method 3): id_prefix holds the batch's Unix millisecond, the version and 12
+-- random bits, then a counter that starts at id_base (a random 62-bit value with the variant
+-- bits) and counts the specs, so ids sort by creation and, within a batch, by index.
+-- (sluice.uuid_v7() per row cost ~2 µs of each job.)
+CREATE FUNCTION sluice.spec_rows(specs jsonb, id_prefix bytea, id_base bigint, default_attempts integer, default_timeout_ms integer)
+RETURNS TABLE (idx integer, id uuid, tenant text, lane sluice.lane, provider text, model text, request jsonb,
+               stream boolean, max_output_tokens integer, estimated_input_tokens integer, run_at timestamptz,
+               max_attempts integer, timeout_ms integer, idempotency_key text, webhook_url text, metadata jsonb,
+               traceparent text)
+LANGUAGE sql STABLE AS $$
+    SELECT (x.ord - 1)::integer,
+           encode(id_prefix || int8send(id_base + x.ord), 'hex')::uuid,
+           x.spec ->> 'tenant',
+           coalesce(x.spec ->> 'lane', 'normal')::sluice.lane,
+           coalesce(x.spec ->> 'provider', 'route'),
+           coalesce(x.spec ->> 'model', x.spec ->> 'route'),
+           x.spec -> 'request',
+           coalesce((x.spec ->> 'stream')::boolean, true),
+           -- (via numeric: 5.0 is a valid integer in JSON, not in integer's input syntax)
+           coalesce((x.spec ->> 'max_output_tokens')::numeric, (x.spec #>> '{request,max_tokens}')::numeric,
+                    (x.spec #>> '{request,max_completion_tokens}')::numeric)::integer,
+           -- About 4 bytes per token; the stored size, not the text size (which would need the
+           -- request serialised).
+           (pg_column_size(x.spec -> 'request') + 3) / 4,
+           coalesce((x.spec ->> 'run_at')::timestamptz, now()),
+           coalesce((x.spec ->> 'max_attempts')::numeric::integer, default_attempts),
+           coalesce((x.spec ->> 'timeout_ms')::numeric::integer, default_timeout_ms),
+           x.spec ->> 'idempotency_key',
+           x.spec ->> 'webhook_url',
+           coalesce(nullif(x.spec -> 'metadata', 'null'::jsonb), '{}'::jsonb),
+           x.spec ->> 'traceparent'
+      FROM jsonb_array_elements(specs) WITH ORDINALITY AS x(spec, ord)
+$$;
+
 -- Validates, admits and inserts a batch of specs, all or nothing. Returns one row per input
 -- spec (idx is 0-based) with the job id and whether it was created now (false: an existing
 -- job with the same tenant + idempotency key, possibly one inserted concurrently).
@@ -476,10 +523,16 @@ $$;
 -- after committing, coalescing many enqueues into one notification (the Swift client does).
 CREATE FUNCTION sluice.enqueue_specs(specs jsonb, p_notify boolean DEFAULT true)
 RETURNS TABLE (idx integer, id uuid, created boolean)
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+-- force_generic_plan: with the validation context as a parameter, the plan cache judged custom
+-- plans cheaper and re-planned spec_ok's large expression on every call (63 % of a single
+-- enqueue's server time); a generic plan is planned once per session.
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
 DECLARE
     s sluice.settings;
     n integer;
+    ctx jsonb;
+    n_bad bigint;
     errs jsonb;
     first_err record;
     me text := sluice.current_tenant();
@@ -513,14 +566,21 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT jsonb_agg(jsonb_build_object('index', e.idx, 'field', e.field, 'rule', e.rule, 'message', e.message) ORDER BY e.idx)
-      INTO errs FROM sluice.spec_errors(specs) e;
-    IF errs IS NOT NULL THEN
-        SELECT * INTO first_err FROM jsonb_to_record(errs -> 0) AS x(index integer, field text, rule text, message text);
-        RAISE EXCEPTION '%', CASE WHEN n = 1 THEN format('%s: %s', first_err.field, first_err.message)
-                                  ELSE format('job %s: %s: %s (%s invalid jobs in the batch)', first_err.index, first_err.field,
-                                              first_err.message, jsonb_array_length(errs)) END
-            USING ERRCODE = 'SL001', COLUMN = first_err.field, CONSTRAINT = first_err.rule, DETAIL = errs::text;
+    -- The fast form of the rules over the whole batch (see spec_errors); the walk that names
+    -- problems runs only if some spec fails it.
+    ctx := sluice.validation_context();
+    SELECT count(*) FILTER (WHERE NOT coalesce(sluice.spec_ok(e.spec, ctx), false)) INTO n_bad
+      FROM jsonb_array_elements(specs) AS e(spec);
+    IF n_bad > 0 THEN
+        SELECT jsonb_agg(jsonb_build_object('index', e.idx, 'field', e.field, 'rule', e.rule, 'message', e.message) ORDER BY e.idx)
+          INTO errs FROM sluice.spec_errors(specs) e;
+        IF errs IS NOT NULL THEN
+            SELECT * INTO first_err FROM jsonb_to_record(errs -> 0) AS x(index integer, field text, rule text, message text);
+            RAISE EXCEPTION '%', CASE WHEN n = 1 THEN format('%s: %s', first_err.field, first_err.message)
+                                      ELSE format('job %s: %s: %s (%s invalid jobs in the batch)', first_err.index, first_err.field,
+                                                  first_err.message, jsonb_array_length(errs)) END
+                USING ERRCODE = 'SL001', COLUMN = first_err.field, CONSTRAINT = first_err.rule, DETAIL = errs::text;
+        END IF;
     END IF;
 
     -- One pass over the valid specs: how many per tenant and lane, and whether any carries an
@@ -577,60 +637,44 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Ids are UUIDv7 (RFC 9562 §6.2, method 3): the batch's Unix millisecond and 12 random bits,
-    -- then a counter that starts at a random 62-bit value and counts the batch's specs, so ids
-    -- sort by creation and, within a batch, by index. (sluice.uuid_v7() per row cost ~2 µs.)
+    -- Ids (see spec_rows): the batch's millisecond, version 7 (0x7000) and 12 random bits; a
+    -- counter from a random start whose top bits 10 are the variant.
     id_prefix := substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-                 || int2send((28672 + floor(random() * 4096))::smallint);          -- 0x7000: version 7
+                 || int2send((28672 + floor(random() * 4096))::smallint);
     id_base := -9223372036854775807 + floor(random() * (4611686018427387904 - 2 * s.max_batch_size))::bigint;
-                                                                                  -- top bits 10: the variant
 
-    -- One statement inserts. The ON CONFLICT clause (a speculative insertion per row, ~15 % of
-    -- the insert) is only added when some spec carries an idempotency key.
-    EXECUTE format($sql$
-    WITH src AS (
-        SELECT (x.ord - 1)::integer AS idx, encode($4 || int8send($5 + x.ord), 'hex')::uuid AS id, x.spec
-          FROM jsonb_array_elements($1) WITH ORDINALITY AS x(spec, ord)
-    ), ins AS (
+    -- One statement inserts. ON CONFLICT (a speculative insertion per row, ~15 % of the insert)
+    -- only when some spec carries an idempotency key; then which specs were inserted is kept in
+    -- arrays built in one pass (so they line up). Without keys every spec was inserted (or the
+    -- statement failed): a count is all there is to know.
+    IF has_keys THEN
+        WITH src AS MATERIALIZED (
+            SELECT * FROM sluice.spec_rows(specs, id_prefix, id_base, s.default_max_attempts, s.default_timeout_ms)
+        ), ins AS (
+            INSERT INTO sluice.jobs AS j (id, tenant, lane, provider, model, request, stream, max_output_tokens,
+                                          estimated_input_tokens, run_at, max_attempts, timeout_ms, idempotency_key,
+                                          webhook_url, metadata, traceparent)
+            SELECT r.id, r.tenant, r.lane, r.provider, r.model, r.request, r.stream, r.max_output_tokens,
+                   r.estimated_input_tokens, r.run_at, r.max_attempts, r.timeout_ms, r.idempotency_key,
+                   r.webhook_url, r.metadata, r.traceparent
+              FROM src r
+            ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING j.id
+        )
+        SELECT count(ins.id), array_agg(src.idx), array_agg(src.id), array_agg(ins.id IS NOT NULL),
+               array_agg(src.tenant), array_agg(src.idempotency_key)
+          INTO inserted, v_idx, v_id, v_inserted, v_tenant, v_key
+          FROM src LEFT JOIN ins ON ins.id = src.id;
+    ELSE
         INSERT INTO sluice.jobs AS j (id, tenant, lane, provider, model, request, stream, max_output_tokens,
                                       estimated_input_tokens, run_at, max_attempts, timeout_ms, idempotency_key,
                                       webhook_url, metadata, traceparent)
-        SELECT src.id,
-               src.spec ->> 'tenant',
-               coalesce(src.spec ->> 'lane', 'normal')::sluice.lane,
-               coalesce(src.spec ->> 'provider', 'route'),
-               coalesce(src.spec ->> 'model', src.spec ->> 'route'),
-               src.spec -> 'request',
-               coalesce((src.spec ->> 'stream')::boolean, true),
-               -- (via numeric: 5.0 is a valid integer in JSON, not in integer's input syntax)
-               coalesce((src.spec ->> 'max_output_tokens')::numeric, (src.spec #>> '{request,max_tokens}')::numeric,
-                        (src.spec #>> '{request,max_completion_tokens}')::numeric)::integer,
-               -- About 4 bytes per token; the stored size, not the text size (which would need
-               -- the request serialised).
-               (pg_column_size(src.spec -> 'request') + 3) / 4,
-               coalesce((src.spec ->> 'run_at')::timestamptz, now()),
-               coalesce((src.spec ->> 'max_attempts')::numeric::integer, $2),
-               coalesce((src.spec ->> 'timeout_ms')::numeric::integer, $3),
-               src.spec ->> 'idempotency_key',
-               src.spec ->> 'webhook_url',
-               coalesce(nullif(src.spec -> 'metadata', 'null'::jsonb), '{}'::jsonb),
-               src.spec ->> 'traceparent'
-          FROM src
-         %s
-        RETURNING j.id
-    )
-    %s
-    $sql$,
-    CASE WHEN has_keys THEN 'ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' ELSE '' END,
-    -- With keys: which specs were inserted, in arrays built in one pass (so they line up).
-    -- Without: every spec was (or the statement failed), so a count is all there is to know.
-    CASE WHEN has_keys THEN
-        'SELECT count(ins.id), array_agg(src.idx), array_agg(src.id), array_agg(ins.id IS NOT NULL),
-                array_agg(src.spec ->> ''tenant''), array_agg(src.spec ->> ''idempotency_key'')
-           FROM src LEFT JOIN ins ON ins.id = src.id'
-    ELSE 'SELECT count(*), NULL::integer[], NULL::uuid[], NULL::boolean[], NULL::text[], NULL::text[] FROM ins' END)
-      INTO inserted, v_idx, v_id, v_inserted, v_tenant, v_key
-     USING specs, s.default_max_attempts, s.default_timeout_ms, id_prefix, id_base;
+        SELECT r.id, r.tenant, r.lane, r.provider, r.model, r.request, r.stream, r.max_output_tokens,
+               r.estimated_input_tokens, r.run_at, r.max_attempts, r.timeout_ms, r.idempotency_key,
+               r.webhook_url, r.metadata, r.traceparent
+          FROM sluice.spec_rows(specs, id_prefix, id_base, s.default_max_attempts, s.default_timeout_ms) r;
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+    END IF;
 
     -- Wake workers: one notification per lane (PostgreSQL folds duplicates within a
     -- transaction, so a 10,000-job batch wakes each lane once).
@@ -759,6 +803,7 @@ ALTER TABLE sluice.dead_letters ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sluice.tenants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sluice.usage_daily ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sluice.tenant_roles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sluice.tenant_queue_depth ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY tenant_jobs ON sluice.jobs TO sluice_tenant
     USING (tenant = (SELECT sluice.current_tenant())) WITH CHECK (tenant = (SELECT sluice.current_tenant()));
@@ -768,11 +813,12 @@ CREATE POLICY tenant_dead_letters ON sluice.dead_letters TO sluice_tenant USING 
 CREATE POLICY tenant_self ON sluice.tenants TO sluice_tenant USING (id = (SELECT sluice.current_tenant()));
 CREATE POLICY tenant_role_self ON sluice.tenant_roles TO sluice_tenant USING (role_name = current_user);
 CREATE POLICY tenant_usage ON sluice.usage_daily TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
+CREATE POLICY tenant_queue_depth ON sluice.tenant_queue_depth TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
 
 GRANT USAGE ON SCHEMA sluice TO sluice_tenant;
 GRANT SELECT, INSERT ON sluice.jobs TO sluice_tenant;
 GRANT UPDATE (state, finished_at, cancel_requested, last_error_class, last_error) ON sluice.jobs TO sluice_tenant;
 GRANT SELECT ON sluice.tenant_roles TO sluice_tenant;
-GRANT SELECT ON sluice.results, sluice.attempts, sluice.dead_letters, sluice.tenants, sluice.usage_daily,
+GRANT SELECT ON sluice.results, sluice.attempts, sluice.dead_letters, sluice.tenants, sluice.usage_daily, sluice.tenant_queue_depth,
                 sluice.settings, sluice.providers, sluice.models, sluice.routes,
                 sluice.job_view, sluice.result_view TO sluice_tenant;

@@ -30,7 +30,14 @@ struct SecurityAndWaitTests {
             let own = try await conn.query("SELECT sluice.enqueue('alpha', 'normal', 'echo', 'echo', $1::jsonb)",
                                            [#"{"messages":[{"role":"user","content":"x"}]}"#])
             #expect(own.rows.count == 1)
+            // Queue depth: its own tenant's, never another's (the counters are row-level secured).
+            let depths = try await conn.query("SELECT sluice.queue_depth('alpha')::int, sluice.queue_depth('beta')::int").rows[0]
+            #expect(try depths.decode(Int.self, at: 0) == 2)
+            #expect(try depths.decode(Int.self, at: 1) == 0)
+            let counterRows = try await conn.query("SELECT count(*)::int FROM sluice.tenant_queue_depth WHERE tenant = 'beta'")
+            #expect(try counterRows.rows[0].decode(Int.self, at: 0) == 0)
         }
+        #expect(try await db.count("SELECT sluice.queue_depth('beta')::int") == 1)
         // Role A can neither enqueue for beta nor cancel beta's job nor read its secrets.
         await #expect(throws: PostgresError.self) {
             try await db.postgres.withTransaction { conn in
