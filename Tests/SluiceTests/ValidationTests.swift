@@ -5,7 +5,7 @@ import SluiceTestSupport
 import Testing
 
 /// The same bad inputs through the Swift API and the SQL API must fail with the same field
-/// and rule (one source of truth: sluice.check_spec).
+/// and rule (one definition in SQL: sluice.spec_ok / sluice.check_spec, see ValidationAgreementTests).
 @Suite("Validation")
 struct ValidationTests {
     struct Case: Sendable, CustomStringConvertible {

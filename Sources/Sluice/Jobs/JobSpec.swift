@@ -8,9 +8,10 @@ public enum JobTarget: Sendable, Hashable {
 
 /// A job to enqueue: a provider-shaped request plus where and how to run it.
 ///
-/// Validation happens in PostgreSQL (`sluice.check_spec`), the single source of truth shared
-/// with the SQL API, so the Swift library and services in any other language get the same
-/// errors (``SluiceError`` with `field` and `rule`).
+/// Validation happens in PostgreSQL (`sluice.enqueue_specs`: `sluice.spec_ok` clears valid specs,
+/// `sluice.check_spec` names what is wrong with the others), the single definition shared with
+/// the SQL API, so the Swift library and services in any other language get the same errors
+/// (``SluiceError`` with `field` and `rule`).
 public struct JobSpec: Sendable, Hashable {
     /// The tenant the job belongs to (`^[a-z0-9][a-z0-9_-]{0,62}$`).
     public var tenant: String
