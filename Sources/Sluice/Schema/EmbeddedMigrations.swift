@@ -1193,11 +1193,14 @@ BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
     RETURN QUERY
     WITH RECURSIVE ready_tenants AS (
-        -- Distinct tenants with queued jobs: a skip scan over the claim index.
-        (SELECT j.tenant FROM sluice.jobs j WHERE j.state = 'queued' ORDER BY j.tenant LIMIT 1)
+        -- Distinct tenants with queued jobs: a skip scan over the claim index. (ORDER BY tenant,
+        -- lane, which only the claim index provides: ordered by tenant alone, the planner at times
+        -- walked the tenant listing index, i.e. through all of the first tenant's finished jobs,
+        -- and claims slowed down as they accumulated: 0.8 -> 1.8 ms after 12k in one test.)
+        (SELECT j.tenant FROM sluice.jobs j WHERE j.state = 'queued' ORDER BY j.tenant, j.lane LIMIT 1)
         UNION ALL
         SELECT (SELECT j.tenant FROM sluice.jobs j WHERE j.state = 'queued' AND j.tenant > r.tenant
-                 ORDER BY j.tenant LIMIT 1)
+                 ORDER BY j.tenant, j.lane LIMIT 1)
           FROM ready_tenants r WHERE r.tenant IS NOT NULL
     ), allowance AS (
         SELECT t.id AS tenant, t.max_concurrency - rc.running AS free, rc.running
