@@ -14,7 +14,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
     @Option(help: "Comma-separated slots per worker process for the end-to-end run.") var concurrency: String = "512,1024"
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
-    @Option(help: "Only these sections (enqueue,bulk,e2e,latency,fairness,fairness-cpu,interactive,bare).") var only: String?
+    @Option(help: "Only these sections (enqueue,bulk,wait,e2e,latency,fairness,fairness-cpu,interactive,bare).") var only: String?
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -23,10 +23,11 @@ struct QueueBench: AsyncParsableCommand {
               let bin = ProcessInfo.processInfo.environment["SLUICE_BIN_DIR"] else {
             throw ValidationError("run through scripts/bench queue")
         }
-        let sections = Set((only ?? "enqueue,bulk,e2e,latency,fairness,fairness-cpu,interactive,bare").split(separator: ",").map(String.init))
+        let sections = Set((only ?? "enqueue,bulk,wait,e2e,latency,fairness,fairness-cpu,interactive,bare").split(separator: ",").map(String.init))
         let bench = Bench(base: base, bin: bin, logger: logger)
         if sections.contains("enqueue") { try await bench.singleEnqueue() }
         if sections.contains("bulk") { try await bench.bulk(jobs: jobs) }
+        if sections.contains("wait") { try await bench.waitLatency() }
         if sections.contains("e2e") {
             for slots in concurrency.split(separator: ",").compactMap({ Int($0) }) {
                 for count in processes.split(separator: ",").compactMap({ Int($0) }) {
@@ -258,6 +259,35 @@ struct Bench {
         print(String(format: "with 2 callers: library %.0f %% of bare COPY (%.0f %% of the jobs-table COPY); SQL %.0f %% (%.0f %%)",
                      100 * library2 / bare, 100 * library2 / table, 100 * sql2 / bare, 100 * sql2 / table))
         await db.client.shutdown()
+    }
+
+    // MARK: Wait
+
+    /// How soon `SluiceClient.wait` returns once another connection has written the job's
+    /// terminal state: the job is claimed and finished with plain SQL on a second connection
+    /// while the client waits (LISTEN/NOTIFY, no polling). Measured from the return of the
+    /// committing statement to the return of `wait`, 300 times, one job at a time.
+    func waitLatency() async throws {
+        let db = try await freshDatabase("wait")
+        let client = db.client
+        var samples: [Double] = []
+        for i in 0..<300 {
+            let id = try await client.enqueue(spec("waiter", i)).id
+            _ = try await db.postgres.query(
+                "SELECT count(*) FROM sluice.claim('bench', 1, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
+            let waiter = Task { () -> ContinuousClock.Instant in
+                _ = try await client.wait(for: id, timeout: .seconds(10))
+                return clock.now
+            }
+            try await Task.sleep(for: .milliseconds(5))   // the waiter is listening
+            let items = #"[{"id":"\#(id.uuidString)","attempt":1,"outcome":"succeeded","usage":{"input":1,"output":1},"result":{"output_text":"ok","provider":"echo","model":"echo"}}]"#
+            _ = try await db.postgres.query("SELECT sluice.finish_attempts('bench', $1::jsonb)", [PostgresJSON(bytes: Array(items.utf8))])
+            let committed = clock.now
+            let woke = try await waiter.value
+            samples.append(max(0, seconds(woke - committed) * 1000))
+        }
+        print("wait: returns after another connection's terminal write: \(Stats(samples: samples))")
+        await client.shutdown()
     }
 
     // MARK: End to end
