@@ -141,6 +141,16 @@ struct EnqueueTests {
         #expect(second.map(\.id) == Array(ids.reversed().dropFirst(3).prefix(3)))
         let none = try await db.client.list(tenant: "acme", state: .succeeded)
         #expect(none.isEmpty)
+        // Filtered by state, with pagination: cancel two, list queued and cancelled apart.
+        for id in [ids[1], ids[4]] { _ = try await db.client.cancel(id) }
+        let queued = ids.reversed().filter { $0 != ids[1] && $0 != ids[4] }
+        let queuedFirst = try await db.client.list(tenant: "acme", state: .queued, limit: 3)
+        #expect(queuedFirst.map(\.id) == Array(queued.prefix(3)))
+        let queuedRest = try await db.client.list(tenant: "acme", state: .queued, limit: 10, after: queuedFirst.last!.id)
+        #expect(queuedRest.map(\.id) == Array(queued.dropFirst(3)))
+        let cancelled = try await db.client.list(tenant: "acme", state: .cancelled, lane: .normal)
+        #expect(cancelled.map(\.id) == [ids[4], ids[1]])
+        #expect(try await db.client.list(tenant: "acme", state: .cancelled, lane: .batch).isEmpty)
         await db.close()
     }
 }

@@ -181,15 +181,21 @@ public final class SluiceClient: Service, Sendable {
         guard (1...10_000).contains(limit) else {
             throw SluiceError.invalid("limit", "range", "limit must be from 1 to 10000")
         }
+        // The state is written into the statement (it is one of JobState's fixed raw values,
+        // never caller text) so the planner can use the partial indexes: queued jobs through the
+        // claim index, running ones through the running index. As a parameter it could not, and
+        // listing a tenant's few queued jobs walked all of its finished ones (10 queued among
+        // 100k finished: 17-22 ms instead of 0.3 ms).
+        let stateCondition = state.map { "state = '\($0.rawValue)'" } ?? "true"
         do {
             let result = try await postgres.query(
                 """
                 SELECT \(Job.columns) FROM sluice.jobs
-                 WHERE tenant = $1 AND ($2::text IS NULL OR state::text = $2) AND ($3::text IS NULL OR lane::text = $3)
-                   AND ($4::uuid IS NULL OR id < $4)
-                 ORDER BY id DESC LIMIT $5
+                 WHERE tenant = $1 AND \(stateCondition) AND ($2::text IS NULL OR lane::text = $2)
+                   AND ($3::uuid IS NULL OR id < $3)
+                 ORDER BY id DESC LIMIT $4
                 """,
-                [tenant, state?.rawValue, lane?.rawValue, after, limit])
+                [tenant, lane?.rawValue, after, limit])
             return try result.rows.map(Job.init(row:))
         } catch {
             throw SluiceError.from(error)
