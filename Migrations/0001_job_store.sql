@@ -168,6 +168,10 @@ CREATE INDEX jobs_claim_idx ON sluice.jobs (tenant, lane, run_at, id) WHERE stat
 -- bounded by the workers' total concurrency, so the rescuer scans this small index whole
 -- rather than paying a second index entry on every claim).
 CREATE INDEX jobs_running_idx ON sluice.jobs (tenant, lease_expires_at) WHERE state = 'running';
+-- Queued interactive jobs in age order, across tenants: a claim finds them wherever its window
+-- of tenants is (see sluice.claim). Only interactive jobs have entries.
+CREATE INDEX jobs_interactive_idx ON sluice.jobs (run_at, id) INCLUDE (tenant)
+    WHERE state = 'queued' AND lane = 'interactive';
 -- One job per (tenant, idempotency key).
 CREATE UNIQUE INDEX jobs_idempotency_idx ON sluice.jobs (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
 -- Listing a tenant's jobs newest first with keyset pagination (ids are time ordered).

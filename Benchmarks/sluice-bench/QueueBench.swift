@@ -14,7 +14,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
     @Option(help: "Comma-separated slots per worker process for the end-to-end run.") var concurrency: String = "512,1024"
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
-    @Option(help: "Only these sections (enqueue,bulk,wait,e2e,latency,fairness,fairness-cpu,interactive,bare).") var only: String?
+    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,interactive,bare).") var only: String?
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -23,11 +23,12 @@ struct QueueBench: AsyncParsableCommand {
               let bin = ProcessInfo.processInfo.environment["SLUICE_BIN_DIR"] else {
             throw ValidationError("run through scripts/bench queue")
         }
-        let sections = Set((only ?? "enqueue,bulk,wait,e2e,latency,fairness,fairness-cpu,interactive,bare").split(separator: ",").map(String.init))
+        let sections = Set((only ?? "enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,interactive,bare").split(separator: ",").map(String.init))
         let bench = Bench(base: base, bin: bin, logger: logger)
         if sections.contains("enqueue") { try await bench.singleEnqueue() }
         if sections.contains("bulk") { try await bench.bulk(jobs: jobs) }
         if sections.contains("wait") { try await bench.waitLatency() }
+        if sections.contains("tenants") { try await bench.manyTenants() }
         if sections.contains("e2e") {
             for slots in concurrency.split(separator: ",").compactMap({ Int($0) }) {
                 for count in processes.split(separator: ",").compactMap({ Int($0) }) {
@@ -288,6 +289,33 @@ struct Bench {
         }
         print("wait: returns after another connection's terminal write: \(Stats(samples: samples))")
         await client.shutdown()
+    }
+
+    // MARK: Many tenants
+
+    /// Claim statements (100 jobs each, plain SQL) with 1,000 and 5,000 tenants holding queued
+    /// jobs, with the default tenant window (256) and with a window larger than the tenant
+    /// count (every claim considers every tenant, as before the window existed).
+    func manyTenants() async throws {
+        for tenants in [1_000, 5_000] {
+            let db = try await freshDatabase("tenants\(tenants)")
+            for offset in stride(from: 0, to: 50_000, by: 10_000) {
+                _ = try await db.client.enqueue(batch: (offset..<offset + 10_000).map { spec("t-\($0 % tenants)", $0) })
+            }
+            _ = try await db.postgres.query("VACUUM ANALYZE sluice.jobs")
+            for window in [256, 1_000_000] {
+                var samples: [Double] = []
+                for _ in 0..<40 {
+                    let start = clock.now
+                    _ = try await db.postgres.query(
+                        "SELECT count(*) FROM sluice.claim('bench', 100, enum_range(NULL::sluice.lane), NULL, '30 seconds', '10 seconds', 5, $1::int)",
+                        [window])
+                    samples.append(seconds(clock.now - start) * 1000)
+                }
+                print("claim of 100 jobs, \(tenants) tenants with queued jobs, window \(window == 256 ? "256 (default)" : "unbounded"): \(Stats(samples: samples))")
+            }
+            await db.client.shutdown()
+        }
     }
 
     // MARK: End to end

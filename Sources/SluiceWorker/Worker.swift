@@ -155,9 +155,9 @@ public final class Worker: Service, Sendable {
     private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {
         let lanes = "{" + configuration.lanes.map(\.rawValue).joined(separator: ",") + "}"
         let result = try await postgres.query(
-            "SELECT \(Job.columns) FROM sluice.claim($1, $2::int, $3::sluice.lane[], $4::text[], $5::interval, $6::interval, $7::int)",
+            "SELECT \(Job.columns) FROM sluice.claim($1, $2::int, $3::sluice.lane[], $4::text[], $5::interval, $6::interval, $7::int, $8::int)",
             [id, limit, lanes, configuration.tenants, Self.interval(configuration.lease),
-             Self.interval(configuration.starvationAfter), reserved])
+             Self.interval(configuration.starvationAfter), reserved, configuration.claimTenantWindow])
         return try result.rows.map(Job.init(row:))
     }
 

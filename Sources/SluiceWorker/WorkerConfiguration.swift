@@ -25,6 +25,11 @@ public struct WorkerConfiguration: Sendable {
     /// Most jobs claimed by one statement. Default 1000 (a claim's fixed cost — the tenant
     /// scan and the ordering — is then shared by more jobs when many slots are free).
     public var maxClaimBatch: Int = 1000
+    /// Most tenants with queued jobs one claim considers. With more, claims take turns over
+    /// them (each continues where the previous one stopped), so a claim's cost does not grow
+    /// with the number of tenants; interactive jobs are considered whatever their tenant.
+    /// Default 256.
+    public var claimTenantWindow: Int = 256
     /// Lease on a claimed job, renewed while it runs. A job whose worker dies is rescued after
     /// at most `lease + rescueInterval`. Default 30 s.
     public var lease: Duration = .seconds(30)
@@ -82,6 +87,7 @@ public struct WorkerConfiguration: Sendable {
             throw WorkerError(.invalidConfiguration, "interactiveReserve must be from 0 to concurrency - 1 (got \(interactiveReserve))")
         }
         if maxClaimBatch < 1 { throw WorkerError(.invalidConfiguration, "maxClaimBatch must be at least 1") }
+        if claimTenantWindow < 1 { throw WorkerError(.invalidConfiguration, "claimTenantWindow must be at least 1") }
         if completionBatch < 1 { throw WorkerError(.invalidConfiguration, "completionBatch must be at least 1") }
         try positive("completionInterval", completionInterval)
         try positive("lease", lease)

@@ -43,6 +43,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most jobs one claim statement takes (default 1000).")
     var claimBatch: Int?
 
+    @Option(name: .long, help: "Most tenants with queued jobs one claim considers; claims take turns over more (default 256).")
+    var claimTenantWindow: Int?
+
     @Option(name: .long, help: "Most outcomes one completion statement writes (default 500).")
     var completionBatch: Int?
 
@@ -93,6 +96,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let graceSeconds { configuration.shutdownGracePeriod = .milliseconds(Int(graceSeconds * 1000)) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let claimBatch { configuration.maxClaimBatch = claimBatch }
+        if let claimTenantWindow { configuration.claimTenantWindow = claimTenantWindow }
         if let completionBatch { configuration.completionBatch = completionBatch }
         if let completionIntervalMs { configuration.completionInterval = .milliseconds(completionIntervalMs) }
         configuration.interactiveReserve = interactiveReserve
