@@ -154,3 +154,57 @@ struct EnqueueTests {
         await db.close()
     }
 }
+
+/// Concurrent single enqueues share commits (EnqueueCoalescer), and each call still gets the
+/// outcome it would have had alone.
+@Suite("Enqueue group commit")
+struct EnqueueGroupCommitTests {
+    @Test func concurrentSingleEnqueuesShareTransactions() async throws {
+        let db = try await TestDatabase.make()
+        let ids = try await withThrowingTaskGroup(of: UUID.self) { group in
+            for i in 0..<200 { group.addTask { try await db.client.enqueue(echoSpec("acme", "job \(i)")).id } }
+            return try await group.reduce(into: [UUID]()) { $0.append($1) }
+        }
+        #expect(Set(ids).count == 200)
+        #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs") == 200)
+        // Rows written by one transaction share xmin: fewer transactions than calls.
+        let transactions = try await db.count("SELECT count(DISTINCT xmin::text)::int FROM sluice.jobs")
+        #expect(transactions < 200)
+        await db.close()
+    }
+
+    @Test func aFailingCallInAGroupFailsAloneWithItsOwnError() async throws {
+        let db = try await TestDatabase.make()
+        _ = try await db.client.enqueue(echoSpec("sleepy", "first"))
+        _ = try await db.postgres.query("UPDATE sluice.tenants SET paused = true WHERE id = 'sleepy'")
+        enum Kind: Sendable { case good, badModel, paused }
+        let kinds: [Kind] = (0..<120).map { $0 == 37 ? .badModel : ($0 == 81 ? .paused : .good) }
+        let outcomes = await withTaskGroup(of: (Kind, Result<EnqueuedJob, SluiceError>).self) { group in
+            for kind in kinds {
+                group.addTask {
+                    let spec: JobSpec = switch kind {
+                    case .good: echoSpec("acme", "ok")
+                    case .badModel: JobSpec(tenant: "acme", provider: "echo", model: "nope", request: chat("x"))
+                    case .paused: echoSpec("sleepy", "later")
+                    }
+                    do throws(SluiceError) { return (kind, .success(try await db.client.enqueue(spec))) } catch { return (kind, .failure(error)) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for (kind, outcome) in outcomes {
+            switch (kind, outcome) {
+            case (.good, .success(let job)): #expect(job.created)
+            case (.badModel, .failure(let error)):
+                #expect(error.code == .invalidSpec)
+                #expect(error.field == "model")
+                #expect(error.message.hasPrefix("model:"), "\(error.message)")   // a single spec's message
+            case (.paused, .failure(let error)): #expect(error.code == .tenantPaused)
+            default: Issue.record("\(kind): unexpected \(outcome)")
+            }
+        }
+        #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs WHERE tenant = 'acme'") == 118)
+        #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs WHERE tenant = 'sleepy'") == 1)
+        await db.close()
+    }
+}

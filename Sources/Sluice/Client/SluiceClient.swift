@@ -38,6 +38,7 @@ public final class SluiceClient: Service, Sendable {
     let logger: Logger
     let waiter: JobWaiter
     let notifier: LaneNotifier
+    let coalescer: EnqueueCoalescer
 
     /// Creates a client with its own pool.
     public convenience init(configuration: Configuration, logger: Logger) {
@@ -51,6 +52,7 @@ public final class SluiceClient: Service, Sendable {
         self.logger = logger
         self.waiter = JobWaiter(postgres: postgres, logger: logger)
         self.notifier = LaneNotifier(postgres: postgres, logger: logger)
+        self.coalescer = EnqueueCoalescer(postgres: postgres, notifier: notifier)
     }
 
     public func run() async throws {
@@ -68,17 +70,26 @@ public final class SluiceClient: Service, Sendable {
 
     /// Enqueues one job. The same tenant and idempotency key always yield the same job, also
     /// under concurrent callers (`created` tells which call made it).
+    ///
+    /// Concurrent calls share commits: while enqueues are running, jobs that other tasks enqueue
+    /// meanwhile are written together in the next transaction (each commit costs a WAL flush).
+    /// Each call still succeeds or fails on its own spec alone, and returns once its job is
+    /// committed.
     /// - Throws: ``SluiceError`` naming the field and rule (`invalidSpec`), or `queueFull`,
     ///   `tenantPaused`, `budgetExhausted`, `notPermitted`, `database`. Nothing is written on error.
     public func enqueue(_ spec: JobSpec) async throws(SluiceError) -> EnqueuedJob {
-        let jobs = try await enqueue(batch: [spec])
-        return jobs[0]
+        try await coalescer.submit(spec).get()
     }
 
     /// Enqueues up to `settings.max_batch_size` (default 10,000) jobs in one statement, all or
     /// nothing. Invalid specs are reported together in ``SluiceError/batchErrors`` by index.
     /// - Returns: one entry per spec, in order.
     public func enqueue(batch specs: [JobSpec]) async throws(SluiceError) -> [EnqueuedJob] {
+        try await Self.enqueue(specs, postgres: postgres, notifier: notifier)
+    }
+
+    /// One batch in one transaction on a pooled connection, then the workers woken.
+    static func enqueue(_ specs: [JobSpec], postgres: PostgresClient, notifier: LaneNotifier) async throws(SluiceError) -> [EnqueuedJob] {
         let payload = try Self.payload(specs)
         let jobs: [EnqueuedJob]
         do {
