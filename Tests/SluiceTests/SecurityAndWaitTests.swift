@@ -61,6 +61,26 @@ struct SecurityAndWaitTests {
                 _ = try await conn.query("SELECT * FROM sluice.tenant_secrets")
             }
         }
+        // Direct writes are refused: enqueue and cancel go through the functions, which
+        // validate and admit (a direct INSERT once skipped both, even for a paused tenant).
+        for sql in ["INSERT INTO sluice.jobs (tenant, provider, model, request) VALUES ('alpha', 'echo', 'nope', '{}')",
+                    "UPDATE sluice.jobs SET state = 'succeeded', finished_at = now() WHERE tenant = 'alpha'"] {
+            do {
+                try await db.postgres.withTransaction { conn in
+                    _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                    _ = try await conn.query(sql)
+                }
+                Issue.record("a tenant role wrote jobs directly: \(sql)")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == "42501")
+            }
+        }
+        // Its own job it can cancel.
+        let cancelled = try await db.postgres.withTransaction { conn in
+            _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+            return try await conn.query("SELECT sluice.cancel($1)", [alphaJob]).rows[0].decode(String.self, at: 0)
+        }
+        #expect(cancelled == "cancelled")
         let beta = try #require(try await db.client.job(betaJob))
         #expect(beta.state == .queued)
         await db.close()

@@ -347,9 +347,10 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
--- The tenant bound to the current role, or NULL for operator/service roles. (Invoker rights:
--- inside a SECURITY DEFINER function current_user would be the owner. Tenant roles may read
--- only their own row of tenant_roles, through the policy below.)
+-- The tenant bound to the session's role, or NULL for operator/service roles. The role is the
+-- one set with SET ROLE, else the login role: unlike current_user, these stay the caller's
+-- inside the SECURITY DEFINER functions below (enqueue_specs, cancel), which is how they know
+-- whom they act for. Outside such functions it is current_user.
 --
 -- The small helpers of the enqueue path are PL/pgSQL rather than SQL functions: PL/pgSQL keeps
 -- a statement's plan for the session, while a non-inlined SQL function is planned again on
@@ -357,7 +358,8 @@ $$;
 CREATE FUNCTION sluice.current_tenant() RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN (SELECT r.tenant FROM sluice.tenant_roles r WHERE r.role_name = current_user);
+    RETURN (SELECT r.tenant FROM sluice.tenant_roles r
+             WHERE r.role_name = coalesce(nullif(current_setting('role'), 'none'), session_user));
 END
 $$;
 
@@ -845,12 +847,17 @@ $$;
 -- spec (idx is 0-based) with the job id and whether it was created now (false: an existing
 -- job with the same tenant + idempotency key, possibly one inserted concurrently).
 --
+-- SECURITY DEFINER: tenant roles have no INSERT privilege on jobs (a direct INSERT would skip
+-- validation and admission); they enqueue through this function, which accepts only specs of
+-- the caller's own tenant (sluice.current_tenant()).
+--
 -- p_notify: wake workers with NOTIFY inside this transaction (the default). PostgreSQL
 -- serialises the commits of notifying transactions (a database-wide lock held through the WAL
 -- flush), so clients that enqueue at a high rate pass false and call sluice.notify_lanes()
 -- after committing, coalescing many enqueues into one notification (the Swift client does).
 CREATE FUNCTION sluice.enqueue_specs(specs jsonb, p_notify boolean DEFAULT true)
 RETURNS TABLE (idx integer, id uuid, created boolean)
+SECURITY DEFINER
 -- force_generic_plan: with the validation context as a parameter, the plan cache judged custom
 -- plans cheaper and re-planned spec_ok's large expression on every call (63 % of a single
 -- enqueue's server time); a generic plan is planned once per session.
@@ -1017,11 +1024,12 @@ BEGIN
     END IF;
     -- Specs that matched an existing idempotency key (including one committed concurrently
     -- while we waited on its key: these statements have a fresh snapshot) map to that job,
-    -- unless row-level security hides it from this role.
+    -- unless this transaction cannot see it (a caller's REPEATABLE READ snapshot taken before
+    -- that job committed): then the caller gets an error, never a missing id.
     IF EXISTS (SELECT 1 FROM unnest(v_inserted, v_tenant, v_key) AS u(inserted, tenant, key)
                 WHERE NOT u.inserted
                   AND NOT EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.tenant = u.tenant AND j.idempotency_key = u.key)) THEN
-        RAISE EXCEPTION 'an existing job with the same idempotency key is not visible to this role'
+        RAISE EXCEPTION 'an existing job with the same idempotency key is not visible to this transaction'
             USING ERRCODE = 'SL006', COLUMN = 'idempotency_key', CONSTRAINT = 'permitted';
     END IF;
     RETURN QUERY
@@ -1080,13 +1088,16 @@ $$;
 
 -- Cancels a job: a queued job becomes cancelled at once; a running job gets cancel_requested
 -- and its worker is told (NOTIFY sluice_cancel) to abort the call; a finished job is left as
--- it is. Returns the job's state afterwards.
+-- it is. Returns the job's state afterwards. SECURITY DEFINER (tenant roles may not update jobs
+-- directly); a role bound to a tenant can cancel only that tenant's jobs, and another tenant's
+-- job is "not found" to it, as under row-level security.
 CREATE FUNCTION sluice.cancel(job uuid) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
 DECLARE
     st sluice.job_state;
+    me text := sluice.current_tenant();
 BEGIN
-    SELECT j.state INTO st FROM sluice.jobs j WHERE j.id = job FOR UPDATE;
+    SELECT j.state INTO st FROM sluice.jobs j WHERE j.id = job AND (me IS NULL OR j.tenant = me) FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', job USING ERRCODE = 'SL005', COLUMN = 'id', CONSTRAINT = 'exists';
     END IF;
@@ -1144,8 +1155,8 @@ CREATE POLICY tenant_usage ON sluice.usage_daily TO sluice_tenant USING (tenant 
 CREATE POLICY tenant_queue_depth ON sluice.tenant_queue_depth TO sluice_tenant USING (tenant = (SELECT sluice.current_tenant()));
 
 GRANT USAGE ON SCHEMA sluice TO sluice_tenant;
-GRANT SELECT, INSERT ON sluice.jobs TO sluice_tenant;
-GRANT UPDATE (state, finished_at, cancel_requested, last_error_class, last_error) ON sluice.jobs TO sluice_tenant;
+-- Read only: tenant roles enqueue and cancel through sluice.enqueue_specs / sluice.cancel.
+GRANT SELECT ON sluice.jobs TO sluice_tenant;
 GRANT SELECT ON sluice.tenant_roles TO sluice_tenant;
 GRANT SELECT ON sluice.results, sluice.attempts, sluice.dead_letters, sluice.tenants, sluice.usage_daily, sluice.tenant_queue_depth,
                 sluice.settings, sluice.providers, sluice.models, sluice.routes,
