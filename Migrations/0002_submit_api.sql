@@ -23,8 +23,8 @@ $$;
 
 -- The tenant bound to the session's role, or NULL for operator/service roles. The role is the
 -- one set with SET ROLE, else the login role: unlike current_user, these stay the caller's
--- inside the SECURITY DEFINER functions below (enqueue_specs, cancel), which is how they know
--- whom they act for. Outside such functions it is current_user.
+-- inside the SECURITY DEFINER functions below (enqueue_specs, cancel: see acting_tenant), which
+-- is how they know whom they act for. Outside such functions it is current_user.
 --
 -- The small helpers of the enqueue path are PL/pgSQL rather than SQL functions: PL/pgSQL keeps
 -- a statement's plan for the session, while a non-inlined SQL function is planned again on
@@ -34,6 +34,28 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT r.tenant FROM sluice.tenant_roles r
              WHERE r.role_name = coalesce(nullif(current_setting('role'), 'none'), session_user));
+END
+$$;
+
+-- Whom a SECURITY DEFINER function acts for: the tenant bound to the session's role, or NULL
+-- for operator and service roles. A member of sluice_tenant that is bound to no tenant (for
+-- instance a tenant role that ran SET ROLE sluice_tenant) is refused: without this it would
+-- count as an operator once row-level security no longer applies.
+CREATE FUNCTION sluice.acting_tenant() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, sluice AS $$
+DECLARE
+    r name := coalesce(nullif(current_setting('role'), 'none'), session_user);
+    t text;
+BEGIN
+    SELECT b.tenant INTO t FROM sluice.tenant_roles b WHERE b.role_name = r;
+    IF t IS NULL AND (r = 'sluice_tenant'
+                      OR EXISTS (SELECT 1 FROM pg_auth_members m
+                                   JOIN pg_roles g ON g.oid = m.roleid AND g.rolname = 'sluice_tenant'
+                                   JOIN pg_roles u ON u.oid = m.member AND u.rolname = r)) THEN
+        RAISE EXCEPTION 'role % is a member of sluice_tenant but bound to no tenant', r
+            USING ERRCODE = 'SL006', COLUMN = 'tenant', CONSTRAINT = 'permitted';
+    END IF;
+    RETURN t;
 END
 $$;
 
@@ -523,7 +545,7 @@ $$;
 --
 -- SECURITY DEFINER: tenant roles have no INSERT privilege on jobs (a direct INSERT would skip
 -- validation and admission); they enqueue through this function, which accepts only specs of
--- the caller's own tenant (sluice.current_tenant()).
+-- the caller's own tenant (sluice.acting_tenant()).
 --
 -- p_notify: wake workers with NOTIFY inside this transaction (the default). PostgreSQL
 -- serialises the commits of notifying transactions (a database-wide lock held through the WAL
@@ -544,7 +566,7 @@ DECLARE
     n_bad bigint;
     errs jsonb;
     first_err record;
-    me text := sluice.current_tenant();
+    me text := sluice.acting_tenant();
     t record;
     depth bigint;
     reason text;
@@ -769,7 +791,7 @@ CREATE FUNCTION sluice.cancel(job uuid) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
 DECLARE
     st sluice.job_state;
-    me text := sluice.current_tenant();
+    me text := sluice.acting_tenant();
 BEGIN
     SELECT j.state INTO st FROM sluice.jobs j WHERE j.id = job AND (me IS NULL OR j.tenant = me) FOR UPDATE;
     IF NOT FOUND THEN

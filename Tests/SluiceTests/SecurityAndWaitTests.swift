@@ -75,6 +75,18 @@ struct SecurityAndWaitTests {
                 #expect(error.sqlState == "42501")
             }
         }
+        // Switching to the group role does not make a tenant role an operator.
+        do {
+            try await db.postgres.withTransaction { conn in
+                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE sluice_tenant")
+                _ = try await conn.query("SELECT sluice.enqueue('beta', 'normal', 'echo', 'echo', $1::jsonb)",
+                                         [#"{"messages":[{"role":"user","content":"x"}]}"#])
+            }
+            Issue.record("the group role enqueued for another tenant")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "SL006")
+        }
         // Its own job it can cancel.
         let cancelled = try await db.postgres.withTransaction { conn in
             _ = try await conn.query("SET LOCAL ROLE \(roleA)")
