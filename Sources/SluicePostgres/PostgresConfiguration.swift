@@ -92,14 +92,14 @@ public struct PostgresConfiguration: Sendable {
             let userinfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
             if let colon = userinfo.firstIndex(of: ":") {
-                guard let u = Self.percentDecode(userinfo[..<colon]) else { throw fail("bad percent-encoding in user") }
-                guard let p = Self.percentDecode(userinfo[userinfo.index(after: colon)...]) else {
+                guard let u = Hex.percentDecode(userinfo[..<colon]) else { throw fail("bad percent-encoding in user") }
+                guard let p = Hex.percentDecode(userinfo[userinfo.index(after: colon)...]) else {
                     throw fail("bad percent-encoding in password")
                 }
                 user = u
                 password = Redacted(p)
             } else {
-                guard let u = Self.percentDecode(userinfo) else { throw fail("bad percent-encoding in user") }
+                guard let u = Hex.percentDecode(userinfo) else { throw fail("bad percent-encoding in user") }
                 user = u
             }
         }
@@ -127,18 +127,18 @@ public struct PostgresConfiguration: Sendable {
                 port = p
                 hostPort = hostPort[..<colon]
             }
-            guard let h = Self.percentDecode(hostPort) else { throw fail("bad percent-encoding in host") }
+            guard let h = Hex.percentDecode(hostPort) else { throw fail("bad percent-encoding in host") }
             if !h.isEmpty { host = h }
         }
         if path.isEmpty {
             database = user
         } else {
-            guard let db = Self.percentDecode(path), !db.contains("/") else { throw fail("bad database name") }
+            guard let db = Hex.percentDecode(path), !db.contains("/") else { throw fail("bad database name") }
             database = db
         }
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard kv.count == 2, let key = Self.percentDecode(kv[0]), let value = Self.percentDecode(kv[1]), !key.isEmpty
+            guard kv.count == 2, let key = Hex.percentDecode(kv[0]), let value = Hex.percentDecode(kv[1]), !key.isEmpty
             else { throw fail("bad query parameter") }
             try apply(key: key, value: value, fail: fail)
         }
@@ -213,30 +213,6 @@ public struct PostgresConfiguration: Sendable {
             guard let p = Int(value), (1...65535).contains(p) else { throw fail("bad port") }
             port = p
         default: options[key] = value
-        }
-    }
-
-    static func percentDecode(_ s: Substring) -> String? {
-        guard s.contains("%") else { return String(s) }
-        var bytes: [UInt8] = []
-        var it = Array(s.utf8)[...]
-        while let b = it.popFirst() {
-            if b == UInt8(ascii: "%") {
-                guard it.count >= 2, let hi = hexValue(it.removeFirst()), let lo = hexValue(it.removeFirst()) else { return nil }
-                bytes.append(hi << 4 | lo)
-            } else {
-                bytes.append(b)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 

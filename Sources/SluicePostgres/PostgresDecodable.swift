@@ -1,4 +1,5 @@
 import Foundation
+import SluiceSupport
 
 /// A Swift type a result column can be decoded into (from PostgreSQL's text format).
 ///
@@ -115,7 +116,7 @@ extension UInt8: PostgresArrayDecodable {
         out.reserveCapacity(text.count / 2 - 1)
         var i = text.startIndex + 2
         while i < text.endIndex {
-            guard let hi = PostgresConfiguration.hexValue(text[i]), let lo = PostgresConfiguration.hexValue(text[i + 1]) else {
+            guard let hi = Hex.digit(text[i]), let lo = Hex.digit(text[i + 1]) else {
                 throw decodingError([UInt8].self, text)
             }
             out.append(hi << 4 | lo)
@@ -145,7 +146,7 @@ extension UUID: PostgresArrayDecodable {
                     guard text[i] == UInt8(ascii: "-") else { return false }
                     i += 1
                 }
-                guard let hi = PostgresConfiguration.hexValue(text[i]), let lo = PostgresConfiguration.hexValue(text[i + 1]) else {
+                guard let hi = Hex.digit(text[i]), let lo = Hex.digit(text[i + 1]) else {
                     return false
                 }
                 out[n] = hi << 4 | lo

@@ -1,3 +1,5 @@
+import SluiceSupport
+
 /// Why ``JSONValue/parse(_:)`` rejected a document, and where.
 public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What was wrong.
@@ -265,14 +267,7 @@ struct JSONValueParser {
         var unit: UInt16 = 0
         for position in offset..<offset + 4 {
             guard position < bytes.count else { throw error(.unexpectedEnd, at: position) }
-            let byte = bytes[position]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw error(.invalidEscape, at: offset - 2)
-            }
+            guard let digit = Hex.digit(bytes[position]) else { throw error(.invalidEscape, at: offset - 2) }
             unit = unit << 4 | UInt16(digit)
         }
         return unit

@@ -62,14 +62,14 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
             if let colon = userinfo.firstIndex(of: ":") {
                 let user = userinfo[..<colon]
                 let pass = userinfo[userinfo.index(after: colon)...]
-                guard let u = Self.percentDecode(user), let p = Self.percentDecode(pass) else {
+                guard let u = Hex.percentDecode(user), let p = Hex.percentDecode(pass) else {
                     throw fail("bad percent-encoding in user or password")
                 }
                 username = u.isEmpty ? nil : u
                 password = p.isEmpty ? nil : Redacted(p)
             } else {
                 // `redis://secret@host` is the common legacy form: a bare userinfo is a password.
-                guard let p = Self.percentDecode(userinfo) else { throw fail("bad percent-encoding in password") }
+                guard let p = Hex.percentDecode(userinfo) else { throw fail("bad percent-encoding in password") }
                 password = p.isEmpty ? nil : Redacted(p)
             }
         }
@@ -123,30 +123,4 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
 
     /// `host:port`, used as error context.
     var serverLabel: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    private static func percentDecode(_ s: Substring) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        var it = Array(s.utf8)[...]
-        while let b = it.popFirst() {
-            if b == UInt8(ascii: "%") {
-                guard it.count >= 2, let hi = hexValue(it.removeFirst()), let lo = hexValue(it.removeFirst()) else {
-                    return nil
-                }
-                bytes.append(hi << 4 | lo)
-            } else {
-                bytes.append(b)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): b - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): b - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): b - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }

@@ -1,3 +1,5 @@
+import SluiceSupport
+
 /// Checks that bytes are one well-formed JSON document, without building any values.
 ///
 /// The rules are those of `JSONValue.parse` (SluiceProviders), so `isValid` is true exactly when
@@ -190,14 +192,7 @@ public enum JSONSyntax {
             guard bytes.count - offset >= 4 else { return nil }
             var unit: UInt16 = 0
             for position in offset..<offset + 4 {
-                let byte = bytes[position]
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: return nil
-                }
+                guard let digit = Hex.digit(bytes[position]) else { return nil }
                 unit = unit << 4 | UInt16(digit)
             }
             return unit
