@@ -1,5 +1,10 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+/// Every .sql file of Migrations/, embedded in the SluiceMigrations module.
+let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Migrations")) ?? [])
+    .filter { $0.hasSuffix(".sql") }.sorted()
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -68,10 +73,17 @@ let package = Package(
         ),
 
         // MARK: Domain
+        // The SQL files of Migrations/, embedded in the binary (no Bundle to lose when the binary is copied).
+        .target(
+            name: "SluiceMigrations",
+            path: "Migrations",
+            resources: migrationFiles.map { .embedInCode($0) },
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Sluice",
             dependencies: [
-                "SluicePostgres", "SluiceSupport",
+                "SluiceMigrations", "SluicePostgres", "SluiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -84,7 +96,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Resources/prices.json")],
+            resources: [.embedInCode("Resources/prices.json")],
             swiftSettings: swiftSettings
         ),
         .target(

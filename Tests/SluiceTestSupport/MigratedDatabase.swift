@@ -19,8 +19,9 @@ public struct MigratedDatabase: Sendable {
         return url
     }
 
-    /// Creates and migrates a database named `prefix` + 16 random hex digits.
-    public static func make(prefix: String = "sluice_t_", poolSize: Int = 20) async throws -> MigratedDatabase {
+    /// Creates a database named `prefix` + 16 random hex digits and, unless `migrate` is false,
+    /// applies the Sluice schema.
+    public static func make(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) async throws -> MigratedDatabase {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let name = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
@@ -31,7 +32,7 @@ public struct MigratedDatabase: Sendable {
         components.path = "/" + name
         let url = components.string!
         let postgres = PostgresClient(configuration: try PostgresConfiguration(url: url), pool: .init(maxConnections: poolSize), logger: logger)
-        try await SluiceSchema.migrate(postgres, logger: logger)
+        if migrate { try await SluiceSchema.migrate(postgres, logger: logger) }
         return MigratedDatabase(name: name, url: url, postgres: postgres, client: SluiceClient(postgres: postgres, logger: logger), logger: logger)
     }
 

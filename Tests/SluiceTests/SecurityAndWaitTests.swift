@@ -178,16 +178,4 @@ struct SecurityAndWaitTests {
         }
         await db.close()
     }
-
-    @Test func embeddedMigrationsMatchTheFiles() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let directory = root.appendingPathComponent("Migrations")
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
-        let embedded = try SluiceSchema.migrations()
-        #expect(embedded.count == files.count)
-        for (migration, file) in zip(embedded, files) {
-            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-            #expect(migration.sql == text, "Migrations/\(file) changed: run scripts/embed-migrations")
-        }
-    }
 }
