@@ -86,9 +86,9 @@ struct Bench {
         // would otherwise share the two cores with this section.
         let old = try await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
         for row in old.rows {
-            _ = try await admin.query("DROP DATABASE \(try row.decode(String.self, at: 0)) WITH (FORCE)")
+            _ = try await admin.query("DROP DATABASE \(unescaped: try row.decode(String.self, at: 0)) WITH (FORCE)")
         }
-        _ = try await admin.query("CREATE DATABASE \(name)")
+        _ = try await admin.query("CREATE DATABASE \(unescaped: name)")
         await admin.shutdown()
         var components = URLComponents(string: base)!
         components.path = "/" + name
@@ -337,7 +337,7 @@ struct Bench {
     }
 
     func count(_ postgres: PostgresClient, _ sql: String) async throws -> Int {
-        try await postgres.query(sql).rows[0].decode(Int.self, at: 0)
+        try await postgres.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(Int.self, at: 0)
     }
 
     func endToEnd(jobs: Int, processes: Int, concurrency: Int) async throws {

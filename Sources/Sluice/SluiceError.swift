@@ -49,9 +49,12 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible {
     public var batchErrors: [SpecProblem]
     /// The database error behind a `.database` error.
     public var underlying: PostgresError?
+    /// The ``JobStore`` operation that failed (`"enqueue"`, `"claim"`, …), when a store call failed.
+    public var operation: String?
 
     public init(code: Code, message: String, field: String? = nil, rule: String? = nil,
-                batchErrors: [SpecProblem] = [], underlying: PostgresError? = nil) {
+                batchErrors: [SpecProblem] = [], underlying: PostgresError? = nil, operation: String? = nil) {
+        self.operation = operation
         self.code = code
         self.message = message
         self.field = field
@@ -61,7 +64,7 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var text = "\(code): \(message)"
+        var text = (operation.map { "\($0): " } ?? "") + "\(code): \(message)"
         if let field, let rule, !message.hasPrefix(field) { text += " [\(field): \(rule)]" }
         return text
     }
@@ -72,7 +75,13 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible {
 
     /// Maps a database error to a typed one: SQLSTATE class SL carries field (COLUMN) and rule
     /// (CONSTRAINT); everything else is `.database`.
-    static func from(_ error: any Error) -> SluiceError {
+    static func from(_ error: any Error, operation: String? = nil) -> SluiceError {
+        var mapped = mapping(error)
+        if mapped.operation == nil { mapped.operation = operation }
+        return mapped
+    }
+
+    private static func mapping(_ error: any Error) -> SluiceError {
         if let error = error as? SluiceError { return error }
         guard let pg = error as? PostgresError else {
             return SluiceError(code: .database, message: String(describing: error))

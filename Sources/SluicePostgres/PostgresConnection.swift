@@ -152,7 +152,7 @@ public actor PostgresConnection {
     /// reconnect) starts with an empty cache, and a statement the server no longer knows is
     /// re-prepared transparently.
     public func query(
-        _ sql: String, _ binds: [(any PostgresEncodable)?] = [], prepared: Bool = false
+        _ sql: String, _ binds: [(any PostgresEncodable)?], prepared: Bool = false
     ) async throws(PostgresError) -> PostgresResult {
         let parameters = try EncodedParameters(binds)
         return try await cancellable { () throws(PostgresError) -> PostgresResult in

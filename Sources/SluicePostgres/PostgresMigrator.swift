@@ -152,12 +152,12 @@ public struct PostgresMigrator: Sendable {
                 "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename IN ($2, $3)", [schema, table, table + "_repeatable"])
             let present = Set(try tables.map { try $0.decode(String.self, at: 0) })
             if present.contains(table) {
-                for row in try await connection.query("SELECT version, applied_at FROM \(qualifiedTable)") {
+                for row in try await connection.query("SELECT version, applied_at FROM \(unescaped: qualifiedTable)") {
                     versioned[try row.decode(Int.self, at: 0)] = try row.decode(Date.self, at: 1)
                 }
             }
             if present.contains(table + "_repeatable") {
-                for row in try await connection.query("SELECT name, checksum, applied_at FROM \(repeatableTable)") {
+                for row in try await connection.query("SELECT name, checksum, applied_at FROM \(unescaped: repeatableTable)") {
                     repeatable[try row.decode(String.self, at: 0)] = (try row.decode(String.self, at: 1), try row.decode(Date.self, at: 2))
                 }
             }
@@ -197,7 +197,7 @@ public struct PostgresMigrator: Sendable {
 
     static func readChecksums(_ connection: PostgresConnection, _ sql: String) async throws -> [String: String] {
         var checksums: [String: String] = [:]
-        for row in try await connection.query(sql) {
+        for row in try await connection.query(PostgresQuery(unsafeSQL: sql)) {
             checksums[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
         }
         return checksums

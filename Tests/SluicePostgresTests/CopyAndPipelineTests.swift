@@ -103,7 +103,7 @@ import Testing
             #expect(results[0].affectedRows == 1)
             #expect(try results[100].first?.decode(Int.self, at: 0) == 100)
             #expect(try results[101].map { try $0.decode(String.self, at: 0) } == ["n3", "n7"])
-            #expect(try await c.pipeline([]).isEmpty)
+            #expect(try await c.pipeline([PostgresQuery]()).isEmpty)
         }
     }
 

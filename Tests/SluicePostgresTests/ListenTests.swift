@@ -9,7 +9,7 @@ import Testing
         let channel = TestDatabase.uniqueName("Chan")  // mixed case: quoted identifier
         let stream = try await client.startListening([channel, channel + "_other"])
         _ = try await client.query("SELECT pg_notify($1, 'hello'), pg_notify($1 || '_other', '')", [channel])
-        _ = try await client.query("NOTIFY \(quoteIdentifier(channel)), 'ünïcode payload'")
+        _ = try await client.query("NOTIFY \(unescaped: quoteIdentifier(channel)), 'ünïcode payload'")
         var received: [PostgresNotification] = []
         for await event in stream {
             if case .notification(let n) = event { received.append(n) }

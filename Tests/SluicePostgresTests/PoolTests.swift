@@ -101,7 +101,7 @@ import Testing
         var tasks: [Task<PostgresResult, any Error>] = []
         let marker = "pg_sleep(10) /* \(UUID().uuidString) */"
         for _ in 0..<6 {  // two run pg_sleep, four wait for a connection
-            tasks.append(Task { try await client.query("SELECT \(marker)") })
+            tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") })
         }
         // Cancel only once both sleeps are running on the server (a cancel that lands before the
         // statement reaches the server cannot interrupt it), however loaded the machine is.

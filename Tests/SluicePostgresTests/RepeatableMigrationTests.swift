@@ -41,7 +41,7 @@ import Testing
         let first = try await migrator.migrate(PostgresMigrationSet(versioned: versioned, repeatable: [r20, r10]))
         #expect(first.versioned.map(\.version) == [1])
         #expect(first.repeatable.map(\.name) == ["R10_count", "R20_view"])
-        #expect(try await client.query("SELECT n FROM \(schema).item_stats").first?.decode(Int.self, at: 0) == 2)
+        #expect(try await client.query("SELECT n FROM \(unescaped: schema).item_stats").first?.decode(Int.self, at: 0) == 2)
 
         let again = try await migrator.migrate(PostgresMigrationSet(versioned: versioned, repeatable: [r10, r20]))
         #expect(again.versioned.isEmpty && again.repeatable.isEmpty)
@@ -54,7 +54,7 @@ import Testing
         #expect(status.repeatable.map(\.current) == [false, true])
         let edited = try await migrator.migrate(PostgresMigrationSet(versioned: versioned, repeatable: [r10b, r20]))
         #expect(edited.repeatable.map(\.name) == ["R10_count", "R20_view"])
-        #expect(try await client.query("SELECT n FROM \(schema).item_stats").first?.decode(Int.self, at: 0) == 20)
+        #expect(try await client.query("SELECT n FROM \(unescaped: schema).item_stats").first?.decode(Int.self, at: 0) == 20)
 
         // A broken repeatable file: nothing of this run stays, the error names the file, and the
         // next run tries again.
@@ -65,16 +65,16 @@ import Testing
         }
         #expect(failure?.code == .migration)
         #expect(failure?.message.contains("R30_broken.sql") == true)
-        #expect(try await client.query("SELECT n FROM \(schema).item_stats").first?.decode(Int.self, at: 0) == 20)
-        let recorded = try await client.query("SELECT name, checksum FROM \(schema).schema_migrations_repeatable ORDER BY name")
+        #expect(try await client.query("SELECT n FROM \(unescaped: schema).item_stats").first?.decode(Int.self, at: 0) == 20)
+        let recorded = try await client.query("SELECT name, checksum FROM \(unescaped: schema).schema_migrations_repeatable ORDER BY name")
         #expect(try recorded.map { try $0.decode(String.self, at: 1) } == [r10b.checksum, r20.checksum])
 
         // A file that is removed loses its record (and nothing else runs).
         let removed = try await migrator.migrate(PostgresMigrationSet(versioned: versioned, repeatable: [r10b]))
         #expect(removed.repeatable.isEmpty)
-        #expect(try await client.query("SELECT count(*) FROM \(schema).schema_migrations_repeatable").first?.decode(Int.self, at: 0) == 1)
+        #expect(try await client.query("SELECT count(*) FROM \(unescaped: schema).schema_migrations_repeatable").first?.decode(Int.self, at: 0) == 1)
 
-        _ = try await client.query("DROP SCHEMA \(schema) CASCADE")
+        _ = try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE")
         await client.shutdown()
     }
 }

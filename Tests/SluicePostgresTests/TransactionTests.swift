@@ -95,7 +95,7 @@ import Testing
         let start = clock.now
         let marker = UUID().uuidString
         let sql = "SELECT pg_sleep(10) /* \(marker) */"
-        let task = Task { try await c.query(sql) }
+        let task = Task { try await c.query(sql, []) }
         // Cancel once the server is running it (under load a fixed delay may cancel the query
         // before it was sent, which is a different path: no server error).
         let observer = try await TestDatabase.connect()

@@ -26,7 +26,7 @@ public struct MigratedDatabase: Sendable {
         logger.logLevel = .warning
         let name = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         let admin = PostgresClient(configuration: try PostgresConfiguration(url: baseURL), pool: .init(maxConnections: 1), logger: logger)
-        _ = try await admin.query("CREATE DATABASE \(name)")
+        _ = try await admin.query("CREATE DATABASE \(unescaped: name)")
         await admin.shutdown()
         var components = URLComponents(string: baseURL)!
         components.path = "/" + name

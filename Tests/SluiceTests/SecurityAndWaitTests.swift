@@ -12,7 +12,7 @@ struct SecurityAndWaitTests {
         let suffix = db.name.suffix(8)
         let roleA = "tenant_a_\(suffix)", roleB = "tenant_b_\(suffix)"
         for (role, tenant) in [(roleA, "alpha"), (roleB, "beta")] {
-            _ = try await db.postgres.query("CREATE ROLE \(role) LOGIN IN ROLE sluice_tenant")
+            _ = try await db.postgres.query("CREATE ROLE \(unescaped: role) LOGIN IN ROLE sluice_tenant")
             _ = try await db.postgres.query("INSERT INTO sluice.tenants (id) VALUES ($1)", [tenant])
             _ = try await db.postgres.query("INSERT INTO sluice.tenant_roles VALUES ($1, $2)", [role, tenant])
         }
@@ -20,7 +20,7 @@ struct SecurityAndWaitTests {
         let betaJob = try await db.client.enqueue(echoSpec("beta", "b")).id
 
         try await db.postgres.withTransaction { conn in
-            _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+            _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
             let visible = try await conn.query("SELECT id FROM sluice.jobs").rows.map { try $0.decode(UUID.self, at: 0) }
             #expect(visible == [alphaJob])
             let viaView = try await conn.query("SELECT count(*) FROM sluice.job_view WHERE tenant = 'beta'").rows[0].decode(Int.self, at: 0)
@@ -41,14 +41,14 @@ struct SecurityAndWaitTests {
         // Role A can neither enqueue for beta nor cancel beta's job nor read its secrets.
         await #expect(throws: PostgresError.self) {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
                 _ = try await conn.query("SELECT sluice.enqueue('beta', 'normal', 'echo', 'echo', $1::jsonb)",
                                          [#"{"messages":[{"role":"user","content":"x"}]}"#])
             }
         }
         do {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
                 _ = try await conn.query("SELECT sluice.cancel($1)", [betaJob])
             }
             Issue.record("cancel of another tenant's job succeeded")
@@ -57,7 +57,7 @@ struct SecurityAndWaitTests {
         }
         await #expect(throws: PostgresError.self) {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleB)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleB)")
                 _ = try await conn.query("SELECT * FROM sluice.tenant_secrets")
             }
         }
@@ -67,8 +67,8 @@ struct SecurityAndWaitTests {
                     "UPDATE sluice.jobs SET state = 'succeeded', finished_at = now() WHERE tenant = 'alpha'"] {
             do {
                 try await db.postgres.withTransaction { conn in
-                    _ = try await conn.query("SET LOCAL ROLE \(roleA)")
-                    _ = try await conn.query(sql)
+                    _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
+                    _ = try await conn.query(sql, [])
                 }
                 Issue.record("a tenant role wrote jobs directly: \(sql)")
             } catch let error as PostgresError {
@@ -78,7 +78,7 @@ struct SecurityAndWaitTests {
         // Switching to the group role does not make a tenant role an operator.
         do {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
                 _ = try await conn.query("SET LOCAL ROLE sluice_tenant")
                 _ = try await conn.query("SELECT sluice.enqueue('beta', 'normal', 'echo', 'echo', $1::jsonb)",
                                          [#"{"messages":[{"role":"user","content":"x"}]}"#])
@@ -89,7 +89,7 @@ struct SecurityAndWaitTests {
         }
         // Its own job it can cancel.
         let cancelled = try await db.postgres.withTransaction { conn in
-            _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+            _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
             return try await conn.query("SELECT sluice.cancel($1)", [alphaJob]).rows[0].decode(String.self, at: 0)
         }
         #expect(cancelled == "cancelled")
