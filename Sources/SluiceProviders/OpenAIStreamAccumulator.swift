@@ -43,7 +43,7 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         do {
             events = try parser.feed(chunk)
         } catch {
-            throw ProviderFailure(.connection, "malformed event stream: \(error)", usage: reportedUsage)
+            throw ProviderFailure(.connection, "malformed event stream: \((error as? SSEParserError)?.message ?? "\(error)")", usage: reportedUsage)
         }
         for event in events {
             try consume(event)
