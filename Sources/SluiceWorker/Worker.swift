@@ -371,7 +371,7 @@ public final class Worker: Service, Sendable {
                 """,
                 [id, ProcessInfo.processInfo.hostName, Int(getpid()), configuration.lanes.map(\.rawValue), configuration.concurrency])
         } catch {
-            throw WorkerError(.database, "registering the worker failed: \(error)")
+            throw WorkerError(.database, "registering the worker failed: \(error)", underlying: error)
         }
     }
 
