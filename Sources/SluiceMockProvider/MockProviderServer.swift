@@ -118,7 +118,7 @@ public struct MockProviderServer: Service {
             do {
                 try await task.value
             } catch {
-                throw MockProviderError(.startFailed, "mock provider could not start on \(configuration.host):\(configuration.port): \(error)")
+                throw MockProviderError(.startFailed, "mock provider could not start on \(configuration.host):\(configuration.port): \(error)", underlying: error)
             }
             throw MockProviderError(.startFailed, "mock provider stopped before listening")
         }

@@ -11,7 +11,7 @@ extension PostgresConnection {
     /// (`.cancelled`) and the connection stays usable too.
     public func copyFrom<S: Sequence & Sendable>(_ sql: String, chunks: S) async throws(PostgresError) -> Int
     where S.Element == [UInt8] {
-        try await cancellable { () throws(PostgresError) -> Int in
+        try await cancellable(sql: sql) { () throws(PostgresError) -> Int in
             try self.runCopy(sql, chunks)
         }
     }

@@ -74,7 +74,7 @@ extension PostgresConnection {
                     if firstError == nil {
                         var error = serverError(res)
                         error.message = "pipeline statement \(index + 1) of \(statements.count) failed: " + error.message
-                        firstError = error
+                        firstError = error.attaching(query: statements[index].0, scrubbing: configuration.password)
                     }
                 }
                 PQclear(res)

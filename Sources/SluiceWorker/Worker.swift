@@ -351,7 +351,7 @@ public final class Worker: Service, Sendable {
             try await store.registerWorker(id: id, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
                                            lanes: configuration.lanes, concurrency: configuration.concurrency)
         } catch {
-            throw WorkerError(.database, "registering the worker failed: \(error)")
+            throw WorkerError(.database, "registering the worker failed: \(error)", underlying: error)
         }
     }
 

@@ -44,7 +44,7 @@ extension JobStore {
             let result = try await postgres.query("SELECT sluice.cancel(\(id)) AS state")
             let text = try result.rows[0].decode(String.self, column: "state")
             guard let state = JobState(rawValue: text) else {
-                throw PostgresError(code: .decoding, message: "unknown state \(text)", column: "state")
+                throw PostgresError(code: .decoding, message: "unknown state \(text)")
             }
             return state
         }

@@ -18,12 +18,12 @@ extension Job {
         tenant = try row.decode(String.self, column: "tenant")
         let laneText = try row.decode(String.self, column: "lane")
         guard let lane = Lane(rawValue: laneText) else {
-            throw PostgresError(code: .decoding, message: "unknown lane \(laneText)", column: "lane")
+            throw PostgresError(code: .decoding, message: "unknown lane \(laneText)")
         }
         self.lane = lane
         let stateText = try row.decode(String.self, column: "state")
         guard let state = JobState(rawValue: stateText) else {
-            throw PostgresError(code: .decoding, message: "unknown state \(stateText)", column: "state")
+            throw PostgresError(code: .decoding, message: "unknown state \(stateText)")
         }
         self.state = state
         provider = try row.decode(String.self, column: "provider")
