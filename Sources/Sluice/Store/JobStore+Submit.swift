@@ -56,3 +56,14 @@ extension JobStore {
         }
     }
 }
+
+extension JobStore {
+    /// `sluice.enqueue_batch`: the SQL API as services in other languages call it (validation,
+    /// admission and the wake-up inside the function). Benchmarks compare it with the library.
+    /// - Returns: how many ids it returned (one per spec).
+    public func enqueueBatchFunction(_ specs: PostgresJSON) async throws(SluiceError) -> Int {
+        try await run("enqueueBatch") {
+            try await postgres.query("SELECT count(*) AS n FROM sluice.enqueue_batch(\(specs)::jsonb)").rows[0].decode(Int.self, column: "n")
+        }
+    }
+}
