@@ -14,7 +14,10 @@ import Glibc
 /// for every signal (Dispatch threads block nearly all signals, and a blocked or ignored signal
 /// survives exec: a child of such a thread would never see SIGTERM), in a process group of
 /// their own (so their own children are stopped with them), with stdin on /dev/null and no file
-/// descriptor of the test runner beyond 0–2.
+/// descriptor of the test runner beyond 0–2, and (through `setpriv --pdeathsig TERM`) with a
+/// parent-death signal, so even a crash of the test runner, which skips every teardown, does
+/// not leave them running. A path that cannot be executed therefore shows as an exit status
+/// (setpriv's) rather than as ``SpawnFailed``.
 public final class ChildProcess: Sendable {
     public enum Output: Sendable {
         /// /dev/null.
@@ -81,34 +84,10 @@ public final class ChildProcess: Sendable {
             for path in [outputPath, errorPath].compactMap({ $0 }) { unlink(path) }
         }
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errorPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
         let variables = environment ?? ProcessInfo.processInfo.environment
-        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-
-        var pid: pid_t = 0
-        let result = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
+        let (pid, result) = Spawner.shared.run {
+            posixSpawn(executable, arguments, environment: variables, outputPath: outputPath, errorPath: errorPath)
+        }
         guard result == 0 else { throw SpawnFailed(executable: executable, errorNumber: result) }
         let child = ChildProcess(pid: pid, executable: executable, outputPath: outputPath, errorPath: errorPath)
         child.startReaper()
@@ -265,6 +244,77 @@ public final class ChildProcess: Sendable {
         }
         thread.name = "reaper \(pid)"
         thread.start()
+    }
+
+    /// `setpriv`, which starts each child with a parent-death signal: should the test runner die
+    /// without tearing down (a crash), its children get SIGTERM from the kernel instead of
+    /// running on. (The parent is the thread that spawned them, hence ``Spawner``.)
+    private static let setpriv: String? = access("/usr/bin/setpriv", X_OK) == 0 ? "/usr/bin/setpriv" : nil
+
+    /// posix_spawn with a clean signal state and a process group of its own; runs on the
+    /// ``Spawner`` thread. Returns the pid and posix_spawn's result.
+    private static func posixSpawn(
+        _ executable: String, _ arguments: [String], environment: [String: String], outputPath: String?, errorPath: String?
+    ) -> (pid_t, Int32) {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
+
+        let command = setpriv.map { [$0, "--pdeathsig", "TERM", "--", executable] } ?? [executable]
+        let argv = (command + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, command[0], &actions, &attributes, argv, envp)
+        return (pid, result)
+    }
+
+    /// One thread that lives as long as the test runner and starts every child: a parent-death
+    /// signal fires when the spawning *thread* exits, and Dispatch retires idle threads.
+    private final class Spawner: Sendable {
+        static let shared = Spawner()
+
+        private let jobs = Mutex<[@Sendable () -> Void]>([])
+        private let pending = DispatchSemaphore(value: 0)
+
+        private init() {
+            let thread = Thread { [self] in
+                while true {
+                    pending.wait()
+                    while let job = jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { job() }
+                }
+            }
+            thread.name = "sluice test spawner"
+            thread.start()
+        }
+
+        /// Runs `body` on the spawner thread and waits for its result (a posix_spawn: quick).
+        func run<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+            let done = DispatchSemaphore(value: 0)
+            let result = Mutex<T?>(nil)
+            jobs.withLock { $0.append { result.withLock { $0 = body() }; done.signal() } }
+            pending.signal()
+            done.wait()
+            return result.withLock { $0! }
+        }
     }
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which the Glibc
