@@ -131,6 +131,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -162,24 +163,44 @@ let package = Package(
         ),
 
         // MARK: Tests (real PostgreSQL, Redis and HTTP; see scripts/test)
-        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "SluiceRedisTests",
-            dependencies: ["SluiceRedis", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "SluiceHTTPTests",
-            dependencies: ["SluiceHTTP", .product(name: "Hummingbird", package: "hummingbird")],
+        // Test support: scopes that own what a test creates (clients, child processes,
+        // databases) and tear it down when the test ends. SluiceTestScope depends on nothing.
+        .target(name: "SluiceTestScope", path: "Tests/SluiceTestScope", swiftSettings: swiftSettings),
+        .target(
+            name: "SluicePostgresTestSupport",
+            dependencies: ["SluicePostgres", "SluiceTestScope", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SluicePostgresTestSupport",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["Sluice", "SluicePostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Sluice", "SluicePostgres", "SluicePostgresTestSupport", "SluiceTestScope",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/SluiceTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluicePostgres", "SluiceTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluicePostgresTests",
+            dependencies: ["SluicePostgres", "SluicePostgresTestSupport", "SluiceTestScope"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SluiceRedisTests",
+            dependencies: ["SluiceRedis", "SluiceTestScope", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SluiceHTTPTests",
+            dependencies: ["SluiceHTTP", "SluiceTestScope", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SluiceTests",
+            dependencies: ["Sluice", "SluicePostgres", "SluiceTestSupport", "SluiceTestScope"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "Sluice"],
@@ -189,7 +210,7 @@ let package = Package(
             name: "SluiceWorkerTests",
             dependencies: [
                 "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceRedis",
-                "SluiceTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "SluiceTestSupport", "SluiceTestScope", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

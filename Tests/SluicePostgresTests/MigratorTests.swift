@@ -1,12 +1,13 @@
 import Foundation
+import SluicePostgresTestSupport
+import SluiceTestScope
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct MigratorTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct MigratorTests {
     func makeDirectory(_ files: [String: String]) throws -> String {
-        let dir = NSTemporaryDirectory() + "/" + TestDatabase.uniqueName("migrations")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try TestScope.required(for: "a migrations directory").temporaryDirectory("sluice-migrations")
         for (name, sql) in files {
             try sql.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
         }
@@ -68,8 +69,6 @@ import Testing
         #expect(failure?.message.contains("0003_broken.sql") == true)
         #expect(try await client.query("SELECT to_regclass($1) IS NULL", ["\(schema).x"]).first?.decode(Bool.self, at: 0) == true)
 
-        _ = try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE")
-        await client.shutdown()
     }
 
     @Test func concurrentMigrationsSerialise() async throws {
@@ -91,7 +90,5 @@ import Testing
         #expect(results.flatMap { $0 }.sorted() == [1, 2, 3, 4, 5])
         let rows = try await clients[0].query("SELECT count(*) FROM \(unescaped: schema).schema_migrations")
         #expect(try rows.first?.decode(Int.self, at: 0) == 5)
-        _ = try await clients[0].query("DROP SCHEMA \(unescaped: schema) CASCADE")
-        for client in clients { await client.shutdown() }
     }
 }

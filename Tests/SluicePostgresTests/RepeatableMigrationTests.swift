@@ -1,9 +1,10 @@
 import Foundation
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct RepeatableMigrationTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct RepeatableMigrationTests {
     @Test func fileNamesSortIntoVersionedAndRepeatable() throws {
         let set = try PostgresMigrationSet(files: [
             ("R20_views.sql", "CREATE OR REPLACE VIEW v AS SELECT 1;"),
@@ -73,8 +74,5 @@ import Testing
         let removed = try await migrator.migrate(PostgresMigrationSet(versioned: versioned, repeatable: [r10b]))
         #expect(removed.repeatable.isEmpty)
         #expect(try await client.query("SELECT count(*) FROM \(unescaped: schema).schema_migrations_repeatable").first?.decode(Int.self, at: 0) == 1)
-
-        _ = try await client.query("DROP SCHEMA \(unescaped: schema) CASCADE")
-        await client.shutdown()
     }
 }

@@ -33,8 +33,8 @@ import Testing
 
     /// Every function and view of schema sluice is (re)defined by a repeatable file, so the
     /// repeatable files are the one place to read and change them.
-    @Test func everyFunctionAndViewLivesInARepeatableFile() async throws {
-        let db = try await MigratedDatabase.make()
+    @Test(.migratedDatabase()) func everyFunctionAndViewLivesInARepeatableFile() async throws {
+        let db = try MigratedDatabase.current
         let rows = try await db.postgres.query("""
             SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'sluice'::regnamespace
             UNION SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'sluice'::regnamespace AND c.relkind = 'v'
@@ -52,6 +52,5 @@ import Testing
         #expect(inRepeatables.subtracting(inDatabase).isEmpty)
         let recorded = try await db.count("SELECT count(*) FROM sluice.schema_migrations_repeatable")
         #expect(recorded == (try SluiceSchema.migrationSet().repeatable.count))
-        await db.close()
     }
 }

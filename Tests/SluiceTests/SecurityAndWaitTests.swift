@@ -7,12 +7,12 @@ import Testing
 
 @Suite("Row-level security, wait and cancel")
 struct SecurityAndWaitTests {
-    @Test func tenantRolesSeeOnlyTheirOwnJobs() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func tenantRolesSeeOnlyTheirOwnJobs() async throws {
+        let db = try TestDatabase.current
         let suffix = db.name.suffix(8)
         let roleA = "tenant_a_\(suffix)", roleB = "tenant_b_\(suffix)"
         for (role, tenant) in [(roleA, "alpha"), (roleB, "beta")] {
-            _ = try await db.postgres.query("CREATE ROLE \(unescaped: role) LOGIN IN ROLE sluice_tenant")
+            try await db.createRole(role, "LOGIN IN ROLE sluice_tenant")
             _ = try await db.postgres.query("INSERT INTO sluice.tenants (id) VALUES ($1)", [tenant])
             _ = try await db.postgres.query("INSERT INTO sluice.tenant_roles VALUES ($1, $2)", [role, tenant])
         }
@@ -95,11 +95,10 @@ struct SecurityAndWaitTests {
         #expect(cancelled == "cancelled")
         let beta = try #require(try await db.client.job(betaJob))
         #expect(beta.state == .queued)
-        await db.close()
     }
 
-    @Test func cancelQueuedJob() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func cancelQueuedJob() async throws {
+        let db = try TestDatabase.current
         let id = try await db.client.enqueue(echoSpec()).id
         #expect(try await db.client.cancel(id) == .cancelled)
         let job = try #require(try await db.client.job(id))
@@ -108,11 +107,10 @@ struct SecurityAndWaitTests {
         // Cancelling again leaves it as it is; an unknown id is notFound.
         #expect(try await db.client.cancel(id) == .cancelled)
         await #expect(throws: SluiceError.self) { try await db.client.cancel(UUID()) }
-        await db.close()
     }
 
-    @Test func waitWakesWhenAnotherConnectionFinishesTheJob() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func waitWakesWhenAnotherConnectionFinishesTheJob() async throws {
+        let db = try TestDatabase.current
         let id = try await db.client.enqueue(echoSpec()).id
         let claimed = try await db.postgres.query(
             "SELECT id, attempt FROM sluice.claim('w-test', 10, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
@@ -134,11 +132,10 @@ struct SecurityAndWaitTests {
         let result = try #require(try await db.client.result(id))
         #expect(result.outputText == "ok")
         #expect(result.usage.outputTokens == 2)
-        await db.close()
     }
 
-    @Test func oneCompletionOfManyJobsWakesEveryWaiter() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func oneCompletionOfManyJobsWakesEveryWaiter() async throws {
+        let db = try TestDatabase.current
         // 450 jobs finished by one statement: their ids go out in three notifications of up
         // to 200; waiters on the first, a middle and the last job must all wake.
         let ids = try await db.client.enqueue(batch: (0..<450).map { _ in echoSpec() }).map(\.id)
@@ -164,11 +161,10 @@ struct SecurityAndWaitTests {
             return try await group.reduce(into: [JobState]()) { $0.append($1) }
         }
         #expect(states == [.succeeded, .succeeded, .succeeded, .succeeded])
-        await db.close()
     }
 
-    @Test func waitTimesOut() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func waitTimesOut() async throws {
+        let db = try TestDatabase.current
         let id = try await db.client.enqueue(echoSpec()).id
         do {
             _ = try await db.client.wait(for: id, timeout: .milliseconds(200))
@@ -176,6 +172,5 @@ struct SecurityAndWaitTests {
         } catch {
             #expect(error.code == .timeout)
         }
-        await db.close()
     }
 }

@@ -8,13 +8,13 @@ import Testing
 /// A database created by the first release's migrations, holding jobs in every state, upgrades
 /// to the latest schema with the embedded migrations; every job is intact afterwards and the
 /// queued ones run.
-@Suite struct UpgradeTests {
+@Suite(.migratedDatabase(prefix: "sluice_up_", poolSize: 16, migrate: false)) struct UpgradeTests {
     /// The versioned migrations of the first release (0001–0003), applied the way that
     /// release's migrator did (no repeatable migrations, no table for them).
     static let firstRelease = 3
 
     @Test func upgradeFromTheFirstReleaseKeepsEveryJobAndRunsTheQueuedOnes() async throws {
-        let db = try await MigratedDatabase.make(prefix: "sluice_up_", poolSize: 16, migrate: false)
+        let db = try MigratedDatabase.current
         let sql = db.postgres
         let migrator = PostgresMigrator(client: sql, schema: SluiceSchema.name, logger: db.logger)
         try await migrator.migrate(try SluiceSchema.migrations().filter { $0.version <= Self.firstRelease })
@@ -78,7 +78,6 @@ import Testing
         #expect(try await h.count("SELECT count(*) FROM sluice.results WHERE job_id = ANY($1)", [queued]) == queued.count)
         #expect(try await snapshot(sql, untouched) == before.filter { untouched.contains($0.key) })
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = $1 AND state = 'running' AND lease_owner = 'old-worker'", [running]) == 1)
-        await db.close()
     }
 
     /// Each job's row, result and dead letter, as JSON text.
