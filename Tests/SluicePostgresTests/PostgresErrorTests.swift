@@ -5,7 +5,7 @@ import Testing
 
 /// The error pattern (docs/ARCHITECTURE.md, "Errors"): codes compare by value, `description`
 /// is redacted, `debugDescription` carries the detail.
-@Suite struct PostgresErrorTests {
+@Suite(.temporaryDatabase()) struct PostgresErrorTests {
     @Test func codesCompareByValue() {
         let error = PostgresError(code: .decoding, message: "cannot decode int8 from 'x'")
         #expect(error.code == .decoding)
