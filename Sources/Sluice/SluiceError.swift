@@ -1,4 +1,4 @@
-import SluicePostgres
+public import SluicePostgres
 import SluiceSupport
 
 /// Every error the submitter API throws.

@@ -1,5 +1,5 @@
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import SluiceSupport
 
 /// A bounded pool of ``PostgresConnection``s; a `ServiceLifecycle.Service`.

@@ -1,4 +1,5 @@
-import SluiceSupport
+public import SluiceSupport
+import Foundation
 
 /// Where and how to connect to PostgreSQL.
 ///

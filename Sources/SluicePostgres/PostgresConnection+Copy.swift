@@ -1,4 +1,5 @@
 import CLibPQ
+import SluiceSupport
 
 extension PostgresConnection {
     /// Runs `COPY … FROM STDIN` and streams `chunks` to the server with `PQputCopyData`; the

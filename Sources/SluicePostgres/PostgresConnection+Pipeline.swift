@@ -2,6 +2,7 @@ import CLibPQ
 
 #if canImport(Glibc)
 import Glibc
+import SluiceSupport
 #endif
 
 extension PostgresConnection {

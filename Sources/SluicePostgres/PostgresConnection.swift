@@ -1,6 +1,6 @@
 import CLibPQ
 import Foundation
-import Logging
+public import Logging
 import SluiceSupport
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// Applies a ``PostgresMigrationSet`` and records what it applied. Knows nothing about jobs.
 ///

@@ -1,7 +1,8 @@
 import Foundation
-import Logging
-import Sluice
-import SluiceHTTP
+public import Logging
+public import Sluice
+public import SluiceHTTP
+import SluiceSupport
 
 /// A client for OpenAI Chat Completions and compatible servers.
 ///

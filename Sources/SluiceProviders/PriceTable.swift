@@ -1,6 +1,6 @@
-import Foundation
-import Logging
-import Sluice
+public import Foundation
+public import Logging
+public import Sluice
 import SluiceSupport
 
 /// Model prices and the cost of a call.

@@ -1,5 +1,5 @@
-import Foundation
-import SluiceSupport
+public import Foundation
+public import SluiceSupport
 import Yams
 
 /// Which providers exist, how to reach them, and price overrides.

@@ -1,8 +1,8 @@
 import Foundation
-import Logging
-import ServiceLifecycle
-import Sluice
-import SluicePostgres
+public import Logging
+public import ServiceLifecycle
+public import Sluice
+public import SluicePostgres
 import SluiceSupport
 
 /// One worker process's engine: claims jobs in batches sized to its free slots, runs them

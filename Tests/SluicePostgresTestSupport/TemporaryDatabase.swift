@@ -1,8 +1,8 @@
 import Foundation
-import Logging
-import SluicePostgres
-import SluiceTestScope
-import Testing
+public import Logging
+public import SluicePostgres
+public import SluiceTestScope
+public import Testing
 
 /// A PostgreSQL database of its own on the server `SLUICE_TEST_DATABASE_URL` names (set by
 /// scripts/test), created for a test or a suite and dropped — `WITH (FORCE)`, so connections

@@ -3,6 +3,7 @@ import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
+import SluiceSupport
 
 @Suite(.temporaryDatabase(sharedBySuite: true)) struct ErrorTests {
     @Test func uniqueViolationCarriesDiagnosticFields() async throws {

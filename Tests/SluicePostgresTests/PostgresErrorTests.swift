@@ -2,6 +2,8 @@ import Foundation
 import Testing
 
 @testable import SluicePostgres
+import SluicePostgresTestSupport
+import SluiceSupport
 
 /// The error pattern (docs/ARCHITECTURE.md, "Errors"): codes compare by value, `description`
 /// is redacted, `debugDescription` carries the detail.

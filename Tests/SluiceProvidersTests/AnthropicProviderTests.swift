@@ -3,6 +3,7 @@ import Sluice
 import SluiceMockProvider
 import Testing
 @testable import SluiceProviders
+import SluiceSupport
 
 @Suite("Anthropic provider against the mock")
 struct AnthropicProviderTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SluiceProviders
+import SluiceSupport
 
 @Suite("Providers configuration")
 struct ConfigurationTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import SluiceRedis
+import SluiceSupport
 
 /// The error pattern (docs/ARCHITECTURE.md, "Errors"): codes compare by value, `description`
 /// is redacted, `debugDescription` carries the detail.

@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import Testing
+public import Testing
 
 /// What one test (or one suite) owns: clients, connections, child processes, temporary
 /// databases and files. Whoever creates such a thing registers its teardown with the current

@@ -1,11 +1,11 @@
 import Foundation
-import Logging
-import Sluice
-import SluicePostgres
+public import Logging
+public import Sluice
+public import SluicePostgres
 import SluicePostgresTestSupport
 import SluiceTestScope
 import Synchronization
-import Testing
+public import Testing
 
 /// A fresh PostgreSQL database with the Sluice schema, one per test, so tests run in parallel
 /// without sharing rows. The server comes from `SLUICE_TEST_DATABASE_URL` (set by scripts/test).

@@ -3,6 +3,7 @@ import Sluice
 import SluiceTestScope
 import SluiceTestSupport
 import Testing
+import SluicePostgres
 
 /// `sluice enqueue --file` through the real binary.
 @Suite("sluice enqueue --file", .migratedDatabase())

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A worker process as it registered itself in `sluice.workers` (``SluiceClient/workers()``).
 public struct LiveWorker: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import Foundation
+import FoundationEssentials
 
 /// A provider as validation knows it: its name, wire kind and models.
 public struct RegisteredProvider: Sendable, Hashable {

@@ -1,7 +1,7 @@
-import Foundation
-import Logging
-import ServiceLifecycle
-import SluicePostgres
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SluicePostgres
 
 /// The submitter API: enqueue jobs, read their state and results, wait for them, cancel them.
 ///

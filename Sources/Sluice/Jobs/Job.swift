@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A job as stored, as the submitter API returns it.
 public struct Job: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SluiceSupport
 
 /// A client for one provider kind (OpenAI-compatible, Anthropic, the built-in echo provider).

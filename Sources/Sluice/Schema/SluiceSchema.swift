@@ -1,7 +1,7 @@
 import Foundation
-import Logging
+public import Logging
 import SluiceMigrations
-import SluicePostgres
+public import SluicePostgres
 
 /// The `sluice` schema: its migrations (the files of `Migrations/`, embedded in the binary) and
 /// how to apply them.

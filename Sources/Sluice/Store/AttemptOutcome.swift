@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// How one attempt ended, as ``JobStore/finishAttempts(worker:outcomes:)`` records it
 /// (`sluice.finish_attempts`).

@@ -1,5 +1,5 @@
 import Foundation
-import SluicePostgres
+public import SluicePostgres
 
 extension JobStore {
     /// `sluice.enqueue_specs`: validates and inserts a JSON array of job specs, all or nothing,

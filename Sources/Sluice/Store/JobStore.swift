@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SluicePostgres
+public import SluicePostgres
 
 /// The one place Swift meets the `sluice` schema: one typed method per `sluice.*` function and
 /// per query the system runs. The submitter client, the worker, the CLI and the benchmarks reach
