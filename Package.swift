@@ -67,11 +67,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: JSON (parser, writer, syntax checks and value type; standard library only)
+        .target(name: "SluiceJSON", swiftSettings: swiftSettings),
+
         // MARK: Domain
         .target(
             name: "Sluice",
             dependencies: [
-                "SluicePostgres", "SluiceSupport",
+                "SluiceJSON", "SluicePostgres", "SluiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -80,7 +83,7 @@ let package = Package(
         .target(
             name: "SluiceProviders",
             dependencies: [
-                "Sluice", "SluiceHTTP", "SluiceSupport",
+                "Sluice", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -90,7 +93,7 @@ let package = Package(
         .target(
             name: "SluiceWorker",
             dependencies: [
-                "Sluice", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceSupport",
+                "Sluice", "SluiceJSON", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,7 +103,7 @@ let package = Package(
         .target(
             name: "SluiceMockProvider",
             dependencies: [
-                "SluiceSupport",
+                "SluiceJSON", "SluiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,7 +118,8 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
+                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON",
+                "SluiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,7 +142,7 @@ let package = Package(
             name: "sluice-bench",
             dependencies: [
                 "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP",
-                "SluiceMockProvider", "SluiceSupport",
+                "SluiceMockProvider", "SluiceJSON", "SluiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -150,6 +154,7 @@ let package = Package(
         ),
 
         // MARK: Tests (real PostgreSQL, Redis and HTTP; see scripts/test)
+        .testTarget(name: "SluiceJSONTests", dependencies: ["SluiceJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceRedisTests",
@@ -163,14 +168,14 @@ let package = Package(
         ),
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["Sluice", "SluicePostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Sluice", "SluiceJSON", "SluicePostgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SluiceTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SluiceTests", dependencies: ["Sluice", "SluicePostgres", "SluiceTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceProvidersTests",
-            dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "Sluice"],
+            dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "SluiceJSON", "Sluice"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 
 /// Accumulates an Anthropic Messages event stream: `message_start` (id, model, input and
 /// cache usage), content blocks (`text_delta`; `input_json_delta` fragments of `tool_use`

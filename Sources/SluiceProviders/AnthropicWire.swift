@@ -1,4 +1,5 @@
 import Sluice
+import SluiceJSON
 
 /// Anthropic Messages wire types (only the fields Sluice reads).
 enum AnthropicWire {

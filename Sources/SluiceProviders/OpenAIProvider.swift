@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Sluice
 import SluiceHTTP
+import SluiceJSON
 
 /// A client for OpenAI Chat Completions and compatible servers.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 
 /// Accumulates an OpenAI Chat Completions event stream: content deltas, tool-call fragments
 /// by index (parallel calls interleave), the finish reason, and usage from the final

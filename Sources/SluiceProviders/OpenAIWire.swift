@@ -1,4 +1,5 @@
 import Sluice
+import SluiceJSON
 
 /// OpenAI Chat Completions wire types (only the fields Sluice reads).
 enum OpenAIWire {

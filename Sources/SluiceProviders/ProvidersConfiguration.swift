@@ -1,4 +1,5 @@
 import Foundation
+import SluiceJSON
 import SluiceSupport
 import Yams
 

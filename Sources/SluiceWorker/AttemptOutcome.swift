@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 
 /// How one attempt ended, as `sluice.finish_attempts` records it.
 struct AttemptOutcome: Sendable {

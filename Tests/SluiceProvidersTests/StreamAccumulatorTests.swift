@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 import Testing
 @testable import SluiceProviders
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Sluice
+import SluiceJSON
 import SluicePostgres
 
 /// A fresh PostgreSQL database with the Sluice schema, one per test, so tests run in parallel

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SluiceJSON
 import SluicePostgres
 
 /// The submitter API: enqueue jobs, read their state and results, wait for them, cancel them.
