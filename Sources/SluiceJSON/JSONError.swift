@@ -72,6 +72,7 @@ public struct JSONError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The byte offset (from the start of the input) where the problem was found.
     public internal(set) var offset: Int
 
+    @usableFromInline
     init(_ code: Code, at offset: Int) {
         self.code = code
         self.offset = offset

@@ -28,8 +28,14 @@ public struct JSONKey: CustomStringConvertible {
     /// Whether the key is `text` (comparing UTF-8 bytes, escapes decoded).
     public static func == (key: JSONKey, text: StaticString) -> Bool {
         let expected = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-        guard var unescaped = key.unescaped else { return key.bytes.elementsEqual(expected) }
-        return unescaped.withUTF8 { $0.elementsEqual(expected) }
+        guard var unescaped = key.unescaped else { return equal(key.bytes, expected) }
+        return unescaped.withUTF8 { equal($0, expected) }
+    }
+
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for position in 0..<a.count where a[position] != b[position] { return false }
+        return true
     }
 
     /// Lets a `switch` over a key match string literals.

@@ -3,41 +3,43 @@
 ///
 /// The conformances here follow `JSONDecoder`'s rules for the same Swift types: a `String` is
 /// only a JSON string, an `Int` only a number with an integral value in range, an `Optional` is
-/// `nil` for `null`, an `Array` is a JSON array of its element type. A type with members reads an
-/// object with ``JSONReader/readObject(_:)`` and skips the members it does not know.
+/// `nil` for `null`, an `Array` is a JSON array of its element type. A struct read from an object
+/// conforms through ``JSONObjectReadable``, or reads with ``JSONReader/readObject(_:)`` itself.
 public protocol JSONReadable {
     /// Reads one value at the reader's position.
     init(reading reader: inout JSONReader) throws(JSONError)
 }
 
 extension String: JSONReadable {
-    public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readString() }
+    @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readString() }
 }
 
 extension Int: JSONReadable {
-    public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readInt() }
+    @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readInt() }
 }
 
 extension Double: JSONReadable {
-    public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readDouble() }
+    @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readDouble() }
 }
 
 extension Bool: JSONReadable {
-    public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readBool() }
+    @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readBool() }
 }
 
 extension JSONValue: JSONReadable {
-    public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readValue() }
+    @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readValue() }
 }
 
 extension Optional: JSONReadable where Wrapped: JSONReadable {
     /// `nil` for `null`, otherwise a `Wrapped`.
+    @inlinable
     public init(reading reader: inout JSONReader) throws(JSONError) {
         self = try reader.readNull() ? nil : Wrapped(reading: &reader)
     }
 }
 
 extension Array: JSONReadable where Element: JSONReadable {
+    @inlinable
     public init(reading reader: inout JSONReader) throws(JSONError) {
         var elements: [Element] = []
         try reader.readArray { reader throws(JSONError) in elements.append(try Element(reading: &reader)) }

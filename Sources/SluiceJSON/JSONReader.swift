@@ -113,6 +113,7 @@ public struct JSONReader {
     }
 
     /// Reads the next value as a `T`.
+    @inlinable
     public mutating func read<T: JSONReadable>(_ type: T.Type = T.self) throws(JSONError) -> T {
         try T(reading: &self)
     }

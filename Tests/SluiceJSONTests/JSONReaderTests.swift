@@ -6,27 +6,14 @@ import Testing
 /// `JSONDecoder` reading the same Swift types through `Decodable`.
 @Suite("JSONReader")
 struct JSONReaderTests {
-    /// A chunk-like type that reads itself both ways.
-    struct Sample: Decodable, JSONReadable, Equatable {
-        struct Inner: Decodable, JSONReadable, Equatable {
-            var name: String?
-            var count: Int?
-            init(reading reader: inout JSONReader) throws(JSONError) {
-                try reader.readObject { key, reader throws(JSONError) in
-                    switch key {
-                    case "name": name = try reader.read()
-                    case "count": count = try reader.read()
-                    default: try reader.skipValue()
-                    }
-                }
-            }
-        }
-
+    /// A chunk-like type that reads itself both ways: `Decodable` for `JSONDecoder`, and
+    /// ``JSONObjectReadable`` for the reader.
+    struct Sample: Decodable, JSONObjectReadable, Equatable {
         var id: String?
         var index: Int?
         var score: Double?
         var flag: Bool?
-        var items: [Inner]?
+        var items: [Item]?
         var tags: [String]?
         var extra: JSONValue?
 
@@ -35,20 +22,18 @@ struct JSONReaderTests {
             case extra = "extra_value"
         }
 
-        init(reading reader: inout JSONReader) throws(JSONError) {
-            try reader.readObject { key, reader throws(JSONError) in
-                switch key {
-                case "id": id = try reader.read()
-                case "index": index = try reader.read()
-                case "score": score = try reader.read()
-                case "flag": flag = try reader.read()
-                case "items": items = try reader.read()
-                case "tags": tags = try reader.read()
-                case "extra_value": extra = try reader.read()
-                default: try reader.skipValue()
-                }
-            }
-        }
+        static let jsonMembers: JSONMembers<Self> = [
+            "id": { $0.id = try $1.read() }, "index": { $0.index = try $1.read() }, "score": { $0.score = try $1.read() },
+            "flag": { $0.flag = try $1.read() }, "items": { $0.items = try $1.read() }, "tags": { $0.tags = try $1.read() },
+            "extra_value": { $0.extra = try $1.read() },
+        ]
+    }
+
+    /// The elements of `Sample.items`.
+    struct Item: Decodable, JSONObjectReadable, Equatable {
+        var name: String?
+        var count: Int?
+        static let jsonMembers: JSONMembers<Self> = ["name": { $0.name = try $1.read() }, "count": { $0.count = try $1.read() }]
     }
 
     static let documents: [String] = [
