@@ -23,6 +23,7 @@ public struct JSONKey: CustomStringConvertible {
     /// The key as a string.
     public var string: String { unescaped ?? String(decoding: bytes, as: UTF8.self) }
 
+    /// The key as a string (``string``).
     public var description: String { string }
 
     /// Whether the key is `text` (comparing UTF-8 bytes, escapes decoded).

@@ -11,22 +11,27 @@ public protocol JSONReadable {
 }
 
 extension String: JSONReadable {
+    /// A JSON string.
     @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readString() }
 }
 
 extension Int: JSONReadable {
+    /// A number with an integral value in `Int`'s range (`3`, `3.0` and `3e0` alike).
     @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readInt() }
 }
 
 extension Double: JSONReadable {
+    /// A number.
     @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readDouble() }
 }
 
 extension Bool: JSONReadable {
+    /// `true` or `false`.
     @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readBool() }
 }
 
 extension JSONValue: JSONReadable {
+    /// Any value.
     @inlinable public init(reading reader: inout JSONReader) throws(JSONError) { self = try reader.readValue() }
 }
 
@@ -39,6 +44,7 @@ extension Optional: JSONReadable where Wrapped: JSONReadable {
 }
 
 extension Array: JSONReadable where Element: JSONReadable {
+    /// A JSON array of `Element`s.
     @inlinable
     public init(reading reader: inout JSONReader) throws(JSONError) {
         var elements: [Element] = []

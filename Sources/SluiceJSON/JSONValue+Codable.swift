@@ -2,6 +2,8 @@
 /// `Codable` type with a free-form member). JSON text itself goes through ``JSONValue/parse(_:)``
 /// and ``JSONValue/serialized()``, which are faster and stricter.
 extension JSONValue: Codable {
+    /// Decodes whichever JSON type the decoder holds (tried in the order null, Bool, number,
+    /// string, array, object).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -19,6 +21,7 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value as the matching JSON type.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

@@ -2,11 +2,17 @@
 /// through without a fixed schema (request bodies it amends, tool-call `input` objects, job
 /// metadata, the raw `routes:`/`limits:` configuration sections).
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number (JSON text converts to the nearest Double).
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; its members have no order (``serialized()`` sorts the keys).
     case object([String: JSONValue])
 
     /// Parses a JSON document (strict RFC 8259; the rules are ``JSONReader``'s). Duplicate object

@@ -14,9 +14,13 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Opens an object (after a comma when a value came before it).
     public mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma = false }
+    /// Closes the innermost object.
     public mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma = true }
+    /// Opens an array (after a comma when a value came before it).
     public mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); needsComma = false }
+    /// Closes the innermost array.
     public mutating func endArray() { bytes.append(UInt8(ascii: "]")); needsComma = true }
 
     /// Writes an object key; the next value call writes its value.
@@ -27,9 +31,13 @@ public struct JSONWriter: Sendable {
         needsComma = false
     }
 
+    /// A string, escaped as ``escaping`` says.
     public mutating func string(_ value: String) { separate(); JSONString.append(value, to: &bytes, escaping: escaping); needsComma = true }
+    /// An integer.
     public mutating func int(_ value: Int) { separate(); appendInteger(Int64(value)); needsComma = true }
+    /// `true` or `false`.
     public mutating func bool(_ value: Bool) { separate(); append(value ? "true" : "false"); needsComma = true }
+    /// `null`.
     public mutating func null() { separate(); append("null"); needsComma = true }
 
     /// A finite double in Swift's notation (`1.0`, `1e-05`); NaN and infinities become null.
@@ -59,11 +67,15 @@ public struct JSONWriter: Sendable {
     /// Embeds JSON text as it is (the caller guarantees it is valid JSON).
     public mutating func raw(_ json: [UInt8]) { separate(); bytes.append(contentsOf: json); needsComma = true }
 
-    /// `"key": value` pairs that skip nil values.
+    /// `"key": value` pairs that skip nil values: a string member.
     public mutating func field(_ name: String, _ value: String?) { if let value { key(name); string(value) } }
+    /// An integer member, skipped when nil.
     public mutating func field(_ name: String, _ value: Int?) { if let value { key(name); int(value) } }
+    /// A ``double(_:)`` member, skipped when nil.
     public mutating func field(_ name: String, _ value: Double?) { if let value { key(name); double(value) } }
+    /// A Boolean member, skipped when nil.
     public mutating func field(_ name: String, _ value: Bool?) { if let value { key(name); bool(value) } }
+    /// A member holding JSON text as it is (``raw(_:)``), skipped when nil.
     public mutating func field(_ name: String, raw value: [UInt8]?) { if let value { key(name); raw(value) } }
 
     private mutating func separate() {
