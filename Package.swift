@@ -60,6 +60,9 @@ let package = Package(
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceSupport", log, lifecycle], swiftSettings: swiftSettings),
         .target(name: "SluiceHTTP", dependencies: ["CCurl", "CSluiceShims", "SluiceSupport", log, lifecycle], swiftSettings: swiftSettings),
 
+        // MARK: JSON (parser, writer, syntax checks and value type; standard library only)
+        .target(name: "SluiceJSON", swiftSettings: swiftSettings),
+
         // MARK: Domain
         // The SQL files of Migrations/, compiled in (no resource bundle to lose when the binary is copied).
         .target(
@@ -70,18 +73,18 @@ let package = Package(
         ),
         .target(
             name: "Sluice",
-            dependencies: ["SluiceMigrations", "SluicePostgres", "SluiceSupport", log, lifecycle],
+            dependencies: ["SluiceJSON", "SluiceMigrations", "SluicePostgres", "SluiceSupport", log, lifecycle],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "SluiceProviders",
-            dependencies: ["Sluice", "SluiceHTTP", "SluiceSupport", log, .product(name: "Yams", package: "Yams")],
+            dependencies: ["Sluice", "SluiceHTTP", "SluiceJSON", "SluiceSupport", log, .product(name: "Yams", package: "Yams")],
             resources: [.embedInCode("Resources/prices.json")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluicePostgres", "SluiceSupport", log, lifecycle],
+            dependencies: ["Sluice", "SluiceJSON", "SluicePostgres", "SluiceSupport", log, lifecycle],
             swiftSettings: swiftSettings
         ),
 
@@ -89,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceHTTP", "SluiceSupport",
+                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
                 argumentParser, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -107,10 +110,11 @@ let package = Package(
         ),
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["Sluice", "SluicePostgres", "SluicePostgresTestSupport", "SluiceTestScope", log],
+            dependencies: ["Sluice", "SluiceJSON", "SluicePostgres", "SluicePostgresTestSupport", "SluiceTestScope", log],
             path: "Tests/SluiceTestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SluiceJSONTests", dependencies: ["SluiceJSON"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluicePostgresTests",
             dependencies: ["SluicePostgres", "SluicePostgresTestSupport", "SluiceSupport", "SluiceTestScope", log],
@@ -146,7 +150,7 @@ if development {
         .target(
             name: "SluiceMockProvider",
             dependencies: [
-                "SluiceSupport", hummingbird, log, lifecycle,
+                "SluiceJSON", "SluiceSupport", hummingbird, log, lifecycle,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -162,7 +166,7 @@ if development {
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
-                "CLibPQ", "Sluice", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
+                "CLibPQ", "Sluice", "SluiceJSON", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
                 argumentParser, log, hummingbird,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -180,7 +184,7 @@ if development {
         ),
         .testTarget(
             name: "SluiceProvidersTests",
-            dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "SluiceSupport", "Sluice", log],
+            dependencies: ["SluiceProviders", "SluiceMockProvider", "SluiceHTTP", "SluiceJSON", "SluiceSupport", "Sluice", log],
             swiftSettings: swiftSettings
         ),
         .testTarget(

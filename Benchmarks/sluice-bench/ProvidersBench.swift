@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Sluice
 import SluiceHTTP
+import SluiceJSON
 import SluiceProviders
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Sluice
+import SluiceJSON
 import SluicePostgres
 
 /// `sluice-bench queue`: the job store and worker benchmarks of the job-store and worker

@@ -1,3 +1,5 @@
+import SluiceJSON
+
 /// The Anthropic Messages wire format.
 struct MockAnthropicRenderer: MockWireRenderer {
     var streamContentType: String { "text/event-stream; charset=utf-8" }
@@ -21,27 +23,27 @@ struct MockAnthropicRenderer: MockWireRenderer {
     func body(for c: MockCompletion) -> String {
         let content: String
         if c.toolCalls.isEmpty {
-            content = "[{\"type\":\"text\",\"text\":\(MockJSON.quote(c.text))}]"
+            content = "[{\"type\":\"text\",\"text\":\(JSONString.quoted(c.text))}]"
         } else {
             content = "[" + c.toolCalls.map { call in
-                "{\"type\":\"tool_use\",\"id\":\(MockJSON.quote(call.id)),\"name\":\(MockJSON.quote(call.name)),\"input\":\(call.arguments)}"
+                "{\"type\":\"tool_use\",\"id\":\(JSONString.quoted(call.id)),\"name\":\(JSONString.quoted(call.name)),\"input\":\(call.arguments)}"
             }.joined(separator: ",") + "]"
         }
-        return "{\"id\":\(MockJSON.quote(c.id)),\"type\":\"message\",\"role\":\"assistant\",\"model\":\(MockJSON.quote(c.model)),"
+        return "{\"id\":\(JSONString.quoted(c.id)),\"type\":\"message\",\"role\":\"assistant\",\"model\":\(JSONString.quoted(c.model)),"
             + "\"content\":\(content),\"stop_reason\":\(stopReason(c.finish)),\"stop_sequence\":null,\"usage\":\(usage(c, outputTokens: c.outputTokens))}"
     }
 
     func streamEvents(for c: MockCompletion, includeUsage: Bool) -> [MockStreamEvent] {
         var events: [MockStreamEvent] = []
-        let start = "{\"type\":\"message_start\",\"message\":{\"id\":\(MockJSON.quote(c.id)),\"type\":\"message\",\"role\":\"assistant\","
-            + "\"model\":\(MockJSON.quote(c.model)),\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":\(usage(c, outputTokens: 1))}}"
+        let start = "{\"type\":\"message_start\",\"message\":{\"id\":\(JSONString.quoted(c.id)),\"type\":\"message\",\"role\":\"assistant\","
+            + "\"model\":\(JSONString.quoted(c.model)),\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":\(usage(c, outputTokens: 1))}}"
         events.append(.init(kind: .preamble, text: event("message_start", start), tokens: 0))
         let ping = MockStreamEvent(kind: .preamble, text: event("ping", "{\"type\":\"ping\"}"), tokens: 0)
         if c.toolCalls.isEmpty {
             events.append(.init(kind: .preamble, text: event("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"), tokens: 0))
             events.append(ping)
             for piece in c.pieces {
-                let data = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\(MockJSON.quote(piece))}}"
+                let data = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\(JSONString.quoted(piece))}}"
                 events.append(.init(kind: .body, text: event("content_block_delta", data), tokens: 1))
             }
             events.append(.init(kind: .body, text: event("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"), tokens: 0))
@@ -51,10 +53,10 @@ struct MockAnthropicRenderer: MockWireRenderer {
             // streams its input as input_json_delta fragments, and closes.
             for call in c.toolCalls {
                 let open = "{\"type\":\"content_block_start\",\"index\":\(call.index),\"content_block\":{\"type\":\"tool_use\","
-                    + "\"id\":\(MockJSON.quote(call.id)),\"name\":\(MockJSON.quote(call.name)),\"input\":{}}}"
+                    + "\"id\":\(JSONString.quoted(call.id)),\"name\":\(JSONString.quoted(call.name)),\"input\":{}}}"
                 events.append(.init(kind: .body, text: event("content_block_start", open), tokens: 0))
                 for fragment in call.fragments {
-                    let data = "{\"type\":\"content_block_delta\",\"index\":\(call.index),\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\(MockJSON.quote(fragment))}}"
+                    let data = "{\"type\":\"content_block_delta\",\"index\":\(call.index),\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\(JSONString.quoted(fragment))}}"
                     events.append(.init(kind: .body, text: event("content_block_delta", data), tokens: 1))
                 }
                 events.append(.init(kind: .body, text: event("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":\(call.index)}"), tokens: 0))
@@ -67,7 +69,7 @@ struct MockAnthropicRenderer: MockWireRenderer {
     }
 
     func streamErrorEvent(requestID: String) -> String {
-        event("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"},\"request_id\":\(MockJSON.quote(requestID))}")
+        event("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"},\"request_id\":\(JSONString.quoted(requestID))}")
     }
 
     func malformedEvent() -> String {
@@ -101,6 +103,6 @@ struct MockAnthropicRenderer: MockWireRenderer {
             default: (type, message) = ("invalid_request_error", "Mock provider injected status \(status).")
             }
         }
-        return "{\"type\":\"error\",\"error\":{\"type\":\(MockJSON.quote(type)),\"message\":\(MockJSON.quote(message))},\"request_id\":\(MockJSON.quote(requestID))}"
+        return "{\"type\":\"error\",\"error\":{\"type\":\(JSONString.quoted(type)),\"message\":\(JSONString.quoted(message))},\"request_id\":\(JSONString.quoted(requestID))}"
     }
 }

@@ -1,3 +1,5 @@
+import SluiceJSON
+
 /// Why generation ended.
 enum MockFinishReason: Sendable {
     /// Natural end (OpenAI `stop`, Anthropic `end_turn`).
@@ -60,7 +62,7 @@ struct MockCompletion: Sendable {
         if let tools = directives.tools, tools > 0 {
             let words = MockProviderOutput.words(in: request.lastUserText)
             completion.toolCalls = (0..<tools).map { i in
-                let word = MockJSON.quote(words[i % words.count])
+                let word = JSONString.quoted(words[i % words.count])
                 let fragments = ["{\"i\":\(i),", "\"q\":", "\(word)}"]
                 return MockToolCall(
                     index: i, id: format == .openAI ? MockIDs.make("call_") : MockIDs.make("toolu_"),

@@ -1,3 +1,5 @@
+import SluiceJSON
+
 /// The OpenAI Chat Completions wire format.
 struct MockOpenAIRenderer: MockWireRenderer {
     var streamContentType: String { "text/event-stream; charset=utf-8" }
@@ -22,21 +24,21 @@ struct MockOpenAIRenderer: MockWireRenderer {
     func body(for c: MockCompletion) -> String {
         var message = "{\"role\":\"assistant\","
         if c.toolCalls.isEmpty {
-            message += "\"content\":\(MockJSON.quote(c.text)),\"refusal\":null,\"annotations\":[]}"
+            message += "\"content\":\(JSONString.quoted(c.text)),\"refusal\":null,\"annotations\":[]}"
         } else {
             let calls = c.toolCalls.map { call in
-                "{\"id\":\(MockJSON.quote(call.id)),\"type\":\"function\",\"function\":{\"name\":\(MockJSON.quote(call.name)),\"arguments\":\(MockJSON.quote(call.arguments))}}"
+                "{\"id\":\(JSONString.quoted(call.id)),\"type\":\"function\",\"function\":{\"name\":\(JSONString.quoted(call.name)),\"arguments\":\(JSONString.quoted(call.arguments))}}"
             }
             message += "\"content\":null,\"refusal\":null,\"tool_calls\":[\(calls.joined(separator: ","))],\"annotations\":[]}"
         }
-        return "{\"id\":\(MockJSON.quote(c.id)),\"object\":\"chat.completion\",\"created\":\(c.created),\"model\":\(MockJSON.quote(c.model)),"
+        return "{\"id\":\(JSONString.quoted(c.id)),\"object\":\"chat.completion\",\"created\":\(c.created),\"model\":\(JSONString.quoted(c.model)),"
             + "\"choices\":[{\"index\":0,\"message\":\(message),\"logprobs\":null,\"finish_reason\":\(finishReason(c.finish))}],"
             + "\"usage\":\(usage(c)),\"service_tier\":\"default\",\"system_fingerprint\":\(Self.fingerprint)}"
     }
 
     func streamEvents(for c: MockCompletion, includeUsage: Bool) -> [MockStreamEvent] {
-        let head = "data: {\"id\":\(MockJSON.quote(c.id)),\"object\":\"chat.completion.chunk\",\"created\":\(c.created),"
-            + "\"model\":\(MockJSON.quote(c.model)),\"service_tier\":\"default\",\"system_fingerprint\":\(Self.fingerprint),\"choices\":"
+        let head = "data: {\"id\":\(JSONString.quoted(c.id)),\"object\":\"chat.completion.chunk\",\"created\":\(c.created),"
+            + "\"model\":\(JSONString.quoted(c.model)),\"service_tier\":\"default\",\"system_fingerprint\":\(Self.fingerprint),\"choices\":"
         let tail = includeUsage ? ",\"usage\":null}\n\n" : "}\n\n"
         func chunk(delta: String, finish: String = "null") -> String {
             head + "[{\"index\":0,\"delta\":\(delta),\"logprobs\":null,\"finish_reason\":\(finish)}]" + tail
@@ -45,21 +47,21 @@ struct MockOpenAIRenderer: MockWireRenderer {
         if c.toolCalls.isEmpty {
             events.append(.init(kind: .preamble, text: chunk(delta: "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}"), tokens: 0))
             for piece in c.pieces {
-                events.append(.init(kind: .body, text: chunk(delta: "{\"content\":\(MockJSON.quote(piece))}"), tokens: 1))
+                events.append(.init(kind: .body, text: chunk(delta: "{\"content\":\(JSONString.quoted(piece))}"), tokens: 1))
             }
         } else {
             events.append(.init(kind: .preamble, text: chunk(delta: "{\"role\":\"assistant\",\"content\":null,\"refusal\":null}"), tokens: 0))
             // Each call opens with its id and name, then the argument fragments of all calls
             // interleave by index, as parallel calls do.
             for call in c.toolCalls {
-                let delta = "{\"tool_calls\":[{\"index\":\(call.index),\"id\":\(MockJSON.quote(call.id)),\"type\":\"function\","
-                    + "\"function\":{\"name\":\(MockJSON.quote(call.name)),\"arguments\":\"\"}}]}"
+                let delta = "{\"tool_calls\":[{\"index\":\(call.index),\"id\":\(JSONString.quoted(call.id)),\"type\":\"function\","
+                    + "\"function\":{\"name\":\(JSONString.quoted(call.name)),\"arguments\":\"\"}}]}"
                 events.append(.init(kind: .body, text: chunk(delta: delta), tokens: 0))
             }
             let rounds = c.toolCalls.map(\.fragments.count).max() ?? 0
             for round in 0..<rounds {
                 for call in c.toolCalls where round < call.fragments.count {
-                    let delta = "{\"tool_calls\":[{\"index\":\(call.index),\"function\":{\"arguments\":\(MockJSON.quote(call.fragments[round]))}}]}"
+                    let delta = "{\"tool_calls\":[{\"index\":\(call.index),\"function\":{\"arguments\":\(JSONString.quoted(call.fragments[round]))}}]}"
                     events.append(.init(kind: .body, text: chunk(delta: delta), tokens: 1))
                 }
             }
@@ -117,6 +119,6 @@ struct MockOpenAIRenderer: MockWireRenderer {
                 (type, code, param, message) = ("invalid_request_error", nil, nil, "Mock provider injected status \(status).")
             }
         }
-        return "{\"error\":{\"message\":\(MockJSON.quote(message)),\"type\":\(MockJSON.quote(type)),\"param\":\(MockJSON.quoteOrNull(param)),\"code\":\(MockJSON.quoteOrNull(code))}}"
+        return "{\"error\":{\"message\":\(JSONString.quoted(message)),\"type\":\(JSONString.quoted(type)),\"param\":\(JSONString.quotedOrNull(param)),\"code\":\(JSONString.quotedOrNull(code))}}"
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 
 /// Accumulates an Anthropic Messages event stream: `message_start` (id, model, input and
 /// cache usage), content blocks (`text_delta`; `input_json_delta` fragments of `tool_use`
@@ -23,7 +24,6 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
     }
 
     private var parser: SSEParser
-    private let decoder = JSONDecoder()
     private(set) var blocks: [Int: Block] = [:]
     private(set) var usage: AnthropicWire.Usage?
     private(set) var stopReason: String?
@@ -59,7 +59,7 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         if isComplete { return }
         let event: AnthropicWire.Event
         do {
-            event = try decoder.decode(AnthropicWire.Event.self, from: Data(sse.dataBytes))
+            event = try JSONReader.read(AnthropicWire.Event.self, from: sse.dataBytes)
         } catch {
             throw ProviderFailure(.connection, "malformed stream event (invalid JSON) after \(events) events", usage: reportedUsage)
         }
@@ -196,7 +196,7 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
     static func parseResponse(_ body: [UInt8]) throws(ProviderFailure) -> Completion {
         let response: AnthropicWire.Response
         do {
-            response = try JSONDecoder().decode(AnthropicWire.Response.self, from: Data(body))
+            response = try JSONReader.read(AnthropicWire.Response.self, from: body)
         } catch {
             throw ProviderFailure(.serverError, "response is not a valid message object")
         }

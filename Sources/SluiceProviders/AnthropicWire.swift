@@ -1,18 +1,19 @@
 import Sluice
+import SluiceJSON
 
-/// Anthropic Messages wire types (only the fields Sluice reads).
+/// Anthropic Messages wire types (only the fields Sluice reads), read with SluiceJSON under
+/// `JSONDecoder`'s rules for optional properties (``JSONObjectReadable``).
 enum AnthropicWire {
-    struct Usage: Codable, Sendable, Hashable {
+    struct Usage: JSONObjectReadable, Sendable, Hashable {
         var inputTokens: Int?
         var outputTokens: Int?
         var cacheReadInputTokens: Int?
         var cacheCreationInputTokens: Int?
-        enum CodingKeys: String, CodingKey {
-            case inputTokens = "input_tokens"
-            case outputTokens = "output_tokens"
-            case cacheReadInputTokens = "cache_read_input_tokens"
-            case cacheCreationInputTokens = "cache_creation_input_tokens"
-        }
+        static let jsonMembers: JSONMembers<Self> = [
+            "input_tokens": { $0.inputTokens = try $1.read() }, "output_tokens": { $0.outputTokens = try $1.read() },
+            "cache_read_input_tokens": { $0.cacheReadInputTokens = try $1.read() },
+            "cache_creation_input_tokens": { $0.cacheCreationInputTokens = try $1.read() },
+        ]
 
         /// Later values win field by field (`message_delta` usage is cumulative).
         mutating func merge(_ other: Usage) {
@@ -40,19 +41,26 @@ enum AnthropicWire {
         }
     }
 
-    struct ErrorObject: Decodable, Sendable {
+    struct ErrorObject: JSONObjectReadable, Sendable {
         var type: String?
         var message: String?
+        static let jsonMembers: JSONMembers<Self> = [
+            "type": { $0.type = try $1.read() }, "message": { $0.message = try $1.read() },
+        ]
     }
 
-    struct MessageStart: Decodable, Sendable {
+    struct MessageStart: JSONObjectReadable, Sendable {
         var id: String?
         var model: String?
         var role: String?
         var usage: Usage?
+        static let jsonMembers: JSONMembers<Self> = [
+            "id": { $0.id = try $1.read() }, "model": { $0.model = try $1.read() }, "role": { $0.role = try $1.read() },
+            "usage": { $0.usage = try $1.read() },
+        ]
     }
 
-    struct Delta: Decodable, Sendable {
+    struct Delta: JSONObjectReadable, Sendable {
         var type: String?
         var text: String?
         var partialJSON: String?
@@ -60,16 +68,16 @@ enum AnthropicWire {
         var signature: String?
         var stopReason: String?
         var stopSequence: String?
-        enum CodingKeys: String, CodingKey {
-            case type, text, thinking, signature
-            case partialJSON = "partial_json"
-            case stopReason = "stop_reason"
-            case stopSequence = "stop_sequence"
-        }
+        static let jsonMembers: JSONMembers<Self> = [
+            "type": { $0.type = try $1.read() }, "text": { $0.text = try $1.read() },
+            "partial_json": { $0.partialJSON = try $1.read() }, "thinking": { $0.thinking = try $1.read() },
+            "signature": { $0.signature = try $1.read() }, "stop_reason": { $0.stopReason = try $1.read() },
+            "stop_sequence": { $0.stopSequence = try $1.read() },
+        ]
     }
 
     /// One streamed event's data.
-    struct Event: Decodable, Sendable {
+    struct Event: JSONObjectReadable, Sendable {
         var type: String?
         var message: MessageStart?
         var index: Int?
@@ -77,14 +85,15 @@ enum AnthropicWire {
         var delta: Delta?
         var usage: Usage?
         var error: ErrorObject?
-        enum CodingKeys: String, CodingKey {
-            case type, message, index, delta, usage, error
-            case contentBlock = "content_block"
-        }
+        static let jsonMembers: JSONMembers<Self> = [
+            "type": { $0.type = try $1.read() }, "message": { $0.message = try $1.read() }, "index": { $0.index = try $1.read() },
+            "content_block": { $0.contentBlock = try $1.read() }, "delta": { $0.delta = try $1.read() },
+            "usage": { $0.usage = try $1.read() }, "error": { $0.error = try $1.read() },
+        ]
     }
 
     /// A non-streaming `message`.
-    struct Response: Decodable, Sendable {
+    struct Response: JSONObjectReadable, Sendable {
         var id: String?
         var type: String?
         var model: String?
@@ -92,9 +101,10 @@ enum AnthropicWire {
         var stopReason: String?
         var usage: Usage?
         var error: ErrorObject?
-        enum CodingKeys: String, CodingKey {
-            case id, type, model, content, usage, error
-            case stopReason = "stop_reason"
-        }
+        static let jsonMembers: JSONMembers<Self> = [
+            "id": { $0.id = try $1.read() }, "type": { $0.type = try $1.read() }, "model": { $0.model = try $1.read() },
+            "content": { $0.content = try $1.read() }, "stop_reason": { $0.stopReason = try $1.read() },
+            "usage": { $0.usage = try $1.read() }, "error": { $0.error = try $1.read() },
+        ]
     }
 }

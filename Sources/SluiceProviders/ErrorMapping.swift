@@ -1,5 +1,6 @@
 import Foundation
 public import Sluice
+import SluiceJSON
 
 /// Classifies provider error responses (HTTP status + body) into Sluice's ``ErrorClass``.
 ///

@@ -1,3 +1,5 @@
+import SluiceJSON
+
 /// Extracts message text from OpenAI- and Anthropic-shaped request bodies (used by the echo
 /// provider and for input-size estimates).
 enum MessageText {

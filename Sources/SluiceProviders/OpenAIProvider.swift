@@ -3,6 +3,7 @@ public import Logging
 public import Sluice
 public import SluiceHTTP
 import SluiceSupport
+import SluiceJSON
 
 /// A client for OpenAI Chat Completions and compatible servers.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 
 /// Accumulates an OpenAI Chat Completions event stream: content deltas, tool-call fragments
 /// by index (parallel calls interleave), the finish reason, and usage from the final
@@ -15,7 +16,6 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
     }
 
     private var parser: SSEParser
-    private let decoder = JSONDecoder()
     private(set) var text = ""
     private(set) var refusal = ""
     private(set) var toolCalls: [Int: PartialToolCall] = [:]
@@ -60,7 +60,7 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         }
         let decoded: OpenAIWire.Chunk
         do {
-            decoded = try decoder.decode(OpenAIWire.Chunk.self, from: Data(data))
+            decoded = try JSONReader.read(OpenAIWire.Chunk.self, from: data)
         } catch {
             throw ProviderFailure(.connection, "malformed stream chunk (invalid JSON) after \(chunks) chunks", usage: reportedUsage)
         }
@@ -174,7 +174,7 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
     static func parseResponse(_ body: [UInt8]) throws(ProviderFailure) -> Completion {
         let response: OpenAIWire.Response
         do {
-            response = try JSONDecoder().decode(OpenAIWire.Response.self, from: Data(body))
+            response = try JSONReader.read(OpenAIWire.Response.self, from: body)
         } catch {
             throw ProviderFailure(.serverError, "response is not a valid chat.completion object")
         }

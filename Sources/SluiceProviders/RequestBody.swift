@@ -1,4 +1,5 @@
 import Sluice
+import SluiceJSON
 
 /// Parsing and amending the provider-shaped request body of a job.
 enum RequestBody {

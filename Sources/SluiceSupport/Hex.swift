@@ -1,5 +1,6 @@
-/// Hexadecimal digits and percent-encoding, shared by the URL parsers (PostgreSQL, Redis), the
-/// PostgreSQL text decoders (`bytea`, `uuid`) and the JSON `\uXXXX` escapes.
+/// Hexadecimal digits and percent-encoding, shared by the URL parsers (PostgreSQL, Redis) and the
+/// PostgreSQL text decoders (`bytea`, `uuid`). (SluiceJSON reads its `\uXXXX` escapes itself: it
+/// depends on nothing but the standard library.)
 public enum Hex {
     /// The value of one hex digit (either case), or nil.
     @inlinable

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Sluice
+import SluiceJSON
 import SluicePostgres
 
 /// Writes attempt outcomes in groups (group commit): one `sluice.finish_attempts` statement per

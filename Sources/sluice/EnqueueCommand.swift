@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sluice
+import SluiceJSON
 import SluicePostgres
 import SluiceSupport
 

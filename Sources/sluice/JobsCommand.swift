@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sluice
+import SluiceJSON
 import SluicePostgres
 
 /// `sluice jobs show ID` and `sluice jobs list`.

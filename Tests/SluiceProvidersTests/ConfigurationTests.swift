@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import SluiceProviders
 import SluiceSupport
+import SluiceJSON
 
 @Suite("Providers configuration")
 struct ConfigurationTests {

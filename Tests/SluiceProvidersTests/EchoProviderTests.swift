@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Sluice
+import SluiceJSON
 import Testing
 @testable import SluiceProviders
 

@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 import SluiceMockProvider
 import Testing
 @testable import SluiceProviders

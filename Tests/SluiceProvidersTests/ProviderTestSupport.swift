@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Sluice
 import SluiceHTTP
+import SluiceJSON
 import SluiceMockProvider
 import SluiceSupport
 import Testing

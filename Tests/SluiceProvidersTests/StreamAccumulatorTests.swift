@@ -1,5 +1,6 @@
 import Foundation
 import Sluice
+import SluiceJSON
 import Testing
 @testable import SluiceProviders
 
@@ -67,6 +68,24 @@ struct StreamAccumulatorTests {
         #expect {
             _ = try feed(OpenAIStreamAccumulator.self, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {not json\n\n", chunkSize: 10)
         } throws: { ($0 as? ProviderFailure)?.errorClass == .connection }
+    }
+
+    /// Chunks are read under `JSONDecoder`'s rules for the wire types: `null`, integral
+    /// numbers written with a fraction and unknown members are fine, a member of the wrong type
+    /// fails the stream.
+    @Test func openAIChunkMembersAreTyped() throws {
+        let stream = #"data: {"id":null,"created":1.0,"extra":{"nested":[1,{"a":null}]},"choices":[{"index":0,"delta":{"content":"x","tool_calls":null},"logprobs":null,"finish_reason":null}],"usage":null}"#
+            + "\n\n" + #"data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"completion_tokens_details":{"reasoning_tokens":2,"x":"y"}}}"#
+            + "\n\ndata: [DONE]\n\n"
+        let completion = try feed(OpenAIStreamAccumulator.self, stream, chunkSize: 17).finish()
+        #expect(completion.text == "x")
+        #expect(try JSONValue.parse(completion.rawResponse)["usage"]?["completion_tokens_details"]?["reasoning_tokens"]?.intValue == 2)
+        for delta in [#"{"content":5}"#, #"{"content":["x"]}"#, #"{"tool_calls":{}}"#, #"{"tool_calls":[{"index":"0"}]}"#, #"{"role":true}"#] {
+            let bad = #"data: {"choices":[{"index":0,"delta":\#(delta)}]}"# + "\n\n"
+            #expect("\(delta)") { _ = try feed(OpenAIStreamAccumulator.self, bad, chunkSize: 1000) } throws: {
+                ($0 as? ProviderFailure)?.errorClass == .connection
+            }
+        }
     }
 
     @Test func openAIInStreamError() {
@@ -196,6 +215,18 @@ struct StreamAccumulatorTests {
         #expect {
             _ = try feed(AnthropicStreamAccumulator.self, "event: content_block_delta\ndata: {oops\n\n", chunkSize: 5)
         } throws: { ($0 as? ProviderFailure)?.errorClass == .connection }
+    }
+
+    @Test func anthropicEventMembersAreTyped() throws {
+        let pinged = Self.anthropicStream.replacingOccurrences(of: #"{"type": "ping"}"#, with: #"{"type":"ping","extra":[1,{"a":null}],"index":null}"#)
+        #expect(try feed(AnthropicStreamAccumulator.self, pinged, chunkSize: 80).finish().text == "Hi there")
+        for event in [#"{"type":"content_block_delta","index":"0","delta":{"type":"text_delta","text":"a"}}"#,
+                      #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":1}}"#,
+                      #"{"type":"message_delta","usage":{"output_tokens":1.5}}"#] {
+            #expect("\(event)") { _ = try feed(AnthropicStreamAccumulator.self, "data: \(event)\n\n", chunkSize: 1000) } throws: {
+                ($0 as? ProviderFailure)?.errorClass == .connection
+            }
+        }
     }
 
     @Test func nonStreamingOpenAIResponse() throws {

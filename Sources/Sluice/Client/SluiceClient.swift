@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import ServiceLifecycle
 public import SluicePostgres
+import SluiceJSON
 
 /// The submitter API: enqueue jobs, read their state and results, wait for them, cancel them.
 ///

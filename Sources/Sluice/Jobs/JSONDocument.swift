@@ -1,4 +1,5 @@
 import Foundation
+import SluiceJSON
 
 /// A JSON value kept as its UTF-8 text (requests, metadata, raw responses): Sluice stores and
 /// forwards these documents without re-encoding them.

@@ -1,4 +1,5 @@
 public import Foundation
+import SluiceJSON
 
 /// What to run: a provider and model, or a named route resolved by the router.
 public enum JobTarget: Sendable, Hashable {

@@ -1,4 +1,6 @@
 public import Foundation
+import Sluice
+import SluiceJSON
 
 /// How one attempt ended, as ``JobStore/finishAttempts(worker:outcomes:)`` records it
 /// (`sluice.finish_attempts`).

@@ -1,4 +1,5 @@
 public import Foundation
+import SluiceJSON
 import SluicePostgres
 
 extension JobStore {

@@ -1,9 +1,9 @@
 import Foundation
-import Sluice
+import SluiceJSON
 import Testing
 
 /// `JSONSyntax.isValid` on its own (its agreement with `JSONValue.parse` is checked in
-/// SluiceProvidersTests/JSONValueParserTests).
+/// JSONValueParserTests).
 @Suite("JSONSyntax")
 struct JSONSyntaxTests {
     static func valid(_ text: String) -> Bool { JSONSyntax.isValid(Array(text.utf8)) }

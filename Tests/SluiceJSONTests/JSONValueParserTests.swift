@@ -1,7 +1,6 @@
 import Foundation
-import Sluice
 import Testing
-@testable import SluiceProviders
+@testable import SluiceJSON
 
 /// `JSONValue.parse` and `serialized()` against the `JSONDecoder`/`JSONEncoder` path they
 /// replaced (still reachable through `JSONValue`'s `Codable` conformance), and `JSONSyntax`
@@ -114,7 +113,7 @@ struct JSONValueParserTests {
 
     @Test func trailingCommasAndByteOrderMarkAreRejected() throws {
         for document in Self.acceptedByJSONDecoder {
-            #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(document.utf8)) }
+            #expect(throws: JSONError.self) { try JSONValue.parse(Array(document.utf8)) }
             #expect(!JSONSyntax.isValid(Array(document.utf8)))
             // JSONDecoder accepted them.
             #expect((try? Self.legacyParse(Array(document.utf8))) != nil)
@@ -123,8 +122,8 @@ struct JSONValueParserTests {
 
     // MARK: Invalid documents
 
-    /// Documents both the parser and `JSONSyntax` reject, with the parser's reason and offset.
-    static let invalidDocuments: [([UInt8], JSONParseError.Reason, Int)] = [
+    /// Documents both the parser and `JSONSyntax` reject, with the parser's code and offset.
+    static let invalidDocuments: [([UInt8], JSONError.Code, Int)] = [
         (Array("".utf8), .unexpectedEnd, 0),
         (Array("   ".utf8), .unexpectedEnd, 3),
         (Array("[1,2".utf8), .unexpectedEnd, 4),
@@ -212,9 +211,9 @@ struct JSONValueParserTests {
     ]
 
     @Test func invalidDocumentsAreRejected() throws {
-        for (bytes, reason, offset) in Self.invalidDocuments {
+        for (bytes, code, offset) in Self.invalidDocuments {
             let label = Self.text(Array(bytes.prefix(60)))
-            #expect(throws: JSONParseError(offset: offset, reason: reason), "\(label)") { try JSONValue.parse(bytes) }
+            #expect(throws: JSONError(code, at: offset), "\(label)") { try JSONValue.parse(bytes) }
             #expect(!JSONSyntax.isValid(bytes), "\(label)")
         }
     }
@@ -227,8 +226,8 @@ struct JSONValueParserTests {
         }
     }
 
-    @Test func errorDescriptionHasOffsetAndReason() {
-        #expect("\(JSONParseError(offset: 3, reason: .trailingData))" == "invalid JSON at byte 3: data after the JSON value")
+    @Test func errorDescriptionHasOffsetAndCode() {
+        #expect("\(JSONError(.trailingData, at: 3))" == "invalid JSON at byte 3: data after the JSON value")
     }
 
     // MARK: Numbers
@@ -264,7 +263,7 @@ struct JSONValueParserTests {
             let bytes = Array(literal.utf8)
             guard let legacy = try? Self.legacyParse(bytes) else {
                 // Out of range for a Double: both reject.
-                #expect(throws: JSONParseError.self, "\(literal)") { try JSONValue.parse(bytes) }
+                #expect(throws: JSONError.self, "\(literal)") { try JSONValue.parse(bytes) }
                 continue
             }
             let parsed = try JSONValue.parse(bytes)
