@@ -8,6 +8,7 @@ import SluiceProviders
 
 #if canImport(Glibc)
 import Glibc
+import SluiceSupport
 #endif
 
 /// `sluice-bench providers`: SSE parser throughput, JSON parse/serialize/validate cost per

@@ -87,9 +87,9 @@ struct Bench {
         // would otherwise share the two cores with this section.
         let old = try await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
         for row in old.rows {
-            _ = try await admin.query("DROP DATABASE \(try row.decode(String.self, at: 0)) WITH (FORCE)")
+            _ = try await admin.query("DROP DATABASE \(unescaped: try row.decode(String.self, at: 0)) WITH (FORCE)")
         }
-        _ = try await admin.query("CREATE DATABASE \(name)")
+        _ = try await admin.query("CREATE DATABASE \(unescaped: name)")
         await admin.shutdown()
         var components = URLComponents(string: base)!
         components.path = "/" + name
@@ -181,18 +181,18 @@ struct Bench {
         }
         start = clock.now
         for payload in payloads {
-            _ = try await db.postgres.query("SELECT count(*) FROM sluice.enqueue_batch($1::jsonb)", [payload])
+            _ = try await db.client.store.enqueueBatchFunction(payload)
         }
         let sql = Double(jobs) / seconds(clock.now - start)
         print(String(format: "enqueue bulk (SELECT sluice.enqueue_batch($1), 10k per call): %8.0f jobs/s", sql))
-        let postgres = db.postgres
+        let store = db.client.store
         let all = payloads
         start = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for caller in 0..<2 {
                 group.addTask {
                     for payload in stride(from: caller, to: all.count, by: 2).map({ all[$0] }) {
-                        _ = try await postgres.query("SELECT count(*) FROM sluice.enqueue_batch($1::jsonb)", [payload])
+                        _ = try await store.enqueueBatchFunction(payload)
                     }
                 }
             }
@@ -275,15 +275,20 @@ struct Bench {
         var samples: [Double] = []
         for i in 0..<300 {
             let id = try await client.enqueue(spec("waiter", i)).id
-            _ = try await db.postgres.query(
-                "SELECT count(*) FROM sluice.claim('bench', 1, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
+            _ = try await client.store.claim(.init(
+                worker: "bench", limit: 1, lanes: Lane.allCases, tenants: nil, lease: .seconds(30),
+                starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
             let waiter = Task { () -> ContinuousClock.Instant in
                 _ = try await client.wait(for: id, timeout: .seconds(10))
                 return clock.now
             }
             try await Task.sleep(for: .milliseconds(5))   // the waiter is listening
-            let items = #"[{"id":"\#(id.uuidString)","attempt":1,"outcome":"succeeded","usage":{"input":1,"output":1},"result":{"output_text":"ok","provider":"echo","model":"echo"}}]"#
-            _ = try await db.postgres.query("SELECT sluice.finish_attempts('bench', $1::jsonb)", [PostgresJSON(bytes: Array(items.utf8))])
+            var outcome = AttemptOutcome(jobID: id, attempt: 1, kind: .succeeded, startedAt: Date(), duration: .milliseconds(1))
+            outcome.usage = Usage(inputTokens: 1, outputTokens: 1)
+            outcome.result = ProviderResult(
+                text: "ok", finishReason: "stop", rawResponse: [], usage: Usage(inputTokens: 1, outputTokens: 1),
+                costUSD: nil, model: "echo", provider: "echo", latency: .milliseconds(1), timeToFirstToken: nil)
+            _ = try await client.store.finishAttempts(worker: "bench", outcomes: [outcome])
             let committed = clock.now
             let woke = try await waiter.value
             samples.append(max(0, seconds(woke - committed) * 1000))
@@ -308,9 +313,9 @@ struct Bench {
                 var samples: [Double] = []
                 for _ in 0..<40 {
                     let start = clock.now
-                    _ = try await db.postgres.query(
-                        "SELECT count(*) FROM sluice.claim('bench', 100, enum_range(NULL::sluice.lane), NULL, '30 seconds', '10 seconds', 5, $1::int)",
-                        [window])
+                    _ = try await db.client.store.claim(.init(
+                        worker: "bench", limit: 100, lanes: Lane.allCases, tenants: nil, lease: .seconds(30),
+                        starvationAfter: .seconds(10), reserved: 5, tenantWindow: window))
                     samples.append(seconds(clock.now - start) * 1000)
                 }
                 print("claim of 100 jobs, \(tenants) tenants with queued jobs, window \(window == 256 ? "256 (default)" : "unbounded"): \(Stats(samples: samples))")
@@ -338,7 +343,7 @@ struct Bench {
     }
 
     func count(_ postgres: PostgresClient, _ sql: String) async throws -> Int {
-        try await postgres.query(sql).rows[0].decode(Int.self, at: 0)
+        try await postgres.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(Int.self, at: 0)
     }
 
     func endToEnd(jobs: Int, processes: Int, concurrency: Int) async throws {

@@ -1,13 +1,19 @@
-import SluicePostgres
+public import SluicePostgres
+import SluiceSupport
 
 /// Every error the submitter API throws.
 ///
 /// Validation and admission failures name the offending `field` and the `rule` it broke (the
 /// same names the SQL API raises in `COLUMN` and `CONSTRAINT`), so callers can branch on them.
-public struct SluiceError: Error, Sendable, CustomStringConvertible {
+/// The fields are read-only outside this module.
+///
+/// `description` is safe to log: the operation, the code, the message and the field and rule.
+/// `debugDescription` adds every invalid spec of a batch and the database error behind a
+/// `.database` error (with its server detail and failing statement, `String(reflecting:)`).
+public struct SluiceError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// What kind of failure this is. Extensible: new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let name: String
+        private let name: String
         private init(_ name: String) { self.name = name }
 
         /// A job spec (or a batch) is invalid; see `field`, `rule` and `batchErrors`.
@@ -33,37 +39,51 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible {
     /// One invalid spec of a batch.
     public struct SpecProblem: Sendable, Hashable, Codable {
         /// 0-based position in the batch.
-        public var index: Int
-        public var field: String
-        public var rule: String
-        public var message: String
+        public internal(set) var index: Int
+        public internal(set) var field: String
+        public internal(set) var rule: String
+        public internal(set) var message: String
     }
 
-    public var code: Code
-    public var message: String
+    public internal(set) var code: Code
+    public internal(set) var message: String
     /// The field at fault (a JSON path into the spec, e.g. `request.messages[0].role`).
-    public var field: String?
+    public internal(set) var field: String?
     /// The rule it broke (`required`, `known`, `range`, `format`, `queue_full`, …).
-    public var rule: String?
+    public internal(set) var rule: String?
     /// For batches: every invalid spec, by index.
-    public var batchErrors: [SpecProblem]
+    public internal(set) var batchErrors: [SpecProblem]
     /// The database error behind a `.database` error.
-    public var underlying: PostgresError?
+    public internal(set) var underlying: PostgresError?
+    /// The store operation that failed (`"enqueue"`, `"claim"`, `"complete"`, …), when known;
+    /// `description` starts with it.
+    public internal(set) var operation: String?
 
-    public init(code: Code, message: String, field: String? = nil, rule: String? = nil,
-                batchErrors: [SpecProblem] = [], underlying: PostgresError? = nil) {
+    init(code: Code, message: String, field: String? = nil, rule: String? = nil,
+         batchErrors: [SpecProblem] = [], underlying: PostgresError? = nil, operation: String? = nil) {
         self.code = code
         self.message = message
         self.field = field
         self.rule = rule
         self.batchErrors = batchErrors
         self.underlying = underlying
+        self.operation = operation
     }
 
+    /// `[<operation>: ]SluiceError.<code>: <message>[ [<field>: <rule>]]` — safe to log.
     public var description: String {
-        var text = "\(code): \(message)"
+        var text = ErrorFormat.summary("SluiceError", code: code, message)
+        if let operation { text = "\(operation): " + text }
         if let field, let rule, !message.hasPrefix(field) { text += " [\(field): \(rule)]" }
         return text
+    }
+
+    /// Every field, with the underlying database error's own debug description.
+    public var debugDescription: String {
+        ErrorFormat.debug("SluiceError", code: code, [
+            ("operation", operation), ("message", message), ("field", field), ("rule", rule),
+            ("batchErrors", batchErrors.isEmpty ? nil : batchErrors), ("underlying", underlying),
+        ])
     }
 
     static func invalid(_ field: String, _ rule: String, _ message: String) -> SluiceError {
@@ -72,6 +92,12 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible {
 
     /// Maps a database error to a typed one: SQLSTATE class SL carries field (COLUMN) and rule
     /// (CONSTRAINT); everything else is `.database`.
+    static func from(_ error: any Error, operation: String?) -> SluiceError {
+        var mapped = from(error)
+        if mapped.operation == nil { mapped.operation = operation }
+        return mapped
+    }
+
     static func from(_ error: any Error) -> SluiceError {
         if let error = error as? SluiceError { return error }
         guard let pg = error as? PostgresError else {

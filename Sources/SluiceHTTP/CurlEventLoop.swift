@@ -4,6 +4,7 @@ import Logging
 
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 
 /// The event loop: one `CURLM` multi handle driven by curl's socket and timer callbacks on

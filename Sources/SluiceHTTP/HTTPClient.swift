@@ -1,8 +1,9 @@
 import CCurl
 import CSluiceShims
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
+import Synchronization
 
 /// An asynchronous HTTP/1.1 and HTTP/2 client over libcurl's multi interface.
 ///

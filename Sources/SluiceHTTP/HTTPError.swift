@@ -1,11 +1,15 @@
+import SluiceSupport
+
 /// A failure of an HTTP transfer. HTTP error statuses are not errors (see ``HTTPResponse/status``).
+/// The fields are read-only outside this module.
 ///
 /// ``description`` contains the code, the message and the method and URL without query string or
-/// userinfo; it never contains request headers or bodies, which carry API keys.
-public struct HTTPError: Error, Sendable, CustomStringConvertible, Equatable {
+/// userinfo; ``debugDescription`` lists every field. Neither ever contains request headers or
+/// bodies, which carry API keys, nor response bodies.
+public struct HTTPError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible, Equatable {
     /// The kind of failure; extensible (compare with the static members).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
+        private let name: String
         private init(_ name: String) { self.name = name }
 
         /// The request could not be sent as given (bad URL, unsupported scheme, bad option).
@@ -36,17 +40,17 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// The kind of failure.
-    public var code: Code
+    public internal(set) var code: Code
     /// A human-readable explanation (never contains request headers).
-    public var message: String
+    public internal(set) var message: String
     /// The request method, if the error belongs to a request.
-    public var method: String?
+    public internal(set) var method: String?
     /// The request URL without userinfo, query and fragment.
-    public var url: String?
+    public internal(set) var url: String?
     /// libcurl's result code, when the failure came from libcurl.
-    public var curlCode: Int?
+    public internal(set) var curlCode: Int?
 
-    public init(code: Code, message: String, method: String? = nil, url: String? = nil, curlCode: Int? = nil) {
+    init(code: Code, message: String, method: String? = nil, url: String? = nil, curlCode: Int? = nil) {
         self.code = code
         self.message = message
         self.method = method
@@ -55,9 +59,16 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     public var description: String {
-        var s = "HTTPError.\(code): \(message)"
+        var s = ErrorFormat.summary("HTTPError", code: code, message)
         if let method, let url { s += " (\(method) \(url))" }
         if let curlCode { s += " [curl \(curlCode)]" }
         return s
+    }
+
+    /// Every field (the URL is the redacted one `description` shows too).
+    public var debugDescription: String {
+        ErrorFormat.debug("HTTPError", code: code, [
+            ("message", message), ("method", method), ("url", url), ("curlCode", curlCode),
+        ])
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 /// An HTTP request for ``HTTPClient/execute(_:)``.
 public struct HTTPRequest: Sendable {
     /// The method, e.g. `"GET"`, `"POST"`; sent as given (upper case expected).

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Formats used by provider rate-limit headers.
 public enum MockDurationFormat {

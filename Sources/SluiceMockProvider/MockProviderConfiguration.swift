@@ -1,4 +1,4 @@
-import SluiceSupport
+public import SluiceSupport
 
 /// How a mock provider server behaves when a request carries no directive.
 ///

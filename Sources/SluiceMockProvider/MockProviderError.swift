@@ -1,9 +1,12 @@
-/// An error of the mock provider (bad directive, bad request, failure to bind).
-public struct MockProviderError: Error, CustomStringConvertible, Sendable {
+import SluiceSupport
+
+/// An error of the mock provider (bad directive, bad request, failure to bind). The fields are
+/// read-only outside this module; messages never contain an API key.
+public struct MockProviderError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
     /// The kind of failure; extensible.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: String
-        public init(_ rawValue: String) { self.rawValue = rawValue }
+        private let rawValue: String
+        private init(_ rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
         /// A `x-mock` header or `[[mock: …]]` directive could not be parsed.
@@ -18,12 +21,19 @@ public struct MockProviderError: Error, CustomStringConvertible, Sendable {
     public let code: Code
     /// A human-readable explanation (never contains an API key).
     public let message: String
+    /// The error that caused this one (e.g. the bind failure behind `.startFailed`).
+    public let underlying: (any Error)?
 
-    /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
     }
 
-    public var description: String { "MockProviderError(\(code)): \(message)" }
+    /// `MockProviderError.<code>: <message>`.
+    public var description: String { ErrorFormat.summary("MockProviderError", code: code, message) }
+
+    public var debugDescription: String {
+        ErrorFormat.debug("MockProviderError", code: code, [("message", message), ("underlying", underlying)])
+    }
 }

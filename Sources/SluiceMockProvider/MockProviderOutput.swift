@@ -1,3 +1,4 @@
+import Foundation
 /// The deterministic output and usage rules of the mock provider. Tests import these to know
 /// exactly what the server will answer.
 public enum MockProviderOutput {

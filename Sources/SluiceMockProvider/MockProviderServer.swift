@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
-import Logging
+public import Logging
 import NIOCore
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// The mock LLM provider: one HTTP/1.1 server (Hummingbird) speaking the OpenAI Chat
 /// Completions and Anthropic Messages wire formats, with fault injection, rate limits and
@@ -118,7 +118,7 @@ public struct MockProviderServer: Service {
             do {
                 try await task.value
             } catch {
-                throw MockProviderError(.startFailed, "mock provider could not start on \(configuration.host):\(configuration.port): \(error)")
+                throw MockProviderError(.startFailed, "mock provider could not start on \(configuration.host):\(configuration.port): \(error)", underlying: error)
             }
             throw MockProviderError(.startFailed, "mock provider stopped before listening")
         }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import ServiceLifecycle
 
 /// A mock provider started in-process by ``MockProviderServer/start(configuration:logger:)``.

@@ -1,5 +1,6 @@
 import Logging
 import SluiceSupport
+import Foundation
 
 extension PostgresClient {
     /// Listens on `channels` on a dedicated connection (not from the pool) and yields the

@@ -1,5 +1,5 @@
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import SluiceSupport
 
 /// A bounded pool of ``PostgresConnection``s; a `ServiceLifecycle.Service`.
@@ -131,7 +131,7 @@ public final class PostgresClient: Service, Sendable {
     }
 
     /// Runs one statement on a pooled connection. See ``PostgresConnection/query(_:_:prepared:)``.
-    public func query(_ sql: String, _ binds: [(any PostgresEncodable)?] = [], prepared: Bool = false) async throws -> PostgresResult {
+    public func query(_ sql: String, _ binds: [(any PostgresEncodable)?], prepared: Bool = false) async throws -> PostgresResult {
         try await withConnection { connection in
             try await connection.query(sql, binds, prepared: prepared)
         }

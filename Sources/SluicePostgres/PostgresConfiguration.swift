@@ -1,4 +1,5 @@
-import SluiceSupport
+public import SluiceSupport
+import Foundation
 
 /// Where and how to connect to PostgreSQL.
 ///
@@ -69,8 +70,9 @@ public struct PostgresConfiguration: Sendable {
             return String(url[..<r.lowerBound]) + "password=<redacted>…"
         }
         let rest = url[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(of: "?") ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        // The last '@' anywhere, not only before the '?': a password with an unencoded '?'
+        // would otherwise be shown (redacting too much of an odd URL is harmless).
+        guard let at = rest.lastIndex(of: "@") else { return url }
         let userinfo = rest[..<at]
         guard let colon = userinfo.firstIndex(of: ":") else { return url }
         return String(url[..<schemeEnd.upperBound]) + userinfo[..<colon] + ":<redacted>" + rest[at...]

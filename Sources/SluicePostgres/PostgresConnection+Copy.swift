@@ -1,4 +1,5 @@
 import CLibPQ
+import SluiceSupport
 
 extension PostgresConnection {
     /// Runs `COPY … FROM STDIN` and streams `chunks` to the server with `PQputCopyData`; the
@@ -11,7 +12,7 @@ extension PostgresConnection {
     /// (`.cancelled`) and the connection stays usable too.
     public func copyFrom<S: Sequence & Sendable>(_ sql: String, chunks: S) async throws(PostgresError) -> Int
     where S.Element == [UInt8] {
-        try await cancellable { () throws(PostgresError) -> Int in
+        try await cancellable(sql: sql) { () throws(PostgresError) -> Int in
             try self.runCopy(sql, chunks)
         }
     }

@@ -2,6 +2,7 @@ import CLibPQ
 
 #if canImport(Glibc)
 import Glibc
+import SluiceSupport
 #endif
 
 extension PostgresConnection {
@@ -74,7 +75,7 @@ extension PostgresConnection {
                     if firstError == nil {
                         var error = serverError(res)
                         error.message = "pipeline statement \(index + 1) of \(statements.count) failed: " + error.message
-                        firstError = error
+                        firstError = error.attaching(query: statements[index].0, scrubbing: configuration.password)
                     }
                 }
                 PQclear(res)

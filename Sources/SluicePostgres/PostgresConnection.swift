@@ -1,6 +1,6 @@
 import CLibPQ
 import Foundation
-import Logging
+public import Logging
 import SluiceSupport
 
 #if canImport(Glibc)
@@ -152,10 +152,10 @@ public actor PostgresConnection {
     /// reconnect) starts with an empty cache, and a statement the server no longer knows is
     /// re-prepared transparently.
     public func query(
-        _ sql: String, _ binds: [(any PostgresEncodable)?] = [], prepared: Bool = false
+        _ sql: String, _ binds: [(any PostgresEncodable)?], prepared: Bool = false
     ) async throws(PostgresError) -> PostgresResult {
         let parameters = try EncodedParameters(binds)
-        return try await cancellable { () throws(PostgresError) -> PostgresResult in
+        return try await cancellable(sql: sql) { () throws(PostgresError) -> PostgresResult in
             if prepared {
                 return try self.runPrepared(sql, parameters, retry: true)
             }
@@ -170,7 +170,7 @@ public actor PostgresConnection {
     /// Runs one or more `;`-separated statements with the simple-query protocol (no
     /// parameters): DDL, migrations. Stops at the first error.
     public func execute(_ sql: String) async throws(PostgresError) {
-        _ = try await cancellable { () throws(PostgresError) -> PostgresResult in
+        _ = try await cancellable(sql: sql) { () throws(PostgresError) -> PostgresResult in
             try self.run(cancellable: true) { pg in PQsendQuery(pg, sql) }
         }
     }
@@ -250,8 +250,9 @@ public actor PostgresConnection {
 
     // MARK: Execution core
 
-    /// Runs `operation` with a cancellation handler that sends `PQcancel`.
-    func cancellable<T>(_ operation: () throws(PostgresError) -> T) async throws(PostgresError) -> T {
+    /// Runs `operation` with a cancellation handler that sends `PQcancel`. An error thrown
+    /// while running `sql` carries it as its ``PostgresError/query``.
+    func cancellable<T>(sql: String? = nil, _ operation: () throws(PostgresError) -> T) async throws(PostgresError) -> T {
         if Task.isCancelled {
             throw PostgresError(code: .cancelled, message: "the task was cancelled before the statement was sent")
         }
@@ -266,6 +267,9 @@ public actor PostgresConnection {
                 s.cancelRequested = true
                 if s.inFlight, let cancel = s.cancel { sendCancel(cancel) }
             }
+        }
+        if case .failure(let error) = result, let sql {
+            throw error.attaching(query: sql, scrubbing: configuration.password)
         }
         return try result.get()
     }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SluiceSupport
 
 /// A Swift type a result column can be decoded into (from PostgreSQL's text format).

@@ -10,8 +10,13 @@ final class PostgresResultStorage: Sendable {
     /// For each cell: end offset in `bytes`.
     let ends: [Int]
     let rowCount: Int
+    /// Column name → index of its first occurrence, for decoding by name.
+    let columnIndex: [String: Int]
 
     init(columnNames: [String], columnTypes: [PostgresDataType], bytes: [UInt8], starts: [Int], ends: [Int], rowCount: Int) {
+        var columnIndex: [String: Int] = [:]
+        for (index, name) in columnNames.enumerated() where columnIndex[name] == nil { columnIndex[name] = index }
+        self.columnIndex = columnIndex
         self.columnNames = columnNames
         self.columnTypes = columnTypes
         self.bytes = bytes
@@ -65,7 +70,7 @@ public struct PostgresRow: Sendable {
 
     /// Decodes the value of the first column called `column`.
     public func decode<T: PostgresDecodable>(_ type: T.Type, column: String) throws(PostgresError) -> T {
-        guard let index = storage.columnNames.firstIndex(of: column) else {
+        guard let index = storage.columnIndex[column] else {
             throw PostgresError(
                 code: .decoding,
                 message: "no column '\(column)' in the result (columns: \(storage.columnNames.joined(separator: ", ")))",

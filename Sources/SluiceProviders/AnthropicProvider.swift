@@ -1,8 +1,9 @@
 import Foundation
-import Logging
-import Sluice
-import SluiceHTTP
+public import Logging
+public import Sluice
+public import SluiceHTTP
 import SluiceJSON
+import SluiceSupport
 
 /// A client for Anthropic Messages.
 ///

@@ -47,7 +47,7 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         do {
             events = try parser.feed(chunk)
         } catch {
-            throw ProviderFailure(.connection, "malformed event stream: \(error)", usage: reportedUsage)
+            throw ProviderFailure(.connection, "malformed event stream: \((error as? SSEParserError)?.message ?? "\(error)")", usage: reportedUsage)
         }
         for event in events {
             try consume(event)

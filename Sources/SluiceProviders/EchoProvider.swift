@@ -1,5 +1,5 @@
 import Foundation
-import Sluice
+public import Sluice
 import SluiceJSON
 
 /// The built-in `echo` provider: no network, answers with the text of the last user message.

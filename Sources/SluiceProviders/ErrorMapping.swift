@@ -1,5 +1,5 @@
 import Foundation
-import Sluice
+public import Sluice
 import SluiceJSON
 
 /// Classifies provider error responses (HTTP status + body) into Sluice's ``ErrorClass``.

@@ -79,10 +79,8 @@ struct HTTPProviderEngine: Sendable {
                 } catch let failure as ProviderFailure {
                     throw failure
                 } catch let error as HTTPError where !stream.isComplete {
-                    var failure = transportFailure(error)
-                    failure.message = "stream cut: " + failure.message
-                    failure.usage = stream.reportedUsage
-                    throw failure
+                    let failure = transportFailure(error)
+                    throw ProviderFailure(failure.errorClass, "stream cut: " + failure.message, usage: stream.reportedUsage)
                 } catch let error as HTTPError {
                     // The terminal marker arrived; a problem reading what follows it is harmless.
                     logger.debug("ignoring an error after the end of a complete stream", metadata: ["error": "\(error.code)"])
@@ -109,14 +107,15 @@ struct HTTPProviderEngine: Sendable {
                 httpStatus: response.status, rateLimits: snapshot
             )
         } catch {
-            var failure = error
-            failure.message = redactor.redact(failure.message)
-            if failure.httpStatus == nil { failure.httpStatus = status }
-            if failure.rateLimits == nil { failure.rateLimits = snapshot }
-            if failure.costUSD == nil { failure.costUSD = cost(model: call.model, usage: failure.usage) }
-            if failure.errorClass != .cancelled && Task.isCancelled {
-                failure.errorClass = .cancelled
-            }
+            // ProviderFailure's fields are read-only here (it belongs to Sluice): build the
+            // completed failure anew.
+            let failure = ProviderFailure(
+                error.errorClass != .cancelled && Task.isCancelled ? .cancelled : error.errorClass,
+                redactor.redact(error.message), httpStatus: error.httpStatus ?? status,
+                retryAfter: error.retryAfter, shouldRetry: error.shouldRetry, usage: error.usage,
+                costUSD: error.costUSD ?? cost(model: call.model, usage: error.usage),
+                rateLimits: error.rateLimits ?? snapshot
+            )
             logger.debug("provider call failed", metadata: [
                 "provider": "\(name)", "model": "\(call.model)", "job_id": "\(call.jobID)",
                 "error_class": "\(failure.errorClass.rawValue)", "http_status": "\(failure.httpStatus.map(String.init) ?? "-")",

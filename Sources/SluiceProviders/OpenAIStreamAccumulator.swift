@@ -43,7 +43,7 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         do {
             events = try parser.feed(chunk)
         } catch {
-            throw ProviderFailure(.connection, "malformed event stream: \(error)", usage: reportedUsage)
+            throw ProviderFailure(.connection, "malformed event stream: \((error as? SSEParserError)?.message ?? "\(error)")", usage: reportedUsage)
         }
         for event in events {
             try consume(event)
@@ -192,9 +192,10 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         do {
             calls = try completeToolCalls(partial, finishReason: choice.finishReason)
         } catch {
-            var failure = error
-            failure.usage = usage.normalized
-            throw failure
+            throw ProviderFailure(
+                error.errorClass, error.message, httpStatus: error.httpStatus, retryAfter: error.retryAfter,
+                shouldRetry: error.shouldRetry, usage: usage.normalized, costUSD: error.costUSD, rateLimits: error.rateLimits
+            )
         }
         let text = choice.message?.content ?? ""
         if choice.finishReason == "content_filter" && text.isEmpty && calls.isEmpty {

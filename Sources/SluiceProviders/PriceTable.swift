@@ -1,6 +1,6 @@
-import Foundation
-import Logging
-import Sluice
+public import Foundation
+public import Logging
+public import Sluice
 import SluiceSupport
 
 /// Model prices and the cost of a call.
@@ -65,14 +65,10 @@ public final class PriceTable: Sendable {
         var warned: Set<String> = []
     }
 
-    /// Loads the bundled price table and applies `overrides` (keyed `provider/model`).
+    /// Loads the price table compiled into the binary (`Resources/prices.json`, embedded by
+    /// SwiftPM) and applies `overrides` (keyed `provider/model`).
     public convenience init(overrides: [String: Price] = [:], logger: Logger) throws(ProvidersError) {
-        guard let url = Bundle.module.url(forResource: "prices", withExtension: "json"),
-              let data = try? Data(contentsOf: url)
-        else {
-            throw ProvidersError(.invalidPriceTable, "the bundled prices.json is missing")
-        }
-        try self.init(json: data, overrides: overrides, logger: logger)
+        try self.init(json: Data(PackageResources.prices_json), overrides: overrides, logger: logger)
     }
 
     /// Parses a price table in the `prices.json` format and applies `overrides`.

@@ -1,6 +1,6 @@
-import Logging
-import Sluice
-import SluiceHTTP
+public import Logging
+public import Sluice
+public import SluiceHTTP
 
 /// The providers of a process, by name, built once from configuration.
 ///

@@ -1,6 +1,6 @@
-import Foundation
-import SluiceJSON
-import SluiceSupport
+public import Foundation
+public import SluiceJSON
+public import SluiceSupport
 import Yams
 
 /// Which providers exist, how to reach them, and price overrides.
@@ -194,7 +194,7 @@ public struct ProvidersConfiguration: Sendable {
         } catch let error as ProvidersError {
             throw error
         } catch {
-            throw ProvidersError(.unreadableConfiguration, "not valid YAML/JSON: \(error)")
+            throw ProvidersError(.unreadableConfiguration, "not valid YAML/JSON: \(Self.syntaxProblem(error))")
         }
         guard case .object(let top) = root else {
             if root.isNull { return }  // empty document
@@ -388,6 +388,22 @@ public struct ProvidersConfiguration: Sendable {
 
     /// Parses YAML (JSON is valid YAML) into a ``JSONValue``, resolving scalar types by the
     /// YAML core schema (quoted scalars stay strings).
+    /// A YAML syntax error as position and problem, without the source line Yams quotes after
+    /// it: that line may hold an API key (`api_keys: [sk-…`), and error messages never do.
+    static func syntaxProblem(_ error: any Error) -> String {
+        guard let error = error as? YamlError else { return "\(error)" }
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            let while_ = context.map { "\($0.text) at \($0.mark), " } ?? ""
+            return "\(mark): \(while_)\(problem)"
+        case let .reader(problem, offset, _, _):
+            return "\(problem)\(offset.map { " at offset \($0)" } ?? "")"
+        default:
+            return "\(error)"
+        }
+    }
+
     static func json(from yaml: String) throws -> JSONValue {
         guard let node = try Yams.compose(yaml: yaml) else { return .null }
         return try json(from: node)

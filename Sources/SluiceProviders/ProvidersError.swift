@@ -1,10 +1,16 @@
+import SluiceSupport
+
 /// An error of the providers layer that is not a provider call failure: bad configuration,
-/// an unreadable price table. (Call failures are ``ProviderFailure``s.)
-public struct ProvidersError: Error, Sendable, CustomStringConvertible {
+/// an unreadable price table. (Call failures are ``ProviderFailure``s.) The fields are
+/// read-only outside this module.
+///
+/// Neither `description` nor `debugDescription` contains a secret: messages name the
+/// configuration path of a bad value, never an API key.
+public struct ProvidersError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// What went wrong, extensible.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        let value: String
-        init(_ value: String) { self.value = value }
+        private let value: String
+        private init(_ value: String) { self.value = value }
         public var description: String { value }
 
         /// A configuration value is missing or invalid; `field` names it.
@@ -15,20 +21,24 @@ public struct ProvidersError: Error, Sendable, CustomStringConvertible {
         public static let invalidPriceTable = Code("invalid_price_table")
     }
 
-    public var code: Code
+    public internal(set) var code: Code
     /// A human-readable explanation (never contains a secret).
-    public var message: String
+    public internal(set) var message: String
     /// The configuration path of the offending value, like `providers[1].base_url`.
-    public var field: String?
+    public internal(set) var field: String?
 
-    public init(_ code: Code, _ message: String, field: String? = nil) {
+    init(_ code: Code, _ message: String, field: String? = nil) {
         self.code = code
         self.message = message
         self.field = field
     }
 
+    /// `ProvidersError.<code>: [<field>: ]<message>`.
     public var description: String {
-        if let field { return "\(field): \(message)" }
-        return message
+        ErrorFormat.summary("ProvidersError", code: code, field.map { "\($0): \(message)" } ?? message)
+    }
+
+    public var debugDescription: String {
+        ErrorFormat.debug("ProvidersError", code: code, [("message", message), ("field", field)])
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
-import Sluice
+public import Foundation
+public import Sluice
 
 /// Reads the retry and rate-limit headers of provider responses. The functions take a header
 /// lookup (case-insensitive name → first value) so they work on any header container.

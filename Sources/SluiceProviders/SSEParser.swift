@@ -1,3 +1,5 @@
+import SluiceSupport
+
 /// One dispatched server-sent event.
 public struct SSEEvent: Sendable, Hashable {
     /// The `event:` field, or `"message"` when the event had none (WHATWG default).
@@ -27,11 +29,41 @@ public struct SSEEvent: Sendable, Hashable {
     public var data: String { String(decoding: dataBytes, as: UTF8.self) }
 }
 
-/// Why an event stream could not be parsed.
-public struct SSEParserError: Error, Sendable, Hashable, CustomStringConvertible {
+/// Why an event stream could not be parsed. The fields are read-only outside this module;
+/// neither description quotes the stream (provider output).
+public struct SSEParserError: Error, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The kind of failure; extensible.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// A line or event is larger than ``SSEParser/Configuration/maxEventBytes``.
+        public static let eventTooLarge = Code("eventTooLarge")
+    }
+
+    /// The kind of failure.
+    public internal(set) var code: Code
     /// The size limit that was exceeded.
-    public var maxEventBytes: Int
-    public var description: String { "server-sent event exceeds the limit of \(maxEventBytes) bytes" }
+    public internal(set) var maxEventBytes: Int
+    /// How many bytes of the event were buffered when the limit was hit.
+    public internal(set) var bufferedBytes: Int?
+
+    init(code: Code = .eventTooLarge, maxEventBytes: Int, bufferedBytes: Int? = nil) {
+        self.code = code
+        self.maxEventBytes = maxEventBytes
+        self.bufferedBytes = bufferedBytes
+    }
+
+    /// A human-readable explanation.
+    public var message: String { "server-sent event exceeds the limit of \(maxEventBytes) bytes" }
+
+    /// `SSEParserError.<code>: <message>`.
+    public var description: String { ErrorFormat.summary("SSEParserError", code: code, message) }
+
+    public var debugDescription: String {
+        ErrorFormat.debug("SSEParserError", code: code, [("maxEventBytes", maxEventBytes), ("bufferedBytes", bufferedBytes)])
+    }
 }
 
 /// An incremental parser for `text/event-stream` (the WHATWG HTML "server-sent events" rules).
@@ -162,7 +194,7 @@ public struct SSEParser: Sendable {
 
     private func checkLimit(extra: Int) throws {
         if pendingBytes + line.count + extra > configuration.maxEventBytes {
-            throw SSEParserError(maxEventBytes: configuration.maxEventBytes)
+            throw SSEParserError(maxEventBytes: configuration.maxEventBytes, bufferedBytes: pendingBytes + line.count + extra)
         }
     }
 

@@ -1,3 +1,4 @@
+import Sluice
 /// Entry points for `sluice-bench providers` into internal stream machinery (not for
 /// production use).
 public enum StreamBenchHook {

@@ -1,4 +1,4 @@
-import SluiceSupport
+public import SluiceSupport
 
 /// How to reach and talk to one Redis server.
 ///

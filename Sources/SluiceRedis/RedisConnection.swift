@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CHiredis
-import Logging
+public import Logging
 import SluiceSupport
 
 /// One Redis connection: a blocking hiredis context confined to its own OS thread.

@@ -1,10 +1,14 @@
+import SluiceSupport
+
 /// An error from the Redis wrapper: a machine-readable ``Code``, a human ``message`` and the
-/// context that helps an operator (server address, command name, server error prefix).
+/// context that helps an operator (server address, command name, server error prefix). The
+/// fields are read-only outside this module.
 ///
-/// Neither ``message`` nor ``description`` ever contains a password: configuration parsing
-/// and `AUTH` failures are reported without echoing the secret, and the command context is
-/// only the command *name* (never its arguments, which may be secrets or user data).
-public struct RedisError: Error, Sendable, CustomStringConvertible {
+/// Neither ``message``, ``description`` nor ``debugDescription`` ever contains a password:
+/// configuration parsing and `AUTH` failures are reported without echoing the secret, and the
+/// command context is only the command *name* (never its arguments, which may be secrets or
+/// user data).
+public struct RedisError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// An extensible error code (compare with `==`, switch over the static members).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let raw: String
@@ -41,23 +45,22 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     }
 
     /// What went wrong, as a machine-readable code.
-    public var code: Code
+    public internal(set) var code: Code
     /// A human-readable explanation. Never contains a password.
-    public var message: String
+    public internal(set) var message: String
     /// The command name (first argument, upper-cased) when the error concerns a command.
-    public var command: String?
+    public internal(set) var command: String?
     /// `host:port` of the server, when known.
-    public var server: String?
+    public internal(set) var server: String?
     /// For ``Code/server`` errors: the first word of the error reply (`ERR`, `WRONGTYPE`,
     /// `NOSCRIPT`, `NOAUTH`, …), which is the stable part to branch on.
-    public var serverErrorPrefix: String?
+    public internal(set) var serverErrorPrefix: String?
 
     /// True when the failure is known to have happened *before* any byte of the command was
     /// written (a stale pooled connection, cancellation), so retrying cannot double-apply it.
     var notSent: Bool = false
 
-    /// Creates an error.
-    public init(
+    init(
         code: Code, message: String, command: String? = nil, server: String? = nil,
         serverErrorPrefix: String? = nil
     ) {
@@ -70,9 +73,17 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
     /// `RedisError.<code>: <message> command=… server=…` — safe to log (no secrets).
     public var description: String {
-        var parts = ["RedisError.\(code): \(message)"]
+        var parts = [ErrorFormat.summary("RedisError", code: code, message)]
         if let command { parts.append("command=\(command)") }
         if let server { parts.append("server=\(server)") }
         return parts.joined(separator: " ")
+    }
+
+    /// Every field, including the server's error prefix and whether the command was sent.
+    public var debugDescription: String {
+        ErrorFormat.debug("RedisError", code: code, [
+            ("message", message), ("command", command), ("server", server),
+            ("serverErrorPrefix", serverErrorPrefix), ("notSent", notSent),
+        ])
     }
 }

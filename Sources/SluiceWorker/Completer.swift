@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Sluice
-import SluiceJSON
 import SluicePostgres
 
 /// Writes attempt outcomes in groups (group commit): one `sluice.finish_attempts` statement per
@@ -21,7 +20,7 @@ actor Completer {
         let done: CheckedContinuation<Void, Never>?
     }
 
-    private let postgres: PostgresClient
+    private let store: JobStore
     private let workerID: String
     private let batchSize: Int
     private let interval: Duration
@@ -33,9 +32,9 @@ actor Completer {
     private var writingIDs: Set<UUID> = []
     private var failures = 0
 
-    init(postgres: PostgresClient, workerID: String, batchSize: Int, interval: Duration,
+    init(store: JobStore, workerID: String, batchSize: Int, interval: Duration,
          maxConcurrentWrites: Int = 2, logger: Logger) {
-        self.postgres = postgres
+        self.store = store
         self.workerID = workerID
         self.batchSize = batchSize
         self.interval = interval
@@ -102,16 +101,11 @@ actor Completer {
         buffer.removeFirst(group.count)
         for item in group { writingIDs.insert(item.outcome.jobID) }
         defer { for item in group { writingIDs.remove(item.outcome.jobID) } }
-        var json = JSONWriter(capacity: group.count * 512)
-        json.beginArray()
-        for item in group { item.outcome.write(to: &json) }
-        json.endArray()
         do {
-            let result = try await postgres.query(
-                "SELECT sluice.finish_attempts($1, $2::jsonb)", [workerID, PostgresJSON(bytes: json.bytes)])
+            let recorded = try await store.finishAttempts(worker: workerID, outcomes: group.map(\.outcome))
             writing -= 1
             failures = 0
-            let stale = group.count - result.rows.count
+            let stale = group.count - recorded
             if stale > 0 {
                 logger.info("outcomes refused: the job's lease moved on", metadata: ["count": "\(stale)"])
             }

@@ -1,8 +1,8 @@
 import Foundation
-import Logging
-import ServiceLifecycle
-import Sluice
-import SluicePostgres
+public import Logging
+public import ServiceLifecycle
+public import Sluice
+public import SluicePostgres
 import SluiceSupport
 
 /// One worker process's engine: claims jobs in batches sized to its free slots, runs them
@@ -14,6 +14,7 @@ public final class Worker: Service, Sendable {
     public let id: String
     let configuration: WorkerConfiguration
     let postgres: PostgresClient
+    let store: JobStore
     let providers: @Sendable (String) -> (any LLMProvider)?
     let logger: Logger
     let retry: RetryPolicy
@@ -29,6 +30,7 @@ public final class Worker: Service, Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.postgres = postgres
+        self.store = JobStore(postgres: postgres)
         self.providers = providers
         let workerID = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
         self.id = workerID
@@ -37,7 +39,7 @@ public final class Worker: Service, Sendable {
         self.logger = logger
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
-        self.completer = Completer(postgres: postgres, workerID: workerID, batchSize: configuration.completionBatch,
+        self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
                                    interval: configuration.completionInterval, logger: logger)
     }
 
@@ -153,16 +155,10 @@ public final class Worker: Service, Sendable {
     }
 
     private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {
-        let lanes = "{" + configuration.lanes.map(\.rawValue).joined(separator: ",") + "}"
-        let result = try await postgres.query(
-            "SELECT \(Job.columns) FROM sluice.claim($1, $2::int, $3::sluice.lane[], $4::text[], $5::interval, $6::interval, $7::int, $8::int)",
-            [id, limit, lanes, configuration.tenants, Self.interval(configuration.lease),
-             Self.interval(configuration.starvationAfter), reserved, configuration.claimTenantWindow])
-        return try result.rows.map(Job.init(row:))
-    }
-
-    static func interval(_ duration: Duration) -> String {
-        "\(Int(duration.milliseconds.rounded())) milliseconds"
+        try await store.claim(.init(
+            worker: id, limit: limit, lanes: configuration.lanes, tenants: configuration.tenants,
+            lease: configuration.lease, starvationAfter: configuration.starvationAfter, reserved: reserved,
+            tenantWindow: configuration.claimTenantWindow))
     }
 
     /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
@@ -244,7 +240,7 @@ public final class Worker: Service, Sendable {
     /// Puts a job this worker still owns back in the queue without consuming an attempt.
     private func release(_ job: Job) async {
         do {
-            _ = try await postgres.query("SELECT sluice.release($1, $2::uuid[], $3::int[])", [id, [job.id], [job.attempt]])
+            try await store.release(worker: id, jobs: [(job.id, job.attempt)])
         } catch {
             logger.warning("releasing a job failed; its lease will expire", metadata: ["job": "\(job.id)", "error": "\(error)"])
         }
@@ -254,9 +250,9 @@ public final class Worker: Service, Sendable {
 
     private func listenLoop() async {
         // The stream reconnects by itself and yields .reconnected; it ends when this task is cancelled.
-        for await event in postgres.listen(["sluice_jobs", "sluice_cancel"]) {
+        for await event in postgres.listen([StoreNames.jobsChannel, StoreNames.cancelChannel]) {
             switch event {
-            case .notification(let note) where note.channel == "sluice_cancel":
+            case .notification(let note) where note.channel == StoreNames.cancelChannel:
                 if let jobID = UUID(uuidString: note.payload),
                    let control = running.withLock({ $0[jobID]?.control }) {
                     control.abort(.cancelRequested)
@@ -294,20 +290,17 @@ public final class Worker: Service, Sendable {
         let attempts = running.withLock { $0.mapValues(\.attempt) }
         let ids = Array(attempts.keys) + (await completer.unrecordedJobIDs())
         do {
-            _ = try await postgres.query("UPDATE sluice.workers SET last_heartbeat_at = now() WHERE id = $1", [id])
+            try await store.workerHeartbeat(id: id)
             guard !ids.isEmpty else { return }
-            let result = try await postgres.query(
-                "SELECT id, owned, cancel_requested FROM sluice.renew_leases($1, $2::uuid[], $3::interval)",
-                [id, ids, Self.interval(configuration.lease)])
-            for row in result.rows {
-                let jobID = try row.decode(UUID.self, at: 0)
+            for renewal in try await store.renewLeases(worker: id, jobs: ids, lease: configuration.lease) {
+                let jobID = renewal.jobID
                 guard let entry = running.withLock({ $0[jobID] }) else { continue }
-                if try !row.decode(Bool.self, at: 1) {
+                if !renewal.owned {
                     // Only the attempt this heartbeat asked about lost its lease. The job may
                     // have been retried and claimed again by this worker meanwhile (the answer
                     // then describes the queued moment in between): leave the new attempt alone.
                     if attempts[jobID] == entry.attempt { entry.control.abort(.leaseLost) }
-                } else if try row.decode(Bool.self, at: 2) {
+                } else if renewal.cancelRequested {
                     entry.control.abort(.cancelRequested)
                 }
             }
@@ -321,12 +314,9 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: configuration.rescueInterval * Double.random(in: 0.8...1.2))
             if Task.isCancelled { break }
             do {
-                let result = try await postgres.query("SELECT sluice.rescue_expired(1000)")
-                let rescued = try result.rows.first?.decode(Int.self, at: 0) ?? 0
+                let rescued = try await store.rescueExpired(limit: 1000)
                 if rescued > 0 { logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"]) }
-                _ = try await postgres.query(
-                    "DELETE FROM sluice.workers WHERE last_heartbeat_at < now() - $1::interval",
-                    [Self.interval(configuration.workerExpiry)])
+                try await store.removeSilentWorkers(silentFor: configuration.workerExpiry)
             } catch {
                 logger.warning("rescue failed", metadata: ["error": "\(error)"])
             }
@@ -348,15 +338,9 @@ public final class Worker: Service, Sendable {
     public func prune(batch: Int = 1000) async throws -> Int {
         var total = 0
         while true {
-            let deleted: Int = try await postgres.withTransaction { [configuration] conn in
-                let lock = try await conn.query("SELECT pg_try_advisory_xact_lock(7305692411130281002)")
-                guard try lock.rows[0].decode(Bool.self, at: 0) else { return -1 }
-                let result = try await conn.query(
-                    "SELECT sluice.prune(now() - $1::interval, now() - $2::interval, $3::int)",
-                    [Self.interval(configuration.retention), Self.interval(configuration.deadRetention), batch])
-                return try result.rows[0].decode(Int.self, at: 0)
-            }
-            if deleted < 0 { return total }
+            guard let deleted = try await store.pruneBatch(
+                retention: configuration.retention, deadRetention: configuration.deadRetention, limit: batch)
+            else { return total }
             total += deleted
             if deleted < batch { return total }
         }
@@ -364,18 +348,14 @@ public final class Worker: Service, Sendable {
 
     private func register() async throws {
         do {
-            _ = try await postgres.query(
-                """
-                INSERT INTO sluice.workers (id, host, pid, lanes, concurrency) VALUES ($1, $2, $3, $4::text[], $5)
-                ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()
-                """,
-                [id, ProcessInfo.processInfo.hostName, Int(getpid()), configuration.lanes.map(\.rawValue), configuration.concurrency])
+            try await store.registerWorker(id: id, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
+                                           lanes: configuration.lanes, concurrency: configuration.concurrency)
         } catch {
-            throw WorkerError(.database, "registering the worker failed: \(error)")
+            throw WorkerError(.database, "registering the worker failed: \(error)", underlying: error)
         }
     }
 
     private func deregister() async {
-        _ = try? await postgres.query("DELETE FROM sluice.workers WHERE id = $1", [id])
+        try? await store.deregisterWorker(id: id)
     }
 }

@@ -1,4 +1,4 @@
-import Sluice
+public import Sluice
 
 /// How a worker process claims, runs and finishes jobs. Every field has a production default.
 public struct WorkerConfiguration: Sendable {

@@ -1,7 +1,13 @@
-/// Errors of the worker runtime itself (provider failures are ``Sluice/ProviderFailure``).
-public struct WorkerError: Error, Sendable, CustomStringConvertible {
+import SluiceSupport
+
+/// Errors of the worker runtime itself (provider failures are ``Sluice/ProviderFailure``). The
+/// fields are read-only outside this module.
+///
+/// `description` is the code and the message; `debugDescription` adds the error behind a
+/// `.database` error with its own debug description (server detail, failing statement).
+public struct WorkerError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        public let name: String
+        private let name: String
         private init(_ name: String) { self.name = name }
         public static let invalidConfiguration = Code("invalidConfiguration")
         public static let database = Code("database")
@@ -9,13 +15,22 @@ public struct WorkerError: Error, Sendable, CustomStringConvertible {
         public var description: String { name }
     }
 
-    public var code: Code
-    public var message: String
+    public internal(set) var code: Code
+    public internal(set) var message: String
+    /// The error that caused this one, when there is one (e.g. the database error behind
+    /// `.database`).
+    public internal(set) var underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String) {
+    init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
     }
 
-    public var description: String { "\(code): \(message)" }
+    /// `WorkerError.<code>: <message>`.
+    public var description: String { ErrorFormat.summary("WorkerError", code: code, message) }
+
+    public var debugDescription: String {
+        ErrorFormat.debug("WorkerError", code: code, [("message", message), ("underlying", underlying)])
+    }
 }

@@ -56,14 +56,13 @@ struct EnqueueCommand: AsyncParsableCommand {
             lines.append((offset + 1, bytes))
         }
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(), logger: logger)
+        let store = JobStore(postgres: postgres)
 
         let batches = stride(from: 0, to: lines.count, by: batchSize).map { lines[$0..<min($0 + batchSize, lines.count)] }
         // Pass 1: validate everything; nothing is written.
         let found = try await Self.forEach(batches, parallel: parallel) { batch in
-            let result = try await postgres.query("SELECT idx, field, message FROM sluice.spec_errors($1::jsonb)", [Self.batchJSON(batch)])
-            return try result.rows.map { row -> (line: Int, message: String) in
-                let index = try row.decode(Int.self, at: 0)
-                return (batch[batch.startIndex + index].number, "\(try row.decode(String.self, at: 1)): \(try row.decode(String.self, at: 2))")
+            try await store.specProblems(Self.batchJSON(batch)).map { problem -> (line: Int, message: String) in
+                (batch[batch.startIndex + problem.index].number, "\(problem.field): \(problem.message)")
             }
         }
         problems += found.flatMap { $0 }
@@ -80,16 +79,16 @@ struct EnqueueCommand: AsyncParsableCommand {
         let counts = Locked((enqueued: 0, duplicates: 0, failure: String?.none))
         _ = try await Self.forEach(batches, parallel: parallel, stop: { counts.withLock { $0.failure != nil } }) { batch in
             do {
-                let rows = try await postgres.query("SELECT created FROM sluice.enqueue_specs($1::jsonb)", [Self.batchJSON(batch)])
-                let created = try rows.rows.reduce(0) { $0 + (try $1.decode(Bool.self, at: 0) ? 1 : 0) }
+                let jobs = try await store.enqueue(specs: Self.batchJSON(batch), count: batch.count)
+                let created = jobs.count { $0.created }
                 let done = counts.withLock { counts -> Int in
                     counts.enqueued += created
-                    counts.duplicates += rows.rows.count - created
+                    counts.duplicates += jobs.count - created
                     return counts.enqueued + counts.duplicates
                 }
                 progress.update(done)
             } catch {
-                let failure = "lines \(batch.first!.number)–\(batch.last!.number): \(SluiceErrorBridge.describe(error))"
+                let failure = "lines \(batch.first!.number)–\(batch.last!.number): \(Self.describe(error))"
                 counts.withLock { if $0.failure == nil { $0.failure = failure } }
             }
         }
@@ -147,9 +146,10 @@ struct EnqueueCommand: AsyncParsableCommand {
     }
 }
 
-enum SluiceErrorBridge {
+extension EnqueueCommand {
+    /// The message of an admission or database error, without the code prefix.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? PostgresError { return error.message }
+        if let error = error as? SluiceError { return error.underlying?.message ?? error.message }
         return String(describing: error)
     }
 }

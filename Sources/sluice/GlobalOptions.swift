@@ -3,12 +3,14 @@ import Foundation
 import Logging
 import SluicePostgres
 
-/// Options every command shares. Environment: SLUICE_DATABASE_URL, SLUICE_REDIS_URL, SLUICE_CONFIG.
+/// Options every command shares. Environment: SLUICE_DATABASE_URL, SLUICE_CONFIG.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "PostgreSQL URL (default: $SLUICE_DATABASE_URL).")
     var databaseURL: String?
 
-    @Option(name: .long, help: "Redis URL (default: $SLUICE_REDIS_URL).")
+    /// Hidden until the rate limiter uses Redis (nothing reads it yet; a visible flag that does
+    /// nothing would mislead). Accepted so scripts that already pass it keep working.
+    @Option(name: .long, help: .hidden)
     var redisURL: String?
 
     @Option(name: .long, help: "Provider configuration file, YAML or JSON (default: $SLUICE_CONFIG).")

@@ -86,8 +86,8 @@ enum JobPrinter {
         w.field("model", job.model)
         w.field("attempt", job.attempt)
         w.field("max_attempts", job.maxAttempts)
-        w.field("created_at", "\(job.createdAt)")
-        w.field("finished_at", job.finishedAt.map { "\($0)" })
+        w.field("created_at", Timestamps.rfc3339(job.createdAt))
+        w.field("finished_at", job.finishedAt.map(Timestamps.rfc3339))
         w.field("last_error_class", job.lastErrorClass)
         w.field("last_error", job.lastError)
         w.field("metadata", raw: job.metadata.bytes)
@@ -112,7 +112,7 @@ enum JobPrinter {
         print("id:        \(job.id.uuidString.lowercased())")
         print("tenant:    \(job.tenant)   lane: \(job.lane.rawValue)   state: \(job.state.rawValue)")
         print("target:    \(job.provider)/\(job.model)   attempt \(job.attempt) of \(job.maxAttempts)")
-        print("created:   \(job.createdAt)   finished: \(job.finishedAt.map { "\($0)" } ?? "-")")
+        print("created:   \(Timestamps.rfc3339(job.createdAt))   finished: \(job.finishedAt.map(Timestamps.rfc3339) ?? "-")")
         if let error = job.lastError { print("error:     \(job.lastErrorClass ?? "?"): \(error)") }
         if let result {
             print("output:    \(result.outputText ?? "")")

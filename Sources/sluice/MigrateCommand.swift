@@ -19,15 +19,25 @@ struct MigrateCommand: AsyncParsableCommand {
         let logger = try options.makeLogger("sluice.migrate")
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(), logger: logger)
         if status {
-            for entry in try await SluiceSchema.status(postgres, logger: logger) {
-                let state = entry.appliedAt.map { "applied \($0)" } ?? "pending"
-                print(String(format: "%04d  %@  %@", entry.migration.version, entry.migration.name, state))
+            let status = try await SluiceSchema.status(postgres, logger: logger)
+            for entry in status.versioned {
+                let state = entry.appliedAt.map { "applied \(Timestamps.rfc3339($0))" } ?? "pending"
+                print("versioned   \(entry.migration.fileName)  \(state)")
+            }
+            for entry in status.repeatable {
+                let state = switch (entry.appliedAt, entry.current) {
+                case (nil, _): "pending"
+                case (let at?, true): "applied \(Timestamps.rfc3339(at))"
+                case (let at?, false): "changed since \(Timestamps.rfc3339(at)), pending"
+                }
+                print("repeatable  \(entry.migration.fileName)  \(state)")
             }
             await postgres.shutdown()
             return
         }
-        let applied = try await SluiceSchema.migrate(postgres, logger: logger)
-        print(applied.isEmpty ? "schema up to date" : "applied \(applied.count) migration(s): " + applied.map(\.name).joined(separator: ", "))
+        let report = try await SluiceSchema.migrate(postgres, logger: logger)
+        let applied = report.versioned.map(\.fileName) + report.repeatable.map(\.fileName)
+        print(applied.isEmpty ? "schema up to date" : "applied \(applied.count) migration(s): " + applied.joined(separator: ", "))
         let providers = try ProvidersConfiguration.load(environment: options.environment)
         let prices = try PriceTable(overrides: providers.priceOverrides, logger: logger)
         let registered = ProviderCatalog.registered(configuration: providers, prices: prices)

@@ -7,6 +7,7 @@ import SluiceHTTP
 import SluicePostgres
 import SluiceProviders
 import SluiceWorker
+import UnixSignals
 
 /// `sluice worker`: a supervisor with N worker processes (default one per core), or with
 /// `--child` a single worker process.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceSupport
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -31,22 +32,26 @@ final class WorkerSupervisor: Sendable {
     }
 
     func run() async -> Int32 {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in self.shutdown(signal: number) }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        // Trapping starts before the first child does, so no signal finds the default action.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         logger.info("supervisor starting workers", metadata: ["processes": "\(processes)"])
-        return await withTaskGroup(of: Int32.self) { group in
+        return await withTaskGroup(of: Int32?.self) { group in
+            group.addTask {
+                for await signal in signals { self.shutdown(signal: signal.rawValue) }
+                return nil
+            }
             for slot in 0..<processes {
                 group.addTask { await self.supervise(slot: slot) }
             }
             var worst: Int32 = 0
-            for await code in group where code != 0 { worst = code }
+            var running = processes
+            while running > 0, let result = await group.next() {
+                guard let code = result else { continue }
+                running -= 1
+                if code != 0 { worst = code }
+            }
+            // Every slot is done: stop listening for signals.
+            group.cancelAll()
             return worst
         }
     }

@@ -1,10 +1,11 @@
 import Foundation
 import SluiceHTTP
+import SluiceTestScope
 import Testing
 
 typealias Request = SluiceHTTP.HTTPRequest
 
-@Suite("HTTPClient basics")
+@Suite("HTTPClient basics", .testScope)
 struct HTTPClientBasicTests {
     @Test("GET returns status, headers and body")
     func getRoundTrip() async throws {
@@ -17,7 +18,6 @@ struct HTTPClientBasicTests {
             let body = try await response.body.collect(upTo: 1024)
             #expect(String(decoding: body, as: UTF8.self) == "hello")
         }
-        await client.shutdown()
     }
 
     @Test("POST sends body and headers; response headers are looked up case-insensitively")
@@ -37,6 +37,5 @@ struct HTTPClientBasicTests {
             #expect(response.headers.values("X-Multi") == ["one", "two"])
             #expect(try await response.body.collect(upTo: 1 << 20) == payload)
         }
-        await client.shutdown()
     }
 }

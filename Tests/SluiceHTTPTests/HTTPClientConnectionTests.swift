@@ -1,8 +1,9 @@
 import Foundation
 import SluiceHTTP
+import SluiceTestScope
 import Testing
 
-@Suite("HTTPClient connections and headers")
+@Suite("HTTPClient connections and headers", .testScope)
 struct HTTPClientConnectionTests {
     @Test("sequential requests reuse one connection")
     func sequentialRequestsReuseConnections() async throws {
@@ -17,7 +18,6 @@ struct HTTPClientConnectionTests {
             #expect(client.connectionsOpened >= 1)
             #expect(client.connectionsOpened <= 2)
         }
-        await client.shutdown()
     }
 
     @Test("PUT with a body and HEAD without one")
@@ -31,7 +31,6 @@ struct HTTPClientConnectionTests {
             #expect(head.status == 200)
             #expect(try await head.body.collect(upTo: 10).isEmpty)
         }
-        await client.shutdown()
     }
 
     @Test("HTTPHeaders: ordered, duplicate-preserving, case-insensitive")

@@ -1,12 +1,13 @@
 import Foundation
 import SluiceHTTP
+import SluiceTestScope
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-@Suite("HTTPClient timeouts, cancellation and errors")
+@Suite("HTTPClient timeouts, cancellation and errors", .testScope)
 struct HTTPClientFailureTests {
     @Test("connect timeout: a listener whose accept queue is full never completes the handshake")
     func connectTimeout() async throws {
@@ -24,7 +25,6 @@ struct HTTPClientFailureTests {
         }
         #expect(error?.code == .connectTimeout)
         #expect(ContinuousClock.now - started < .seconds(5))
-        await client.shutdown()
     }
 
     @Test("connection refused is .connectFailed")
@@ -37,7 +37,6 @@ struct HTTPClientFailureTests {
             _ = try await client.execute(Request(url: "http://127.0.0.1:\(port)/"))
         }
         #expect(error?.code == .connectFailed)
-        await client.shutdown()
     }
 
     @Test("first-byte timeout when the server sends no head")
@@ -52,7 +51,6 @@ struct HTTPClientFailureTests {
             }
             #expect(error?.code == .firstByteTimeout)
         }
-        await client.shutdown()
     }
 
     @Test("first-byte timeout when the head arrives but the body does not")
@@ -71,7 +69,6 @@ struct HTTPClientFailureTests {
                 #expect(error.code == .firstByteTimeout)
             }
         }
-        await client.shutdown()
     }
 
     @Test("idle timeout: a gap mid-stream throws .idleTimeout from the body iterator")
@@ -91,7 +88,6 @@ struct HTTPClientFailureTests {
             #expect(received == "chunk 0\nchunk 1\n")
             #expect(ContinuousClock.now - started < .seconds(3))
         }
-        await client.shutdown()
     }
 
     @Test("total timeout bounds a stream that keeps sending")
@@ -109,7 +105,6 @@ struct HTTPClientFailureTests {
             #expect(error?.code == .totalTimeout)
             #expect(chunks >= 1, "the stream was flowing before the total limit hit")
         }
-        await client.shutdown()
     }
 
     @Test("cancelling the task iterating the body aborts the transfer promptly; the server sees the close")
@@ -145,7 +140,6 @@ struct HTTPClientFailureTests {
             try await waitUntil { client.activeTransfers == 0 }
             #expect(client.activeTransfers == 0)
         }
-        await client.shutdown()
     }
 
     @Test("cancelling the task awaiting execute throws .cancelled promptly")
@@ -171,7 +165,6 @@ struct HTTPClientFailureTests {
             try await waitUntil { client.activeTransfers == 0 }
             #expect(client.activeTransfers == 0)
         }
-        await client.shutdown()
     }
 
     @Test("dropping an unread body aborts the transfer")
@@ -187,7 +180,6 @@ struct HTTPClientFailureTests {
             try await waitUntil { client.activeTransfers == 0 }
             #expect(client.activeTransfers == 0)
         }
-        await client.shutdown()
     }
 
     @Test("HTTP error statuses are responses, not errors")
@@ -198,7 +190,6 @@ struct HTTPClientFailureTests {
             #expect(response.status == 429)
             #expect(String(decoding: try await response.body.collect(upTo: 100), as: UTF8.self) == "status 429")
         }
-        await client.shutdown()
     }
 
     @Test("invalid requests fail with .invalidRequest and never echo header values")
@@ -213,7 +204,6 @@ struct HTTPClientFailureTests {
         }
         #expect(badHeader?.code == .invalidRequest)
         #expect(!(badHeader?.description.contains("sk-secret") ?? true))
-        await client.shutdown()
     }
 
     @Test("error descriptions drop the query string and userinfo of the URL")
@@ -228,7 +218,6 @@ struct HTTPClientFailureTests {
         #expect(description.contains("127.0.0.1:\(port)/v1/x"))
         #expect(!description.contains("api-secret"))
         #expect(!description.contains("pw-secret"))
-        await client.shutdown()
     }
 
     @Test("shutdown fails in-flight transfers and later requests with .shutdown")

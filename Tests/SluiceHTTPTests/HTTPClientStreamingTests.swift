@@ -1,8 +1,9 @@
 import Foundation
 import SluiceHTTP
+import SluiceTestScope
 import Testing
 
-@Suite("HTTPClient streaming")
+@Suite("HTTPClient streaming", .testScope)
 struct HTTPClientStreamingTests {
     @Test("a streamed response arrives as several chunks, spread over time, before the response ends")
     func streamedChunksArriveIncrementally() async throws {
@@ -24,7 +25,6 @@ struct HTTPClientStreamingTests {
                 #expect(first.1.hasPrefix("s:0"))
             }
         }
-        await client.shutdown()
     }
 
     @Test("1,000 concurrent streaming transfers all complete with their own content")
@@ -50,7 +50,6 @@ struct HTTPClientStreamingTests {
             }
         }
         #expect(client.activeTransfers == 0)
-        await client.shutdown()
     }
 
     @Test("back-pressure: a 50 MB body read slowly keeps buffered bytes bounded and completes")
@@ -80,7 +79,6 @@ struct HTTPClientStreamingTests {
             #expect(client.peakBufferedBytes <= maxBuffered + 64 * 1024)
             #expect(client.peakBufferedBytes >= maxBuffered / 2, "the slow consumer should have filled the buffer")
         }
-        await client.shutdown()
     }
 
     @Test("a connection cut mid-body (chunked) throws .transport from the body iterator")
@@ -96,7 +94,6 @@ struct HTTPClientStreamingTests {
             #expect(error?.code == .transport)
             #expect(received.hasPrefix("part 1\n"))
         }
-        await client.shutdown()
     }
 
     @Test("a body shorter than its Content-Length throws .transport")
@@ -112,7 +109,6 @@ struct HTTPClientStreamingTests {
         }
         #expect(error?.code == .transport)
         #expect(received == 100)
-        await client.shutdown()
     }
 
     @Test("collect(upTo:) returns bodies within the limit and throws .bodyTooLarge beyond it")
@@ -127,7 +123,6 @@ struct HTTPClientStreamingTests {
         }
         try await waitUntil { client.activeTransfers == 0 }
         #expect(client.activeTransfers == 0)
-        await client.shutdown()
     }
 }
 

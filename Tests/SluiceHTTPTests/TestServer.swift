@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import SluiceHTTP
+import SluiceTestScope
+import Testing
 
 /// Records server-side observations (e.g. "the client closed the connection") for assertions.
 actor ServerEvents {
@@ -157,10 +159,17 @@ enum TestServer {
     }
 }
 
+/// An HTTP client owned by the test's scope (`.testScope`): shut down when the test ends.
 func makeClient(_ configure: (inout HTTPClient.Configuration) -> Void = { _ in }) -> HTTPClient {
     var configuration = HTTPClient.Configuration()
     configure(&configuration)
     var logger = Logger(label: "test-http")
     logger.logLevel = .info
-    return HTTPClient(configuration: configuration, logger: logger)
+    let client = HTTPClient(configuration: configuration, logger: logger)
+    if let scope = TestScope.current {
+        scope.onExit("HTTP client") { await client.shutdown() }
+    } else {
+        Issue.record(MissingTestScope(what: "an HTTP client"))
+    }
+    return client
 }

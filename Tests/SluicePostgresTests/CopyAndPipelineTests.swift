@@ -1,9 +1,10 @@
 import Foundation
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct CopyAndPipelineTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct CopyAndPipelineTests {
     @Test func copies100kRowsInChunksThatSplitRows() async throws {
         try await TestDatabase.withSchema { c, _ in
             try await c.execute("CREATE TABLE jobs (id uuid PRIMARY KEY, tenant text NOT NULL, lane smallint NOT NULL, request jsonb NOT NULL)")
@@ -103,7 +104,7 @@ import Testing
             #expect(results[0].affectedRows == 1)
             #expect(try results[100].first?.decode(Int.self, at: 0) == 100)
             #expect(try results[101].map { try $0.decode(String.self, at: 0) } == ["n3", "n7"])
-            #expect(try await c.pipeline([]).isEmpty)
+            #expect(try await c.pipeline([PostgresQuery]()).isEmpty)
         }
     }
 
@@ -135,6 +136,5 @@ import Testing
         let results = try await c.pipeline(statements)
         #expect(results.count == 2_000)
         #expect(try results[1_999].first?.decode(String.self, at: 0) == payload)
-        await c.close()
     }
 }

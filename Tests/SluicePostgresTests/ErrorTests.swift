@@ -1,9 +1,11 @@
 import Foundation
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
+import SluiceSupport
 
-@Suite struct ErrorTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct ErrorTests {
     @Test func uniqueViolationCarriesDiagnosticFields() async throws {
         try await TestDatabase.withSchema { c, schema in
             try await c.execute("CREATE TABLE accounts (id int PRIMARY KEY, email text CONSTRAINT accounts_email_key UNIQUE)")
@@ -40,7 +42,6 @@ import Testing
         #expect(error?.detail == "lanes: default, batch")
         #expect(error?.hint == "create the lane first")
         #expect(error?.message == "unknown lane gpu")
-        await c.close()
     }
 
     @Test func syntaxErrorIsServerError() async throws {
@@ -48,7 +49,6 @@ import Testing
         let error = await #expect(throws: PostgresError.self) { try await c.query("SELEC 1") }
         #expect(error?.sqlState == "42601")
         #expect(try await c.query("SELECT 2").first?.decode(Int.self, at: 0) == 2)
-        await c.close()
     }
 
     @Test func passwordNeverAppearsInErrors() async throws {

@@ -1,15 +1,16 @@
 import Foundation
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct ListenTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct ListenTests {
     @Test func deliversNotifications() async throws {
         let client = try TestDatabase.client()
         let channel = TestDatabase.uniqueName("Chan")  // mixed case: quoted identifier
         let stream = try await client.startListening([channel, channel + "_other"])
         _ = try await client.query("SELECT pg_notify($1, 'hello'), pg_notify($1 || '_other', '')", [channel])
-        _ = try await client.query("NOTIFY \(quoteIdentifier(channel)), 'ünïcode payload'")
+        _ = try await client.query("NOTIFY \(unescaped: quoteIdentifier(channel)), 'ünïcode payload'")
         var received: [PostgresNotification] = []
         for await event in stream {
             if case .notification(let n) = event { received.append(n) }
@@ -18,7 +19,6 @@ import Testing
         #expect(received.map(\.channel) == [channel, channel + "_other", channel])
         #expect(received.map(\.payload) == ["hello", "", "ünïcode payload"])
         #expect(received.allSatisfy { $0.pid > 0 })
-        await client.shutdown()
     }
 
     @Test func stopsListeningWhenTheConsumerStops() async throws {
@@ -38,8 +38,6 @@ import Testing
             count = try await listenerCount(admin, channel)
         }
         #expect(count == 0)
-        await admin.close()
-        await client.shutdown()
     }
 
     func listenerCount(_ c: PostgresConnection, _ name: String) async throws -> Int {
@@ -59,7 +57,6 @@ import Testing
         #expect(await iterator.next() == .reconnected)
         _ = try await admin.query("SELECT pg_notify($1, 'after')", [channel])
         #expect(await iterator.next() == .notification(PostgresNotification(channel: channel, payload: "after", pid: admin.backendPID)))
-        await admin.close()
         await client.shutdown()
         #expect(await iterator.next() == nil)  // shutdown ends the stream
     }

@@ -1,12 +1,13 @@
 import Foundation
+import SluicePostgresTestSupport
+import SluiceTestScope
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct MigratorTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct MigratorTests {
     func makeDirectory(_ files: [String: String]) throws -> String {
-        let dir = NSTemporaryDirectory() + "/" + TestDatabase.uniqueName("migrations")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try TestScope.required(for: "a migrations directory").temporaryDirectory("sluice-migrations")
         for (name, sql) in files {
             try sql.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
         }
@@ -46,8 +47,8 @@ import Testing
         #expect(try await migrator.status(v1).allSatisfy { $0.appliedAt == nil })
         let applied = try await migrator.migrate(v1)
         #expect(applied.map(\.version) == [1, 2])
-        #expect(try await client.query("SELECT count(note) + count(*) FROM \(schema).items").first?.decode(Int.self, at: 0) == 1)
-        let recorded = try await client.query("SELECT version, name, checksum FROM \(schema).schema_migrations ORDER BY version")
+        #expect(try await client.query("SELECT count(note) + count(*) FROM \(unescaped: schema).items").first?.decode(Int.self, at: 0) == 1)
+        let recorded = try await client.query("SELECT version, name, checksum FROM \(unescaped: schema).schema_migrations ORDER BY version")
         #expect(try recorded.map { try $0.decode(String.self, column: "checksum") } == [v1[1].checksum, v1[0].checksum])
         #expect(try await migrator.migrate(v1).isEmpty)
         let status = try await migrator.status(v1)
@@ -68,8 +69,6 @@ import Testing
         #expect(failure?.message.contains("0003_broken.sql") == true)
         #expect(try await client.query("SELECT to_regclass($1) IS NULL", ["\(schema).x"]).first?.decode(Bool.self, at: 0) == true)
 
-        _ = try await client.query("DROP SCHEMA \(schema) CASCADE")
-        await client.shutdown()
     }
 
     @Test func concurrentMigrationsSerialise() async throws {
@@ -89,9 +88,7 @@ import Testing
             return try await group.reduce(into: [[Int]]()) { $0.append($1) }
         }
         #expect(results.flatMap { $0 }.sorted() == [1, 2, 3, 4, 5])
-        let rows = try await clients[0].query("SELECT count(*) FROM \(schema).schema_migrations")
+        let rows = try await clients[0].query("SELECT count(*) FROM \(unescaped: schema).schema_migrations")
         #expect(try rows.first?.decode(Int.self, at: 0) == 5)
-        _ = try await clients[0].query("DROP SCHEMA \(schema) CASCADE")
-        for client in clients { await client.shutdown() }
     }
 }

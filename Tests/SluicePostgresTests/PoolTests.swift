@@ -1,10 +1,11 @@
 import Foundation
 import SluiceSupport
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct PoolTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct PoolTests {
     @Test func acquireTimesOutNamingThePoolSize() async throws {
         let client = try TestDatabase.client(maxConnections: 2, acquireTimeout: .milliseconds(200))
         let hold = AsyncStream<Void>.makeStream()
@@ -44,7 +45,6 @@ import Testing
         }
         #expect(results.sorted() == Array(0..<20))
         #expect(client.statistics.open == 2)
-        await client.shutdown()
     }
 
     @Test func waitersAreServedFirstInFirstOut() async throws {
@@ -69,7 +69,6 @@ import Testing
         try await holder.value
         for waiter in waiters { try await waiter.value }
         #expect(order.current == [0, 1, 2, 3, 4])
-        await client.shutdown()
     }
 
     @Test func recoversAfterTerminateBackend() async throws {
@@ -92,8 +91,6 @@ import Testing
         #expect(error?.code == .connectionClosed)
         #expect(try await client.query("SELECT 1").rows.count == 1)
         #expect(client.statistics.open == 1)
-        await admin.close()
-        await client.shutdown()
     }
 
     @Test func cancellationDoesNotLeakConnections() async throws {
@@ -101,7 +98,7 @@ import Testing
         var tasks: [Task<PostgresResult, any Error>] = []
         let marker = "pg_sleep(10) /* \(UUID().uuidString) */"
         for _ in 0..<6 {  // two run pg_sleep, four wait for a connection
-            tasks.append(Task { try await client.query("SELECT \(marker)") })
+            tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") })
         }
         // Cancel only once both sleeps are running on the server (a cancel that lands before the
         // statement reaches the server cannot interrupt it), however loaded the machine is.
@@ -112,7 +109,6 @@ import Testing
             if try active.rows[0].decode(Int.self, at: 0) == 2 && client.statistics.waiting == 4 { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        await observer.close()
         #expect(client.statistics.waiting == 4)
         for task in tasks { task.cancel() }
         for task in tasks {
@@ -126,7 +122,6 @@ import Testing
         async let a = client.query("SELECT 1")
         async let b = client.query("SELECT 2")
         _ = try await (a, b)
-        await client.shutdown()
     }
 
     @Test func transactionLeftOpenByHandIsNotReused() async throws {
@@ -143,6 +138,5 @@ import Testing
             (c.backendPID, try await c.query("SELECT now() = statement_timestamp()").first!.decode(Bool.self, at: 0))
         }
         #expect(status.0 != pid)
-        await client.shutdown()
     }
 }

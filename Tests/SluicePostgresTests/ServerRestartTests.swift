@@ -1,4 +1,6 @@
 import Foundation
+import SluicePostgresTestSupport
+import SluiceTestScope
 import Testing
 
 #if canImport(Glibc)
@@ -8,67 +10,72 @@ import Glibc
 @testable import SluicePostgres
 
 /// A private PostgreSQL cluster (own data directory and port) so restarting it disturbs no
-/// other test. Needs root (to run initdb as `postgres`, like scripts/lib-services.sh).
+/// other test. Needs root (to run initdb as `postgres`, like scripts/lib-services.sh). Owned by
+/// the current test scope: stopped and deleted when the test ends, however it ends.
 final class PrivateCluster: Sendable {
     let directory: String
     let port: Int
     let bin: String
 
-    init() throws {
-        bin = ProcessInfo.processInfo.environment["PG_BIN"]
+    private init(directory: String, port: Int, bin: String) {
+        self.directory = directory
+        self.port = port
+        self.bin = bin
+    }
+
+    static func start() async throws -> PrivateCluster {
+        let bin = ProcessInfo.processInfo.environment["PG_BIN"]
             ?? (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))
                 .flatMap { $0.sorted().last.map { "/usr/lib/postgresql/\($0)/bin" } }
             ?? "/usr/lib/postgresql/15/bin"
-        directory = NSTemporaryDirectory() + "/" + TestDatabase.uniqueName("sluice-pg-private")
-        port = try Self.freePort()
-        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
-        try Self.shell("chown -R postgres:postgres '\(directory)' && chmod 700 '\(directory)/data'")
-        try asPostgres("'\(bin)/initdb' -D '\(directory)/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8 >'\(directory)/initdb.log' 2>&1")
-        try start()
+        let scope = try TestScope.required(for: "a private PostgreSQL cluster")
+        let directory = try scope.temporaryDirectory("sluice-pg-private")
+        let cluster = PrivateCluster(directory: directory, port: try freePort(), bin: bin)
+        // Runs before the directory is removed (teardowns run last registered first).
+        scope.onExit("private PostgreSQL cluster in \(directory)") { await cluster.stop() }
+        try await shell("mkdir '\(directory)/data' && chown -R postgres:postgres '\(directory)' && chmod 700 '\(directory)/data'")
+        try await cluster.asPostgres(
+            "'\(bin)/initdb' -D '\(directory)/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8 >'\(directory)/initdb.log' 2>&1")
+        try await cluster.asPostgres(
+            "'\(bin)/pg_ctl' -D '\(directory)/data' -l '\(directory)/pg.log' -w -t 60 "
+                + "-o \"-p \(cluster.port) -k '\(directory)' -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null")
+        return cluster
     }
 
     var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
-    func start() throws {
-        try asPostgres(
-            "'\(bin)/pg_ctl' -D '\(directory)/data' -l '\(directory)/pg.log' -w -t 60 "
-                + "-o \"-p \(port) -k '\(directory)' -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null")
+    func restart() async throws {
+        try await asPostgres("'\(bin)/pg_ctl' -D '\(directory)/data' -l '\(directory)/pg.log' -w -t 60 -m fast restart >/dev/null")
     }
 
-    func restart() throws {
-        try asPostgres("'\(bin)/pg_ctl' -D '\(directory)/data' -l '\(directory)/pg.log' -w -t 60 -m fast restart >/dev/null")
+    private func stop() async {
+        guard FileManager.default.fileExists(atPath: directory + "/data/postmaster.pid") else { return }
+        do {
+            try await asPostgres("'\(bin)/pg_ctl' -D '\(directory)/data' -w -t 60 -m immediate stop >/dev/null 2>&1")
+        } catch {
+            Issue.record("cannot stop the private cluster in \(directory): \(error)")
+        }
     }
 
-    func destroy() {
-        try? asPostgres("'\(bin)/pg_ctl' -D '\(directory)/data' -m immediate stop >/dev/null 2>&1")
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    func asPostgres(_ command: String) throws {
-        try Self.shell("su postgres -s /bin/sh -c \(Self.singleQuoted(command))")
+    func asPostgres(_ command: String) async throws {
+        try await Self.shell("su postgres -s /bin/sh -c \(Self.singleQuoted(command))")
     }
 
     static func singleQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     struct CommandFailed: Error, CustomStringConvertible {
         let command: String
-        let status: Int32
+        let status: String
         var description: String { "command failed (\(status)): \(command) — the restart test needs root and PostgreSQL binaries" }
     }
 
-    /// Runs `/bin/sh -c command` with posix_spawn + waitpid. (Foundation's `Process` never
-    /// returns for `pg_ctl start`: the daemonised postmaster inherits its monitoring fd.)
-    static func shell(_ command: String) throws {
-        var pid: pid_t = 0
-        let args: [UnsafeMutablePointer<CChar>?] = ["/bin/sh", "-c", command].map { (s: String) in s.withCString { strdup($0) } }
-        defer { args.forEach { free($0) } }
-        let argv = args + [nil]
-        let spawned = argv.withUnsafeBufferPointer { posix_spawn(&pid, "/bin/sh", nil, nil, UnsafeMutablePointer(mutating: $0.baseAddress!), environ) }
-        guard spawned == 0 else { throw CommandFailed(command: command, status: spawned) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exitCode = (status >> 8) & 0xff
-        guard status & 0x7f == 0, exitCode == 0 else { throw CommandFailed(command: command, status: status) }
+    /// Runs `/bin/sh -c command` to completion as a child of the test. (`pg_ctl start` returns
+    /// while the postmaster it started runs on in a session of its own; ``stop()`` ends it.)
+    static func shell(_ command: String) async throws {
+        let result = try await ChildProcess.run("/bin/sh", ["-c", command])
+        guard result.status == .exited(0) else {
+            throw CommandFailed(command: command, status: "\(result.status)\(result.standardError.isEmpty ? "" : ": " + result.standardError)")
+        }
     }
 
     static func freePort() throws -> Int {
@@ -82,17 +89,16 @@ final class PrivateCluster: Sendable {
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        guard bound else { throw CommandFailed(command: "bind(127.0.0.1:0)", status: errno) }
+        guard bound else { throw CommandFailed(command: "bind(127.0.0.1:0)", status: "errno \(errno)") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
-@Suite(.serialized) struct ServerRestartTests {
+@Suite(.serialized, .testScope) struct ServerRestartTests {
     @Test(.timeLimit(.minutes(1))) func poolAndListenerRecoverAfterAFullServerRestart() async throws {
-        let cluster = try PrivateCluster()
-        defer { cluster.destroy() }
-        let client = PostgresClient(
-            configuration: try PostgresConfiguration(url: cluster.url), pool: .init(maxConnections: 3), logger: TestDatabase.logger)
+        let cluster = try await PrivateCluster.start()
+        let client = try TestScope.required(for: "the pool").adopt(PostgresClient(
+            configuration: try PostgresConfiguration(url: cluster.url), pool: .init(maxConnections: 3), logger: TestDatabase.logger))
         // Fill the pool with idle connections and start a listener.
         async let a = client.query("SELECT pg_backend_pid() FROM pg_sleep(0.05)")
         async let b = client.query("SELECT pg_backend_pid() FROM pg_sleep(0.05)")
@@ -101,7 +107,7 @@ final class PrivateCluster: Sendable {
         let stream = try await client.startListening(["restart_test"])
         var events = stream.makeAsyncIterator()
 
-        try cluster.restart()
+        try await cluster.restart()
 
         // The first query after the restart succeeds: the dead idle connections are detected
         // before use and replaced.
@@ -115,6 +121,5 @@ final class PrivateCluster: Sendable {
             return
         }
         #expect(n.payload == "back")
-        await client.shutdown()
     }
 }

@@ -1,28 +1,21 @@
 import Foundation
 import Logging
+import SluicePostgresTestSupport
+import SluiceTestScope
 import Testing
 
 @testable import SluicePostgres
 
-/// Access to the throwaway server `scripts/test` starts. Every test works in its own schema
-/// (or temp tables), so suites run in parallel with everyone else's.
+/// Access to the throwaway server `scripts/test` starts. Suites run with
+/// `.temporaryDatabase()`: each test (or suite) works in a database of its own, dropped when it
+/// ends, and every connection and pool made here is closed when the test ends.
 enum TestDatabase {
-    struct MissingEnvironment: Error, CustomStringConvertible {
-        var description: String {
-            "SLUICE_TEST_DATABASE_URL is not set: run the tests with scripts/test --filter SluicePostgresTests"
-        }
-    }
+    static let applicationName = "sluice-postgres-tests"
 
-    static func url() throws -> String {
-        guard let url = ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"], !url.isEmpty else {
-            throw MissingEnvironment()
-        }
-        return url
-    }
-
+    /// The running test's database, as this target's connections see it.
     static func configuration() throws -> PostgresConfiguration {
-        var configuration = try PostgresConfiguration(url: url())
-        configuration.applicationName = "sluice-postgres-tests"
+        var configuration = try TemporaryDatabase.current.configuration
+        configuration.applicationName = applicationName
         return configuration
     }
 
@@ -32,35 +25,28 @@ enum TestDatabase {
         return logger
     }()
 
+    /// A connection to the test's database, closed when the test ends.
     static func connect() async throws -> PostgresConnection {
-        try await PostgresConnection.connect(configuration: configuration(), logger: logger)
+        try await TemporaryDatabase.current.connect({ $0.applicationName = applicationName }, logger: logger)
     }
 
+    /// A pool on the test's database, shut down when the test ends.
     static func client(maxConnections: Int = 4, acquireTimeout: Duration = .seconds(10)) throws -> PostgresClient {
-        PostgresClient(
-            configuration: try configuration(),
+        try TemporaryDatabase.current.client(
             pool: .init(maxConnections: maxConnections, acquireTimeout: acquireTimeout),
-            logger: logger)
+            { $0.applicationName = applicationName }, logger: logger)
     }
 
     static func uniqueName(_ prefix: String) -> String {
         prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
     }
 
-    /// Runs `body` with a connection whose `search_path` is a fresh schema, dropped afterwards.
+    /// Runs `body` with a connection whose `search_path` is a fresh schema. The connection is
+    /// the test's (closed when it ends); the schema goes with the database.
     static func withSchema<T>(_ body: (PostgresConnection, String) async throws -> T) async throws -> T {
         let connection = try await connect()
         let schema = uniqueName("t")
         try await connection.execute("CREATE SCHEMA \(schema); SET search_path TO \(schema)")
-        do {
-            let value = try await body(connection, schema)
-            try? await connection.execute("DROP SCHEMA \(schema) CASCADE")
-            await connection.close()
-            return value
-        } catch {
-            try? await connection.execute("DROP SCHEMA \(schema) CASCADE")
-            await connection.close()
-            throw error
-        }
+        return try await body(connection, schema)
     }
 }

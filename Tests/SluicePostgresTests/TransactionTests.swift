@@ -1,9 +1,10 @@
 import Foundation
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct TransactionTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct TransactionTests {
     func count(_ c: PostgresConnection) async throws -> Int {
         try #require(try await c.query("SELECT count(*) FROM t").first).decode(Int.self, at: 0)
     }
@@ -95,7 +96,7 @@ import Testing
         let start = clock.now
         let marker = UUID().uuidString
         let sql = "SELECT pg_sleep(10) /* \(marker) */"
-        let task = Task { try await c.query(sql) }
+        let task = Task { try await c.query(sql, []) }
         // Cancel once the server is running it (under load a fixed delay may cancel the query
         // before it was sent, which is a different path: no server error).
         let observer = try await TestDatabase.connect()
@@ -105,7 +106,6 @@ import Testing
             if try active.first?.decode(Int.self, at: 0) == 1 { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        await observer.close()
         let cancelledAt = clock.now
         task.cancel()
         let error = await #expect(throws: PostgresError.self) { try await task.value }
@@ -132,6 +132,5 @@ import Testing
         let error = await #expect(throws: PostgresError.self) { try await task.value }
         #expect(error?.code == .cancelled)
         #expect(try await c.query("SELECT 1").rows.count == 1)
-        await c.close()
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
+import SluicePostgresTestSupport
 import Testing
 
 @testable import SluicePostgres
 
-@Suite struct TypeRoundTripTests {
+@Suite(.temporaryDatabase(sharedBySuite: true)) struct TypeRoundTripTests {
     /// Binds `value` as `$1`, casts it to `sqlType` on the server, and decodes it back.
     func roundTrip<T: PostgresEncodable & PostgresDecodable>(
         _ connection: PostgresConnection, _ value: T, _ sqlType: String
@@ -47,7 +48,6 @@ import Testing
             == JSONSerialization.jsonObject(with: Data(json.bytes)) as? NSDictionary)
         #expect(try await roundTrip(c, Duration.seconds(90) + .microseconds(5), "interval") == .seconds(90) + .microseconds(5))
         #expect(try await roundTrip(c, Duration.seconds(-3 * 86_400 - 1), "interval") == .seconds(-3 * 86_400 - 1))
-        await c.close()
     }
 
     @Test func datesRoundTripWithMicroseconds() async throws {
@@ -71,7 +71,6 @@ import Testing
         let expectedSeconds: Int64 = 31_557_600 + 2 * 2_592_000 + 3 * 86_400 + 4 * 3600 + 5 * 60 + 6
         let expected = Duration.seconds(expectedSeconds) + Duration.milliseconds(500)
         #expect(try interval.decode(Duration.self, at: 0) == expected)
-        await c.close()
     }
 
     @Test func arraysRoundTrip() async throws {
@@ -96,7 +95,6 @@ import Testing
         #expect(try any.first?.decode(Int.self, at: 0) == 2)
         let unnest = try await c.query("SELECT x FROM unnest($1::smallint[]) AS x ORDER BY x", [[3, 1, 2]])
         #expect(try unnest.map { try $0.decode(Int.self, at: 0) } == [1, 2, 3])
-        await c.close()
     }
 
     @Test func nullsDecodeOnlyIntoOptionals() async throws {
@@ -117,7 +115,6 @@ import Testing
         #expect(wrongType.code == .decoding)
         let noColumn = try #require(throws: PostgresError.self) { try row.decode(Int.self, column: "nope") }
         #expect(noColumn.code == .decoding)
-        await c.close()
     }
 
     @Test func affectedRowsAndTables() async throws {
@@ -143,6 +140,5 @@ import Testing
         await #expect(throws: PostgresError.self) { try await c.query("SELECT $1::text", ["a\u{0}b"]) }
         // The connection is still usable.
         #expect(try await c.query("SELECT 1").first?.decode(Int.self, at: 0) == 1)
-        await c.close()
     }
 }

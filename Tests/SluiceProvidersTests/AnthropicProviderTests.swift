@@ -4,6 +4,7 @@ import SluiceJSON
 import SluiceMockProvider
 import Testing
 @testable import SluiceProviders
+import SluiceSupport
 
 @Suite("Anthropic provider against the mock")
 struct AnthropicProviderTests {

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import SluiceProviders
+import SluiceJSON
+import SluiceSupport
 
 @Suite("Providers configuration")
 struct ConfigurationTests {
@@ -30,7 +32,7 @@ struct ConfigurationTests {
         #expect {
             _ = try ProvidersConfiguration.fromEnvironment(["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "ftp://x"])
         } throws: { error in
-            (error as? ProvidersError)?.description == "OPENAI_BASE_URL: must be an http(s) URL"
+            (error as? ProvidersError)?.description == "ProvidersError.invalid_configuration: OPENAI_BASE_URL: must be an http(s) URL"
         }
     }
 
@@ -115,9 +117,11 @@ struct ConfigurationTests {
         #expect {
             _ = try ProvidersConfiguration.parse(yaml: yaml)
         } throws: { error in
+            // Every case is a bad value: `ProvidersError.invalid_configuration: <field>: <message>`.
             let description = (error as? ProvidersError)?.description
-            if description != expected { Issue.record("got \(description ?? "\(error)")") }
-            return description == expected
+            let full = "ProvidersError.invalid_configuration: " + expected
+            if description != full { Issue.record("got \(description ?? "\(error)")") }
+            return description == full
         }
     }
 

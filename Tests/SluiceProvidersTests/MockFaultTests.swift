@@ -1,5 +1,6 @@
 import SluiceMockProvider
 import Testing
+import Foundation
 
 @Suite("Mock error and stream-fault directives")
 struct MockFaultTests {

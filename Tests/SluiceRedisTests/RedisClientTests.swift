@@ -1,15 +1,15 @@
 import Logging
 import ServiceLifecycle
+import SluiceTestScope
 import Testing
 
 @testable import SluiceRedis
 
-@Suite("RedisClient pool")
+@Suite("RedisClient pool", .redisKeys)
 struct RedisClientTests {
     @Test func twoHundredConcurrentIncrs() async throws {
         // A generous acquire timeout: 200 callers share 8 connections on a loaded 2-core machine.
-        let client = RedisClient(configuration: try TestRedis.configuration(), pool: .init(maxConnections: 8, acquireTimeout: .seconds(60)),
-                                 logger: TestRedis.logger)
+        let client = try TestRedis.client(pool: .init(maxConnections: 8, acquireTimeout: .seconds(60)))
         let key = TestRedis.prefix() + "counter"
         try await withThrowingTaskGroup(of: Int64.self) { group in
             for _ in 0..<200 { group.addTask { try #require(try await client.command(["INCR", key]).int) } }
@@ -21,24 +21,20 @@ struct RedisClientTests {
         let stats = await client.statistics
         #expect(stats.open <= 8 && stats.open >= 1)
         #expect(stats.waiting == 0)
-        _ = try await client.command(["DEL", key])
-        await client.shutdown()
     }
 
     @Test func pipelineAndEvalThroughTheClient() async throws {
-        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let client = try TestRedis.client()
         let p = TestRedis.prefix()
         let replies = try await client.pipeline([["SET", p + "a", "1"], ["INCR", p + "a"], ["GET", p + "a"]])
         #expect(replies == [.status("OK"), .integer(2), .bulk(Array("2".utf8))])
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         #expect(try await client.eval(script, keys: [p + "a"], args: ["3"]) == .integer(5))
         #expect(try await client.send(["BOGUS"]).errorMessage != nil)
-        _ = try await client.command(["DEL", p + "a"])
-        await client.shutdown()
     }
 
     @Test func withConnectionKeepsOneConnection() async throws {
-        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let client = try TestRedis.client()
         let p = TestRedis.prefix()
         let results = try await client.withConnection { connection in
             _ = try await connection.command(["MULTI"])
@@ -47,14 +43,10 @@ struct RedisClientTests {
             return try await connection.command(["EXEC"])
         }
         #expect(results == .array([.status("OK"), .integer(2)]))
-        _ = try await client.command(["DEL", p + "x"])
-        await client.shutdown()
     }
 
     @Test func poolTimeoutWhenAllConnectionsAreBusy() async throws {
-        let client = RedisClient(
-            configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .milliseconds(200)),
-            logger: TestRedis.logger)
+        let client = try TestRedis.client(pool: .init(maxConnections: 1, acquireTimeout: .milliseconds(200)))
         let p = TestRedis.prefix()
         // Hold the only connection in a blocking BLPOP for up to 3 s.
         let holder = Task { try await client.command(["BLPOP", p + "list", "3"]) }
@@ -72,13 +64,10 @@ struct RedisClientTests {
         _ = try await other.command(["RPUSH", p + "list", "go"])
         #expect(try await holder.value.array?.last?.string == "go")
         #expect(try await client.command(["PING"]) == .status("PONG"))
-        await client.shutdown()
     }
 
     @Test func waiterCancellationIsPrompt() async throws {
-        let client = RedisClient(
-            configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
-            logger: TestRedis.logger)
+        let client = try TestRedis.client(pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)))
         let p = TestRedis.prefix()
         let holder = Task { try await client.command(["BLPOP", p + "list", "5"]) }
         try await TestRedis.eventually("the holder leased the only connection") {
@@ -97,11 +86,10 @@ struct RedisClientTests {
         let other = try await TestRedis.connect()
         _ = try await other.command(["RPUSH", p + "list", "go"])
         _ = try await holder.value
-        await client.shutdown()
     }
 
     @Test func runReturnsOnGracefulShutdownAndClosesThePool() async throws {
-        let client = RedisClient(configuration: try TestRedis.configuration(), logger: TestRedis.logger)
+        let client = try TestRedis.client()
         let group = ServiceGroup(services: [client], gracefulShutdownSignals: [], logger: TestRedis.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -123,9 +111,7 @@ struct RedisClientTests {
         // loaded machine; the command timeout must outlast it.
         var configuration = try TestRedis.configuration()
         configuration.commandTimeout = .seconds(15)
-        let client = RedisClient(
-            configuration: configuration, pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)),
-            logger: TestRedis.logger)
+        let client = try TestRedis.client(configuration, pool: .init(maxConnections: 1, acquireTimeout: .seconds(30)))
         let p = TestRedis.prefix()
         let name = "holder-\(UInt32.random(in: 0...UInt32.max))"
         let holder = Task {

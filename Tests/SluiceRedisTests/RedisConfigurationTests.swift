@@ -1,6 +1,7 @@
 import Testing
 
 @testable import SluiceRedis
+import SluiceSupport
 
 @Suite("RedisConfiguration URL parsing")
 struct RedisConfigurationTests {

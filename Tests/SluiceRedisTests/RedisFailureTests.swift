@@ -1,9 +1,10 @@
 import Foundation
+import SluiceTestScope
 import Testing
 
 @testable import SluiceRedis
 
-@Suite("Timeouts, reconnects, cancellation")
+@Suite("Timeouts, reconnects, cancellation", .redisKeys)
 struct RedisFailureTests {
     @Test func commandTimeoutDiscardsTheConnection() async throws {
         let redis = try await TestRedis.connect(commandTimeout: .milliseconds(300))
@@ -25,9 +26,7 @@ struct RedisFailureTests {
 
     @Test func clientRecoversFromATimeout() async throws {
         // 1 s: the PING after the reconnect must fit too, also on a loaded machine.
-        let client = RedisClient(
-            configuration: try TestRedis.configuration(commandTimeout: .seconds(1)),
-            pool: .init(maxConnections: 1), logger: TestRedis.logger)
+        let client = try TestRedis.client(try TestRedis.configuration(commandTimeout: .seconds(1)), pool: .init(maxConnections: 1))
         let p = TestRedis.prefix()
         let firstID = try await client.command(["CLIENT", "ID"]).int
         await #expect {
@@ -38,11 +37,10 @@ struct RedisFailureTests {
         #expect(try await client.command(["PING"]) == .status("PONG"))
         #expect(try await client.command(["CLIENT", "ID"]).int != firstID)
         #expect(await client.statistics.open == 1)
-        await client.shutdown()
     }
 
     @Test func clientRecoversFromClientKill() async throws {
-        let client = RedisClient(configuration: try TestRedis.configuration(), pool: .init(maxConnections: 1), logger: TestRedis.logger)
+        let client = try TestRedis.client(pool: .init(maxConnections: 1))
         let p = TestRedis.prefix()
         _ = try await client.command(["SET", p + "k", "1"])
         let id = try #require(try await client.command(["CLIENT", "ID"]).int)
@@ -51,8 +49,6 @@ struct RedisFailureTests {
         // The pooled connection is dead; the next call transparently gets a fresh one.
         #expect(try await client.command(["INCR", p + "k"]) == .integer(2))
         #expect(try await client.command(["CLIENT", "ID"]).int != id)
-        _ = try await client.command(["DEL", p + "k"])
-        await client.shutdown()
     }
 
     @Test func killedConnectionReportsConnectionClosed() async throws {
@@ -70,8 +66,7 @@ struct RedisFailureTests {
 
     @Test func clientRecoversFromServerRestart() async throws {
         let server = try await PrivateRedisServer()
-        defer { server.stop() }
-        let client = RedisClient(configuration: server.configuration, pool: .init(maxConnections: 4), logger: TestRedis.logger)
+        let client = try TestRedis.client(server.configuration, pool: .init(maxConnections: 4))
         // Open several pooled connections.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<8 { group.addTask { _ = try await client.command(["SET", "k\(i)", "v"]) } }
@@ -79,7 +74,7 @@ struct RedisFailureTests {
         }
         #expect(await client.statistics.open >= 1)
 
-        server.stop()
+        await server.stop()
         await #expect {
             _ = try await client.command(["PING"])
         } throws: { error in
@@ -90,7 +85,6 @@ struct RedisFailureTests {
         #expect(try await client.command(["SET", "after", "restart"]) == .status("OK"))
         #expect(try await client.command(["GET", "after"]).string == "restart")
         #expect(try await client.command(["DBSIZE"]) == .integer(1))  // the restart really wiped the data
-        await client.shutdown()
     }
 
     @Test func cancelledBeforeSendingSendsNothing() async throws {

@@ -1,8 +1,9 @@
+import SluiceTestScope
 import Testing
 
 @testable import SluiceRedis
 
-@Suite("Replies, binary safety, errors and pipelining")
+@Suite("Replies, binary safety, errors and pipelining", .redisKeys)
 struct RedisReplyTests {
     @Test func scalarReplyTypes() async throws {
         let redis = try await TestRedis.connect()
@@ -21,7 +22,6 @@ struct RedisReplyTests {
         #expect(try await redis.command(["GET", p + "e"]) == .bulk([]))
         #expect(try await redis.command(["SET", p + "u", "héllo ✓ 🚦"]) == .status("OK"))
         #expect(try await redis.command(["GET", p + "u"]).string == "héllo ✓ 🚦")
-        _ = try await redis.command(["DEL", p + "s", p + "n", p + "neg", p + "e", p + "u"])
     }
 
     @Test func nestedArrays() async throws {
@@ -52,8 +52,6 @@ struct RedisReplyTests {
         let big = [UInt8](repeating: 0x61, count: 1 << 20) + [0, 13, 10]
         _ = try await redis.command(bytes: [Array("SET".utf8), Array((p + "big").utf8), big])
         #expect(try await redis.command(["GET", p + "big"]) == .bulk(big))
-        _ = try await redis.command(bytes: [Array("DEL".utf8), key])
-        _ = try await redis.command(["DEL", p + "crlf", p + "big"])
     }
 
     @Test func errorRepliesAreThrownByCommandAndReturnedBySend() async throws {
@@ -74,7 +72,6 @@ struct RedisReplyTests {
         // The connection is still perfectly usable after error replies.
         #expect(await redis.isOpen)
         #expect(try await redis.command(["LLEN", p + "list"]) == .integer(1))
-        _ = try await redis.command(["DEL", p + "list"])
     }
 
     @Test func pipelineOfAThousandKeepsOrder() async throws {
@@ -86,7 +83,6 @@ struct RedisReplyTests {
         let gets = try await redis.pipeline((0..<1000).map { ["LINDEX", p + "list", String($0)] })
         #expect(gets.map(\.string) == (0..<1000).map { "v\($0)" })
         #expect(try await redis.pipeline([]) == [])
-        _ = try await redis.command(["DEL", p + "list"])
     }
 
     @Test func pipelineKeepsErrorRepliesInPlace() async throws {
@@ -98,13 +94,12 @@ struct RedisReplyTests {
         #expect(replies[1] == .integer(2))
         #expect(replies[2].errorMessage?.hasPrefix("WRONGTYPE") == true)
         #expect(replies[3].int == 2)
-        _ = try await redis.command(["DEL", p + "a"])
     }
 
     @Test func selectsTheConfiguredDatabase() async throws {
         var configuration = try TestRedis.configuration()
         configuration.database = 5
-        let redis = try await RedisConnection.connect(configuration: configuration, logger: TestRedis.logger)
+        let redis = try await TestRedis.connect(configuration: configuration)
         let info = try #require(try await redis.command(["CLIENT", "INFO"]).string)
         #expect(info.contains(" db=5 "))
 

@@ -1,8 +1,9 @@
+import SluiceTestScope
 import Testing
 
 @testable import SluiceRedis
 
-@Suite("Lua scripts")
+@Suite("Lua scripts", .redisKeys)
 struct RedisScriptTests {
     @Test func localSHA1MatchesKnownVectors() {
         #expect(SHA1.hexDigest("".utf8) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
@@ -69,8 +70,7 @@ struct RedisScriptTests {
     /// private server: flushing the shared one would disturb other tests).
     @Test func noscriptIsReloadedTransparently() async throws {
         let server = try await PrivateRedisServer()
-        defer { server.stop() }
-        let redis = try await RedisConnection.connect(configuration: server.configuration, logger: TestRedis.logger)
+        let redis = try await TestRedis.connect(configuration: server.configuration)
         let counter = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         #expect(try await redis.command(["SCRIPT", "EXISTS", counter.sha1]) == .array([.integer(0)]))
         #expect(try await redis.eval(counter, keys: ["c"], args: ["5"]) == .integer(5))
@@ -83,16 +83,14 @@ struct RedisScriptTests {
         #expect(try await redis.command(["SCRIPT", "EXISTS", counter.sha1]) == .array([.integer(1)]))
 
         // Same through a RedisClient.
-        let client = RedisClient(configuration: server.configuration, logger: TestRedis.logger)
+        let client = try TestRedis.client(server.configuration)
         _ = try await client.command(["SCRIPT", "FLUSH"])
         #expect(try await client.eval(counter, keys: ["c"], args: ["1"]) == .integer(16))
-        await client.shutdown()
     }
 
     @Test func syntaxErrorInScriptIsReportedNotLooped() async throws {
         let server = try await PrivateRedisServer()
-        defer { server.stop() }
-        let redis = try await RedisConnection.connect(configuration: server.configuration, logger: TestRedis.logger)
+        let redis = try await TestRedis.connect(configuration: server.configuration)
         do {
             _ = try await redis.eval(RedisScript("return +"), keys: [], args: [])
             Issue.record("expected an error")

@@ -1,39 +1,57 @@
 import Foundation
-import Logging
-import Sluice
+public import Logging
+public import Sluice
 import SluiceJSON
-import SluicePostgres
+public import SluicePostgres
+import SluicePostgresTestSupport
+import SluiceTestScope
+import Synchronization
+public import Testing
 
 /// A fresh PostgreSQL database with the Sluice schema, one per test, so tests run in parallel
 /// without sharing rows. The server comes from `SLUICE_TEST_DATABASE_URL` (set by scripts/test).
+///
+/// Owned by ``MigratedDatabaseTrait`` (`@Suite(.migratedDatabase())`): tests take it from
+/// ``current``; the trait shuts the clients down and drops the database when the test ends,
+/// also when it fails or throws.
 public struct MigratedDatabase: Sendable {
+    @TaskLocal static var scoped: MigratedDatabase?
+
     public let name: String
     public let url: String
     public let postgres: PostgresClient
     public let client: SluiceClient
     public let logger: Logger
+    private let roles: Roles
 
-    public static var baseURL: String {
-        guard let url = ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"], !url.isEmpty else {
-            fatalError("SLUICE_TEST_DATABASE_URL is not set: run the tests with scripts/test")
+    /// The database of the running test; throws when the test has no `.migratedDatabase()` trait.
+    public static var current: MigratedDatabase {
+        get throws {
+            guard let scoped else { throw MissingTrait() }
+            return scoped
         }
-        return url
     }
 
-    /// Creates and migrates a database named `prefix` + 16 random hex digits.
-    public static func make(prefix: String = "sluice_t_", poolSize: Int = 20) async throws -> MigratedDatabase {
+    struct MissingTrait: Error, CustomStringConvertible {
+        var description: String { "no migrated database: add .migratedDatabase() to the test or its suite" }
+    }
+
+    /// Creates a database named `prefix` + 16 random hex digits in the current ``TestScope``,
+    /// which drops it when it ends, and unless `migrate` is false applies the Sluice schema.
+    static func make(prefix: String, poolSize: Int, migrate: Bool) async throws -> MigratedDatabase {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let name = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        let admin = PostgresClient(configuration: try PostgresConfiguration(url: baseURL), pool: .init(maxConnections: 1), logger: logger)
-        _ = try await admin.query("CREATE DATABASE \(name)")
-        await admin.shutdown()
-        var components = URLComponents(string: baseURL)!
-        components.path = "/" + name
-        let url = components.string!
-        let postgres = PostgresClient(configuration: try PostgresConfiguration(url: url), pool: .init(maxConnections: poolSize), logger: logger)
-        try await SluiceSchema.migrate(postgres, logger: logger)
-        return MigratedDatabase(name: name, url: url, postgres: postgres, client: SluiceClient(postgres: postgres, logger: logger), logger: logger)
+        let scope = try TestScope.required(for: "a migrated database")
+        let roles = Roles()
+        // Registered first so it runs last: roles are dropped once the database that granted
+        // them privileges is gone.
+        scope.onExit("DROP ROLE for the test's roles") { [logger] in await roles.drop(logger: logger) }
+        let database = try await TemporaryDatabase.create(prefix: prefix)
+        let postgres = try database.client(pool: .init(maxConnections: poolSize), logger: logger)
+        if migrate { try await SluiceSchema.migrate(postgres, logger: logger) }
+        let client = SluiceClient(postgres: postgres, logger: logger)
+        scope.onExit("SluiceClient") { await client.shutdown() }
+        return MigratedDatabase(name: database.name, url: database.url, postgres: postgres, client: client, logger: logger, roles: roles)
     }
 
     /// The first column of the first row as an Int (for `SELECT count(*) …`).
@@ -41,8 +59,70 @@ public struct MigratedDatabase: Sendable {
         try await postgres.query(sql, binds).rows[0].decode(Int.self, at: 0)
     }
 
-    public func close() async {
-        await client.shutdown()
+    /// Creates a login role (roles belong to the whole server, not to the database) that is
+    /// dropped after the database when the test ends. `options` follow `CREATE ROLE name`.
+    public func createRole(_ role: String, _ options: String = "LOGIN") async throws {
+        roles.names.withLock { $0.append(role) }
+        _ = try await postgres.query("CREATE ROLE \(unescaped: role) \(unescaped: options)")
+    }
+
+    final class Roles: Sendable {
+        let names = Mutex<[String]>([])
+
+        func drop(logger: Logger) async {
+            let names = self.names.withLock { $0 }
+            guard !names.isEmpty else { return }
+            do {
+                let admin = try await PostgresConnection.connect(
+                    configuration: try PostgresConfiguration(url: TemporaryDatabase.serverURL()), logger: logger)
+                for name in names {
+                    do { try await admin.execute("DROP ROLE IF EXISTS \(name)") } catch { Issue.record("cannot drop role \(name): \(error)") }
+                }
+                await admin.close()
+            } catch {
+                Issue.record("cannot connect to drop roles \(names): \(error)")
+            }
+        }
+    }
+}
+
+/// Gives each test (each case of a parameterised test) its own ``MigratedDatabase``.
+public struct MigratedDatabaseTrait: TestTrait, SuiteTrait, TestScoping {
+    public let prefix: String
+    public let poolSize: Int
+    /// false: the database starts empty (for tests that apply migrations themselves).
+    public let migrate: Bool
+
+    public init(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) {
+        self.prefix = prefix
+        self.poolSize = poolSize
+        self.migrate = migrate
+    }
+
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        try await withTestScope {
+            let database = try await MigratedDatabase.make(prefix: prefix, poolSize: poolSize, migrate: migrate)
+            try await MigratedDatabase.$scoped.withValue(database) { try await function() }
+        }
+    }
+}
+
+extension TestTrait where Self == MigratedDatabaseTrait {
+    /// A fresh migrated database for the test (empty with `migrate: false`), dropped when it ends.
+    public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) -> Self {
+        MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate)
+    }
+}
+
+extension SuiteTrait where Self == MigratedDatabaseTrait {
+    /// A fresh migrated database (empty with `migrate: false`) for each test of the suite,
+    /// dropped when the test ends.
+    public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) -> Self {
+        MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate)
     }
 }
 

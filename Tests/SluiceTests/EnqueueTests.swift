@@ -4,10 +4,10 @@ import SluicePostgres
 import SluiceTestSupport
 import Testing
 
-@Suite("Enqueue")
+@Suite("Enqueue", .migratedDatabase())
 struct EnqueueTests {
     @Test func enqueueStoresTheSpec() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let spec = JobSpec(tenant: "acme", lane: .high, provider: "echo", model: "echo", request: chat("hi there"),
                            maxOutputTokens: 64, maxAttempts: 3, timeout: .seconds(30), metadata: JSONDocument(#"{"k":1}"#),
                            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
@@ -24,11 +24,10 @@ struct EnqueueTests {
         #expect(job.traceparent == spec.traceparent)
         #expect(job.metadata.text.contains("\"k\""))
         #expect(job.estimatedInputTokens > 0)
-        await db.close()
     }
 
     @Test func aTenantWithJobsCannotBeDeleted() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         _ = try await db.client.enqueue(echoSpec("keeper"))
         _ = try await db.postgres.query("INSERT INTO sluice.tenants (id) VALUES ('empty')")
         // jobs.tenant has no foreign key (per-row checks were too slow); the trigger guards it.
@@ -43,11 +42,10 @@ struct EnqueueTests {
         #expect(try await db.count("SELECT count(*)::int FROM sluice.tenants WHERE id = 'keeper'") == 1)
         _ = try await db.postgres.query("DELETE FROM sluice.tenants WHERE id = 'empty'")
         #expect(try await db.count("SELECT count(*)::int FROM sluice.tenants WHERE id = 'empty'") == 0)
-        await db.close()
     }
 
     @Test func concurrentEnqueuesWithOneIdempotencyKeyMakeOneJob() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let results = try await withThrowingTaskGroup(of: EnqueuedJob.self) { group in
             for _ in 0..<24 {
                 group.addTask { try await db.client.enqueue(echoSpec("acme", "same", key: "order-42")) }
@@ -61,11 +59,10 @@ struct EnqueueTests {
         // Another tenant may use the same key.
         let other = try await db.client.enqueue(echoSpec("globex", "same", key: "order-42"))
         #expect(other.created && other.id != results[0].id)
-        await db.close()
     }
 
     @Test func transactionalEnqueueExistsOnlyIfCommitted() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         struct Boom: Error {}
         var rolledBack: UUID?
         do {
@@ -83,22 +80,20 @@ struct EnqueueTests {
         #expect(rows.rows.count == 1)
         #expect(try rows.rows[0].decode(UUID.self, at: 0) == committed)
         rolledBack = nil
-        await db.close()
     }
 
     @Test func tenThousandJobBatch() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let specs = (0..<10_000).map { echoSpec("bulk-\($0 % 7)", "job \($0)", lane: .batch) }
         let jobs = try await db.client.enqueue(batch: specs)
         #expect(jobs.count == 10_000)
         #expect(Set(jobs.map(\.id)).count == 10_000)
         let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs WHERE lane = 'batch'").rows[0].decode(Int.self, at: 0)
         #expect(count == 10_000)
-        await db.close()
     }
 
     @Test func batchIsAllOrNothingAndReportsEveryBadIndex() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         var specs = (0..<5).map { echoSpec("acme", "ok \($0)") }
         specs[1].tenant = "Bad Tenant"
         specs[3].target = .model(provider: "echo", model: "nope")
@@ -113,11 +108,10 @@ struct EnqueueTests {
         }
         let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs").rows[0].decode(Int.self, at: 0)
         #expect(count == 0)
-        await db.close()
     }
 
     @Test func enqueueWakesWorkersOfItsLane() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let stream = try await db.postgres.startListening(["sluice_jobs"])
         let first = Task { () -> String? in
             for await event in stream {
@@ -127,11 +121,10 @@ struct EnqueueTests {
         }
         _ = try await db.client.enqueue(echoSpec("acme", "wake", lane: .high))
         #expect(await first.value == "high")
-        await db.close()
     }
 
     @Test func listPagesNewestFirst() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         var ids: [UUID] = []
         for i in 0..<7 { ids.append(try await db.client.enqueue(echoSpec("acme", "n\(i)")).id) }
         _ = try await db.client.enqueue(echoSpec("other", "x"))
@@ -151,16 +144,15 @@ struct EnqueueTests {
         let cancelled = try await db.client.list(tenant: "acme", state: .cancelled, lane: .normal)
         #expect(cancelled.map(\.id) == [ids[4], ids[1]])
         #expect(try await db.client.list(tenant: "acme", state: .cancelled, lane: .batch).isEmpty)
-        await db.close()
     }
 }
 
 /// Concurrent single enqueues share commits (EnqueueCoalescer), and each call still gets the
 /// outcome it would have had alone.
-@Suite("Enqueue group commit")
+@Suite("Enqueue group commit", .migratedDatabase())
 struct EnqueueGroupCommitTests {
     @Test func concurrentSingleEnqueuesShareTransactions() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let ids = try await withThrowingTaskGroup(of: UUID.self) { group in
             for i in 0..<200 { group.addTask { try await db.client.enqueue(echoSpec("acme", "job \(i)")).id } }
             return try await group.reduce(into: [UUID]()) { $0.append($1) }
@@ -170,11 +162,10 @@ struct EnqueueGroupCommitTests {
         // Rows written by one transaction share xmin: fewer transactions than calls.
         let transactions = try await db.count("SELECT count(DISTINCT xmin::text)::int FROM sluice.jobs")
         #expect(transactions < 200)
-        await db.close()
     }
 
     @Test func aFailingCallInAGroupFailsAloneWithItsOwnError() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         _ = try await db.client.enqueue(echoSpec("sleepy", "first"))
         _ = try await db.postgres.query("UPDATE sluice.tenants SET paused = true WHERE id = 'sleepy'")
         enum Kind: Sendable { case good, badModel, paused }
@@ -205,6 +196,5 @@ struct EnqueueGroupCommitTests {
         }
         #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs WHERE tenant = 'acme'") == 118)
         #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs WHERE tenant = 'sleepy'") == 1)
-        await db.close()
     }
 }

@@ -7,12 +7,12 @@ import Testing
 
 @Suite("Row-level security, wait and cancel")
 struct SecurityAndWaitTests {
-    @Test func tenantRolesSeeOnlyTheirOwnJobs() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func tenantRolesSeeOnlyTheirOwnJobs() async throws {
+        let db = try TestDatabase.current
         let suffix = db.name.suffix(8)
         let roleA = "tenant_a_\(suffix)", roleB = "tenant_b_\(suffix)"
         for (role, tenant) in [(roleA, "alpha"), (roleB, "beta")] {
-            _ = try await db.postgres.query("CREATE ROLE \(role) LOGIN IN ROLE sluice_tenant")
+            try await db.createRole(role, "LOGIN IN ROLE sluice_tenant")
             _ = try await db.postgres.query("INSERT INTO sluice.tenants (id) VALUES ($1)", [tenant])
             _ = try await db.postgres.query("INSERT INTO sluice.tenant_roles VALUES ($1, $2)", [role, tenant])
         }
@@ -20,7 +20,7 @@ struct SecurityAndWaitTests {
         let betaJob = try await db.client.enqueue(echoSpec("beta", "b")).id
 
         try await db.postgres.withTransaction { conn in
-            _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+            _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
             let visible = try await conn.query("SELECT id FROM sluice.jobs").rows.map { try $0.decode(UUID.self, at: 0) }
             #expect(visible == [alphaJob])
             let viaView = try await conn.query("SELECT count(*) FROM sluice.job_view WHERE tenant = 'beta'").rows[0].decode(Int.self, at: 0)
@@ -41,14 +41,14 @@ struct SecurityAndWaitTests {
         // Role A can neither enqueue for beta nor cancel beta's job nor read its secrets.
         await #expect(throws: PostgresError.self) {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
                 _ = try await conn.query("SELECT sluice.enqueue('beta', 'normal', 'echo', 'echo', $1::jsonb)",
                                          [#"{"messages":[{"role":"user","content":"x"}]}"#])
             }
         }
         do {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
                 _ = try await conn.query("SELECT sluice.cancel($1)", [betaJob])
             }
             Issue.record("cancel of another tenant's job succeeded")
@@ -57,7 +57,7 @@ struct SecurityAndWaitTests {
         }
         await #expect(throws: PostgresError.self) {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleB)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleB)")
                 _ = try await conn.query("SELECT * FROM sluice.tenant_secrets")
             }
         }
@@ -67,8 +67,8 @@ struct SecurityAndWaitTests {
                     "UPDATE sluice.jobs SET state = 'succeeded', finished_at = now() WHERE tenant = 'alpha'"] {
             do {
                 try await db.postgres.withTransaction { conn in
-                    _ = try await conn.query("SET LOCAL ROLE \(roleA)")
-                    _ = try await conn.query(sql)
+                    _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
+                    _ = try await conn.query(sql, [])
                 }
                 Issue.record("a tenant role wrote jobs directly: \(sql)")
             } catch let error as PostgresError {
@@ -78,7 +78,7 @@ struct SecurityAndWaitTests {
         // Switching to the group role does not make a tenant role an operator.
         do {
             try await db.postgres.withTransaction { conn in
-                _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+                _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
                 _ = try await conn.query("SET LOCAL ROLE sluice_tenant")
                 _ = try await conn.query("SELECT sluice.enqueue('beta', 'normal', 'echo', 'echo', $1::jsonb)",
                                          [#"{"messages":[{"role":"user","content":"x"}]}"#])
@@ -89,17 +89,16 @@ struct SecurityAndWaitTests {
         }
         // Its own job it can cancel.
         let cancelled = try await db.postgres.withTransaction { conn in
-            _ = try await conn.query("SET LOCAL ROLE \(roleA)")
+            _ = try await conn.query("SET LOCAL ROLE \(unescaped: roleA)")
             return try await conn.query("SELECT sluice.cancel($1)", [alphaJob]).rows[0].decode(String.self, at: 0)
         }
         #expect(cancelled == "cancelled")
         let beta = try #require(try await db.client.job(betaJob))
         #expect(beta.state == .queued)
-        await db.close()
     }
 
-    @Test func cancelQueuedJob() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func cancelQueuedJob() async throws {
+        let db = try TestDatabase.current
         let id = try await db.client.enqueue(echoSpec()).id
         #expect(try await db.client.cancel(id) == .cancelled)
         let job = try #require(try await db.client.job(id))
@@ -108,11 +107,10 @@ struct SecurityAndWaitTests {
         // Cancelling again leaves it as it is; an unknown id is notFound.
         #expect(try await db.client.cancel(id) == .cancelled)
         await #expect(throws: SluiceError.self) { try await db.client.cancel(UUID()) }
-        await db.close()
     }
 
-    @Test func waitWakesWhenAnotherConnectionFinishesTheJob() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func waitWakesWhenAnotherConnectionFinishesTheJob() async throws {
+        let db = try TestDatabase.current
         let id = try await db.client.enqueue(echoSpec()).id
         let claimed = try await db.postgres.query(
             "SELECT id, attempt FROM sluice.claim('w-test', 10, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
@@ -134,11 +132,10 @@ struct SecurityAndWaitTests {
         let result = try #require(try await db.client.result(id))
         #expect(result.outputText == "ok")
         #expect(result.usage.outputTokens == 2)
-        await db.close()
     }
 
-    @Test func oneCompletionOfManyJobsWakesEveryWaiter() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func oneCompletionOfManyJobsWakesEveryWaiter() async throws {
+        let db = try TestDatabase.current
         // 450 jobs finished by one statement: their ids go out in three notifications of up
         // to 200; waiters on the first, a middle and the last job must all wake.
         let ids = try await db.client.enqueue(batch: (0..<450).map { _ in echoSpec() }).map(\.id)
@@ -164,30 +161,16 @@ struct SecurityAndWaitTests {
             return try await group.reduce(into: [JobState]()) { $0.append($1) }
         }
         #expect(states == [.succeeded, .succeeded, .succeeded, .succeeded])
-        await db.close()
     }
 
-    @Test func waitTimesOut() async throws {
-        let db = try await TestDatabase.make()
+    @Test(.migratedDatabase()) func waitTimesOut() async throws {
+        let db = try TestDatabase.current
         let id = try await db.client.enqueue(echoSpec()).id
         do {
             _ = try await db.client.wait(for: id, timeout: .milliseconds(200))
             Issue.record("wait returned for a queued job")
         } catch {
             #expect(error.code == .timeout)
-        }
-        await db.close()
-    }
-
-    @Test func embeddedMigrationsMatchTheFiles() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let directory = root.appendingPathComponent("Migrations")
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
-        let embedded = try SluiceSchema.migrations()
-        #expect(embedded.count == files.count)
-        for (migration, file) in zip(embedded, files) {
-            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-            #expect(migration.sql == text, "Migrations/\(file) changed: run scripts/embed-migrations")
         }
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// that clears valid specs) and `sluice.check_spec` (the walk that names the first broken rule).
 /// These tests generate specs around every rule and require that the two forms agree on each,
 /// and that every accepted spec can actually be inserted (no untyped cast error at insert time).
-@Suite("Validation agreement")
+@Suite("Validation agreement", .migratedDatabase())
 struct ValidationAgreementTests {
     /// SplitMix64: reproducible specs (the seed is in the failure message).
     struct Rng {
@@ -141,7 +141,7 @@ struct ValidationAgreementTests {
     }
 
     @Test func fastAndNamingFormsAgreeOnGeneratedSpecs() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         _ = try await db.postgres.query("INSERT INTO sluice.models VALUES ('anthropic', 'claude-test'), ('openai', 'gpt-test') ON CONFLICT DO NOTHING")
         _ = try await db.postgres.query("INSERT INTO sluice.routes (name) VALUES ('fast')")
         let seed = UInt64(Date().timeIntervalSince1970 * 1000)
@@ -186,11 +186,10 @@ struct ValidationAgreementTests {
                 Issue.record("seed \(seed): an accepted batch failed to insert: \(error)")
             }
         }
-        await db.close()
     }
 
     @Test func integralNumbersWithAFractionPartAreStoredAsIntegers() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let id = try await db.postgres.query("""
             SELECT sluice.enqueue('acme', 'normal', 'echo', 'echo',
                                   '{"messages":[{"role":"user","content":"x"}],"max_tokens":64.0}',
@@ -200,11 +199,10 @@ struct ValidationAgreementTests {
         #expect(job.maxOutputTokens == 64)
         #expect(job.maxAttempts == 3)
         #expect(job.timeout == .seconds(30))
-        await db.close()
     }
 
     @Test func batchIdsAreTimeOrderedVersion7AndAscendByIndex() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         let before = Date()
         let jobs = try await db.client.enqueue(batch: (0..<300).map { echoSpec("acme", "job \($0)") })
         let after = Date()
@@ -221,6 +219,5 @@ struct ValidationAgreementTests {
         // The ids the call returned are the rows' ids, in input order.
         let stored = try await db.postgres.query("SELECT id FROM sluice.jobs ORDER BY id").rows.map { try $0.decode(UUID.self, at: 0) }
         #expect(stored == jobs.map(\.id))
-        await db.close()
     }
 }

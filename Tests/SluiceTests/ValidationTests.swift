@@ -6,7 +6,7 @@ import Testing
 
 /// The same bad inputs through the Swift API and the SQL API must fail with the same field
 /// and rule (one definition in SQL: sluice.spec_ok / sluice.check_spec, see ValidationAgreementTests).
-@Suite("Validation")
+@Suite("Validation", .migratedDatabase())
 struct ValidationTests {
     struct Case: Sendable, CustomStringConvertible {
         var name: String
@@ -68,7 +68,7 @@ struct ValidationTests {
 
     @Test(arguments: cases)
     func bothPathsRejectWithTheSameFieldAndRule(_ c: Case) async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         _ = try await db.postgres.query("INSERT INTO sluice.models VALUES ('anthropic', 'claude-test') ON CONFLICT DO NOTHING")
 
         // Swift API. Lane and run_at are typed in Swift, so those cases go through the JSON path only.
@@ -95,11 +95,10 @@ struct ValidationTests {
         }
         let count = try await db.postgres.query("SELECT count(*) FROM sluice.jobs").rows[0].decode(Int.self, at: 0)
         #expect(count == 0)
-        await db.close()
     }
 
     @Test func malformedRequestJSONIsRejectedBeforeTheDatabase() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         do {
             _ = try await db.client.enqueue(JobSpec(tenant: "acme", provider: "echo", model: "echo", request: JSONDocument("{nope")))
             Issue.record("accepted malformed JSON")
@@ -107,11 +106,10 @@ struct ValidationTests {
             #expect(error.field == "request")
             #expect(error.rule == "json")
         }
-        await db.close()
     }
 
     @Test func admissionControl() async throws {
-        let db = try await TestDatabase.make()
+        let db = try TestDatabase.current
         _ = try await db.client.enqueue(echoSpec("small", "1"))
         _ = try await db.postgres.query("UPDATE sluice.tenants SET max_queued_jobs = 2 WHERE id = 'small'")
         _ = try await db.client.enqueue(echoSpec("small", "2"))
@@ -144,6 +142,5 @@ struct ValidationTests {
         _ = try await db.client.cancel(try #require(try await db.client.list(tenant: "small").first).id)
         #expect(try await db.count("SELECT sluice.queue_depth('small')::int") == 1)
         #expect(try await db.count("SELECT count(*)::int FROM sluice.jobs WHERE tenant = 'small' AND state = 'queued'") == 1)
-        await db.close()
     }
 }

@@ -5,7 +5,7 @@ import SluiceTestSupport
 import Testing
 
 /// The claim statement's ordering rules, exercised directly.
-@Suite("Claim order: lanes, anti-starvation, tenant fairness")
+@Suite("Claim order: lanes, anti-starvation, tenant fairness", .workerDatabase)
 struct ClaimOrderTests {
     func claim(_ h: WorkerHarness, _ limit: Int, starvation: String = "10 seconds") async throws -> [(tenant: String, lane: String)] {
         try await h.postgres.query(
@@ -18,7 +18,7 @@ struct ClaimOrderTests {
     /// index for that step, which walks the tenant's finished jobs too: claims slowed down as
     /// they accumulated. The claim's own transaction's index statistics show what it read.
     @Test func claimsNeverReadTheTenantListingIndex() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         for _ in 0..<3 {
             _ = try await h.client.enqueue(batch: (0..<10_000).map { _ in echo("noisy", "x") })
         }
@@ -35,14 +35,13 @@ struct ClaimOrderTests {
         }
         #expect(try scans.decode(Int.self, at: 0) == 0)
         #expect(try scans.decode(Int.self, at: 1) > 0)
-        await h.close()
     }
 
     /// Claims with a window of tenants: each claim considers at most p_window tenants with
     /// work, continuing where the previous one stopped, so every tenant is reached and a claim's
     /// cost does not grow with the number of tenants.
     @Test func aWindowOfTenantsRotatesAcrossClaims() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         for tenant in ["ta", "tb", "tc", "td", "te"] {
             _ = try await h.client.enqueue(batch: (0..<3).map { _ in echo(tenant, "x") })
         }
@@ -58,11 +57,10 @@ struct ClaimOrderTests {
         // A tenant with work again before the cursor is reached by wrapping around.
         _ = try await h.client.enqueue(echo("tb", "again"))
         #expect(try await claimWindow() == ["tb"])
-        await h.close()
     }
 
     @Test func interactiveJobsOutsideTheWindowAreClaimedAtOnce() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         for tenant in ["ta", "tb", "tc", "td"] {
             _ = try await h.client.enqueue(batch: (0..<3).map { _ in echo(tenant, "x") })
         }
@@ -72,21 +70,19 @@ struct ClaimOrderTests {
         ).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }
         #expect(claimed.contains { $0.0 == "tz" && $0.1 == "interactive" })
         #expect(Set(claimed.map(\.0)) == ["tz", "ta", "tb"])
-        await h.close()
     }
 
     @Test func higherLanesFirst() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         _ = try await h.client.enqueue(batch: (0..<5).map { _ in echo("acme", "b", lane: .batch) })
         _ = try await h.client.enqueue(batch: (0..<5).map { _ in echo("acme", "n", lane: .normal) })
         _ = try await h.client.enqueue(batch: (0..<3).map { _ in echo("acme", "i", lane: .interactive) })
         let lanes = try await claim(h, 6).map(\.lane)
         #expect(lanes == ["interactive", "interactive", "interactive", "normal", "normal", "normal"])
-        await h.close()
     }
 
     @Test func starvingLowerLaneGetsAShare() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         _ = try await h.client.enqueue(echo("acme", "old batch", lane: .batch, runAt: Date().addingTimeInterval(-5)))
         _ = try await h.client.enqueue(batch: (0..<30).map { _ in echo("acme", "i", lane: .interactive) })
         // Not yet starving (threshold 1 minute): strict priority.
@@ -95,11 +91,10 @@ struct ClaimOrderTests {
         // Waiting longer than the threshold (1 s): the batch job gets a slot.
         let aged = try await claim(h, 10, starvation: "1 second").map(\.lane)
         #expect(aged.contains("batch"))
-        await h.close()
     }
 
     @Test func theLeastLoadedTenantGoesFirstEvenWithYoungerJobs() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         // The busy tenant has 5 jobs running and older jobs waiting; the quiet tenant's job is newer.
         _ = try await h.client.enqueue(batch: (0..<20).map { _ in echo("busy", "b", runAt: Date().addingTimeInterval(-60)) })
         _ = try await h.postgres.query(
@@ -107,19 +102,17 @@ struct ClaimOrderTests {
         _ = try await h.client.enqueue(echo("quiet", "q"))
         let first = try await claim(h, 1)
         #expect(first.map(\.tenant) == ["quiet"])
-        await h.close()
     }
 
     @Test func aQuietTenantIsNotStuckBehindANoisyBacklog() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         _ = try await h.client.enqueue(batch: (0..<2000).map { _ in echo("noisy", "n") })
         _ = try await h.client.enqueue(echo("quiet", "q"))
         let first = try await claim(h, 4)
         #expect(first.contains { $0.tenant == "quiet" })
-        await h.close()
     }
     @Test func reservedSlotsTakeOnlyInteractiveJobsAndLightTenants() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         // busy: 5 jobs running (claimed by another worker), a backlog, and one interactive job.
         _ = try await h.client.enqueue(batch: (0..<20).map { _ in echo("busy", "b", runAt: Date().addingTimeInterval(-60)) })
         _ = try await h.postgres.query(
@@ -140,7 +133,6 @@ struct ClaimOrderTests {
         // Without a reserve the same slots go to busy's backlog.
         let next = try await claimReserved(3, reserved: 0)
         #expect(next == ["busy:normal", "busy:normal", "busy:normal"])
-        await h.close()
     }
 }
 

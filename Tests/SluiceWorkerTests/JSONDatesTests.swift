@@ -1,5 +1,5 @@
 import Foundation
-@testable import SluiceWorker
+@testable import Sluice
 import Testing
 
 @Suite("Outcome timestamps")

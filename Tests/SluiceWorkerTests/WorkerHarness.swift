@@ -5,9 +5,12 @@ import Sluice
 import SluicePostgres
 import SluiceProviders
 import SluiceTestSupport
+import Testing
 import SluiceWorker
 
 /// A migrated database of its own plus helpers to run in-process workers with the echo provider.
+/// Suites run with `.workerDatabase`, which creates the database before each test and drops it
+/// (after shutting the clients down) when the test ends.
 struct WorkerHarness {
     let db: MigratedDatabase
     var name: String { db.name }
@@ -16,8 +19,9 @@ struct WorkerHarness {
     var client: SluiceClient { db.client }
     var logger: Logger { db.logger }
 
-    static func make() async throws -> WorkerHarness {
-        WorkerHarness(db: try await MigratedDatabase.make(prefix: "sluice_w_", poolSize: 16))
+    /// The running test's harness (its `.workerDatabase`).
+    static var current: WorkerHarness {
+        get throws { WorkerHarness(db: try MigratedDatabase.current) }
     }
 
     /// Fast settings for tests: short lease, quick polls and retries.
@@ -61,8 +65,16 @@ struct WorkerHarness {
     func count(_ sql: String, _ binds: [(any PostgresEncodable)?] = []) async throws -> Int {
         try await db.count(sql, binds)
     }
+}
 
-    func close() async { await db.close() }
+extension TestTrait where Self == MigratedDatabaseTrait {
+    /// A migrated database of its own for the test (``WorkerHarness/current``).
+    static var workerDatabase: Self { MigratedDatabaseTrait(prefix: "sluice_w_", poolSize: 16) }
+}
+
+extension SuiteTrait where Self == MigratedDatabaseTrait {
+    /// A migrated database of its own for each test of the suite (``WorkerHarness/current``).
+    static var workerDatabase: Self { MigratedDatabaseTrait(prefix: "sluice_w_", poolSize: 16) }
 }
 
 func echo(_ tenant: String = "acme", _ text: String = "hello", lane: Lane = .normal, metadata: String? = nil,

@@ -6,13 +6,14 @@ import SluiceMockProvider
 import SluicePostgres
 import SluiceProviders
 import SluiceSupport
+import SluiceTestScope
 import SluiceTestSupport
 import SluiceWorker
 import Testing
 
 /// Jobs run end to end through the worker against the mock provider over real HTTP, with the
 /// OpenAI and Anthropic wire formats, failures, retries and cost accounting.
-@Suite("Worker against the mock provider")
+@Suite("Worker against the mock provider", .workerDatabase)
 struct WorkerProviderTests {
     struct Setup {
         let h: WorkerHarness
@@ -21,10 +22,15 @@ struct WorkerProviderTests {
         let registry: ProviderRegistry
     }
 
+    /// The mock provider and the HTTP client are stopped when the test ends (before its
+    /// database is dropped).
     func setUp() async throws -> Setup {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
+        let scope = try TestScope.required(for: "the mock provider")
         let mock = try await MockProviderServer.start(configuration: .init(port: 0), logger: h.logger)
+        scope.onExit("mock provider") { await mock.stop() }
         let http = HTTPClient(logger: h.logger)
+        scope.onExit("HTTP client") { await http.shutdown() }
         let configuration = ProvidersConfiguration(providers: [
             .init(name: "echo", kind: .echo),
             .init(name: "openai", kind: .openai, baseURL: mock.openAIBaseURL.absoluteString, apiKeys: [Redacted("sk-test-openai-key")],
@@ -47,12 +53,6 @@ struct WorkerProviderTests {
                           providers: { registry.provider(named: $0) }, logger: s.h.logger)
     }
 
-    func tearDown(_ s: Setup) async {
-        await s.http.shutdown()
-        await s.mock.stop()
-        await s.h.close()
-    }
-
     @Test func openAIAndAnthropicJobsSucceedWithUsageAndCost() async throws {
         let s = try await setUp()
         let openAI = try await s.h.client.enqueue(JobSpec(
@@ -73,7 +73,6 @@ struct WorkerProviderTests {
         #expect(a.usage.outputTokens == 4)
         #expect(a.usage.cacheReadTokens == 3)
         #expect((a.costUSD ?? 0) > 0)
-        await tearDown(s)
     }
 
     @Test func overloadedThenSuccessAndCutStreamsNeverSucceed() async throws {
@@ -103,6 +102,5 @@ struct WorkerProviderTests {
             SELECT count(*) FROM sluice.attempts WHERE error_message LIKE '%sk-test%' OR error_message LIKE '%sk-ant%'
             """)
         #expect(leaked == 0)
-        await tearDown(s)
     }
 }

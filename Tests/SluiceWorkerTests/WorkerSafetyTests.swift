@@ -5,10 +5,10 @@ import SluiceWorker
 import SluiceTestSupport
 import Testing
 
-@Suite("Worker safety: leases, stale completions, semaphores, pruning")
+@Suite("Worker safety: leases, stale completions, semaphores, pruning", .workerDatabase)
 struct WorkerSafetyTests {
     @Test func expiredLeaseIsRescuedAndTheJobSucceedsOnce() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         let id = try await h.client.enqueue(echo()).id
         // A worker that claims and then "dies": its lease expires in 300 ms and is never renewed.
         _ = try await h.postgres.query(
@@ -27,11 +27,10 @@ struct WorkerSafetyTests {
         let applied = try await h.postgres.query("SELECT sluice.finish_attempts('ghost', $1::jsonb)", [stale])
         #expect(applied.rows.isEmpty)
         #expect(try await h.client.job(id)?.state == .succeeded)
-        await h.close()
     }
 
     @Test func leaseOnLastAttemptExpiringMakesTheJobDead() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         let id = try await h.client.enqueue(echo(maxAttempts: 1)).id
         _ = try await h.postgres.query(
             "SELECT id FROM sluice.claim('ghost', 1, enum_range(NULL::sluice.lane), NULL, '1 millisecond')")
@@ -40,11 +39,10 @@ struct WorkerSafetyTests {
         let job = try #require(try await h.client.job(id))
         #expect(job.state == .dead)
         #expect(try await h.count("SELECT count(*) FROM sluice.dead_letters WHERE job_id = $1", [id]) == 1)
-        await h.close()
     }
 
     @Test func tenantConcurrencyIsNeverExceededAcrossWorkers() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         _ = try await h.postgres.query("INSERT INTO sluice.tenants (id, max_concurrency) VALUES ('limited', 3)")
         let ids = try await h.client.enqueue(batch: (0..<24).map { _ in echo("limited", "x", metadata: #"{"echo_delay_ms":150}"#) }).map(\.id)
         let workers = try (0..<3).map { _ in try h.makeWorker(WorkerHarness.testConfiguration(concurrency: 16)) }
@@ -60,14 +58,13 @@ struct WorkerSafetyTests {
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'succeeded'", [ids]) == 24)
         // The trigger-kept depth counters followed every claim and completion.
         #expect(try await h.count("SELECT sluice.queue_depth('limited')::int") == 0)
-        await h.close()
     }
 
     /// The per-tenant queue-depth counters admission reads agree with the jobs table at every
     /// moment (one snapshot reads both), through claims, retries, dead letters, cancels of
     /// queued and running jobs, and the rescue of an expired lease.
     @Test func queueDepthCountersAgreeWithTheJobsThroughEveryTransition() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         _ = try await h.client.enqueue(batch: (0..<30).map { i in echo("t\(i % 3)", "ok", metadata: #"{"echo_delay_ms":100}"#) })
         _ = try await h.client.enqueue(echo("t0", "retry", metadata: #"{"echo_fail":"server_error","echo_fail_attempts":1}"#))
         _ = try await h.client.enqueue(echo("t1", "dead", metadata: #"{"echo_fail":"auth"}"#))
@@ -101,11 +98,10 @@ struct WorkerSafetyTests {
         #expect(try await h.client.job(runningCancel)?.state == .cancelled)
         #expect(try await h.count(agree) == 0)
         #expect(try await h.count("SELECT coalesce(sum(queued), 0)::int FROM sluice.tenant_queue_depth") == 0)
-        await h.close()
     }
 
     @Test func pruningRemovesOldFinishedJobsAndKeepsDeadOnesLonger() async throws {
-        let h = try await WorkerHarness.make()
+        let h = try WorkerHarness.current
         let old = try await h.client.enqueue(echo("acme", "old")).id
         let dead = try await h.client.enqueue(echo("acme", "dead")).id
         let fresh = try await h.client.enqueue(echo("acme", "fresh")).id
@@ -118,6 +114,5 @@ struct WorkerSafetyTests {
         #expect(try await worker.prune() == 1)
         let left = try await h.postgres.query("SELECT id FROM sluice.jobs ORDER BY id").rows.map { try $0.decode(UUID.self, at: 0) }
         #expect(Set(left) == [dead, fresh])
-        await h.close()
     }
 }

@@ -14,7 +14,7 @@ import SluicePostgres
 actor EnqueueCoalescer {
     typealias Outcome = Result<EnqueuedJob, SluiceError>
 
-    private let postgres: PostgresClient
+    private let store: JobStore
     private let notifier: LaneNotifier
     private let maxInFlight: Int
     private let maxGroup: Int
@@ -25,8 +25,8 @@ actor EnqueueCoalescer {
     ///   - maxInFlight: enqueue statements of this coalescer at once (default 2: one runs while
     ///     the other waits for its commit).
     ///   - maxGroup: most specs in one group (default 1,000).
-    init(postgres: PostgresClient, notifier: LaneNotifier, maxInFlight: Int = 2, maxGroup: Int = 1000) {
-        self.postgres = postgres
+    init(store: JobStore, notifier: LaneNotifier, maxInFlight: Int = 2, maxGroup: Int = 1000) {
+        self.store = store
         self.notifier = notifier
         self.maxInFlight = max(1, maxInFlight)
         self.maxGroup = max(1, maxGroup)
@@ -46,7 +46,7 @@ actor EnqueueCoalescer {
             pending.removeFirst(group.count)
             inFlight += 1
             Task {
-                let outcomes = await Self.enqueue(group.map(\.spec), postgres: postgres, notifier: notifier)
+                let outcomes = await Self.enqueue(group.map(\.spec), store: store, notifier: notifier)
                 for (item, outcome) in zip(group, outcomes) { item.done.resume(returning: outcome) }
                 self.groupFinished()
             }
@@ -59,9 +59,9 @@ actor EnqueueCoalescer {
     }
 
     /// One statement for the group; on a rolled-back failure of a group of several, one per spec.
-    static func enqueue(_ specs: [JobSpec], postgres: PostgresClient, notifier: LaneNotifier) async -> [Outcome] {
+    static func enqueue(_ specs: [JobSpec], store: JobStore, notifier: LaneNotifier) async -> [Outcome] {
         do {
-            return try await SluiceClient.enqueue(specs, postgres: postgres, notifier: notifier).map { .success($0) }
+            return try await SluiceClient.enqueue(specs, store: store, notifier: notifier).map { .success($0) }
         } catch {
             guard specs.count > 1, error.code != .database else {
                 return Array(repeating: .failure(error), count: specs.count)
@@ -70,7 +70,7 @@ actor EnqueueCoalescer {
         var outcomes: [Outcome] = []
         for spec in specs {
             do {
-                outcomes.append(.success(try await SluiceClient.enqueue([spec], postgres: postgres, notifier: notifier)[0]))
+                outcomes.append(.success(try await SluiceClient.enqueue([spec], store: store, notifier: notifier)[0]))
             } catch {
                 outcomes.append(.failure(error))
             }

@@ -10,7 +10,7 @@ import SluicePostgres
 /// notification between the read and the wait is never missed; after a listener reconnect every waiter re-reads its job, since
 /// notifications sent while disconnected are lost. No polling loop.
 actor JobWaiter {
-    static let channel = "sluice_done"
+    static let channel = StoreNames.doneChannel
 
     private let postgres: PostgresClient
     private let logger: Logger

@@ -1,5 +1,4 @@
 import Logging
-import SluicePostgres
 
 /// Wakes workers after enqueues commit, coalescing: while one `sluice.notify_lanes` call is in
 /// flight, lanes enqueued meanwhile are collected and sent together by the next call.
@@ -10,13 +9,13 @@ import SluicePostgres
 /// A lost notification (process death right after commit) only delays pickup until the
 /// workers' next poll.
 actor LaneNotifier {
-    private let postgres: PostgresClient
+    private let store: JobStore
     private let logger: Logger
     private var pending: Set<String> = []
     private var sending = false
 
-    init(postgres: PostgresClient, logger: Logger) {
-        self.postgres = postgres
+    init(store: JobStore, logger: Logger) {
+        self.store = store
         self.logger = logger
     }
 
@@ -30,7 +29,7 @@ actor LaneNotifier {
             let batch = Array(pending)
             pending.removeAll()
             do {
-                _ = try await postgres.query("SELECT sluice.notify_lanes($1::text[])", [batch])
+                try await store.notifyLanes(batch)
             } catch {
                 logger.warning("waking workers failed; they will poll", metadata: ["error": "\(error)"])
             }

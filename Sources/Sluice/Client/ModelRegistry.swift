@@ -1,4 +1,5 @@
-import SluicePostgres
+import Foundation
+import FoundationEssentials
 
 /// A provider as validation knows it: its name, wire kind and models.
 public struct RegisteredProvider: Sendable, Hashable {
@@ -32,19 +33,6 @@ extension SluiceClient {
                 throw SluiceError.invalid("providers.models", "length", "model name \"\(bad)\" must have 1 to 200 characters")
             }
         }
-        do {
-            try await postgres.withTransaction { conn in
-                for provider in providers {
-                    _ = try await conn.query(
-                        "INSERT INTO sluice.providers (name, kind) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind",
-                        [provider.name, provider.kind.rawValue])
-                    _ = try await conn.query(
-                        "INSERT INTO sluice.models (provider, model) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-                        [provider.name, provider.models])
-                }
-            }
-        } catch {
-            throw SluiceError.from(error)
-        }
+        try await store.register(providers: providers)
     }
 }

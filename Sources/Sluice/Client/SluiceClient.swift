@@ -1,8 +1,8 @@
-import Foundation
-import Logging
-import ServiceLifecycle
+public import Foundation
+public import Logging
+public import ServiceLifecycle
 import SluiceJSON
-import SluicePostgres
+public import SluicePostgres
 
 /// The submitter API: enqueue jobs, read their state and results, wait for them, cancel them.
 ///
@@ -36,6 +36,8 @@ public final class SluiceClient: Service, Sendable {
 
     /// The pool, shared with callers that want their own statements or transactions.
     public let postgres: PostgresClient
+    /// The typed statements of the `sluice` schema, on the same pool.
+    public let store: JobStore
     let logger: Logger
     let waiter: JobWaiter
     let notifier: LaneNotifier
@@ -50,10 +52,11 @@ public final class SluiceClient: Service, Sendable {
     /// Creates a client on an existing pool (which the caller runs and shuts down).
     public init(postgres: PostgresClient, logger: Logger) {
         self.postgres = postgres
+        self.store = JobStore(postgres: postgres)
         self.logger = logger
         self.waiter = JobWaiter(postgres: postgres, logger: logger)
-        self.notifier = LaneNotifier(postgres: postgres, logger: logger)
-        self.coalescer = EnqueueCoalescer(postgres: postgres, notifier: notifier)
+        self.notifier = LaneNotifier(store: store, logger: logger)
+        self.coalescer = EnqueueCoalescer(store: store, notifier: notifier)
     }
 
     public func run() async throws {
@@ -86,19 +89,16 @@ public final class SluiceClient: Service, Sendable {
     /// nothing. Invalid specs are reported together in ``SluiceError/batchErrors`` by index.
     /// - Returns: one entry per spec, in order.
     public func enqueue(batch specs: [JobSpec]) async throws(SluiceError) -> [EnqueuedJob] {
-        try await Self.enqueue(specs, postgres: postgres, notifier: notifier)
+        try await Self.enqueue(specs, store: store, notifier: notifier)
     }
 
     /// One batch in one transaction on a pooled connection, then the workers woken.
-    static func enqueue(_ specs: [JobSpec], postgres: PostgresClient, notifier: LaneNotifier) async throws(SluiceError) -> [EnqueuedJob] {
+    static func enqueue(_ specs: [JobSpec], store: JobStore, notifier: LaneNotifier) async throws(SluiceError) -> [EnqueuedJob] {
         let payload = try Self.payload(specs)
-        let jobs: [EnqueuedJob]
-        do {
-            jobs = try await postgres.withConnection { conn in
-                try await Self.enqueue(payload: payload, count: specs.count, on: conn, notify: false)
+        let jobs: [EnqueuedJob] = try await JobStore.run("enqueue") {
+            try await store.postgres.withConnection { conn in
+                try await JobStore.enqueue(specs: payload, count: specs.count, notify: false, on: conn)
             }
-        } catch {
-            throw SluiceError.from(error)
         }
         // Committed: wake the workers (coalesced across concurrent callers).
         let lanes = Set(zip(specs, jobs).compactMap { spec, job in
@@ -112,12 +112,8 @@ public final class SluiceClient: Service, Sendable {
     /// if and only if the caller commits.
     public static func enqueue(_ specs: [JobSpec], in connection: PostgresConnection) async throws(SluiceError) -> [EnqueuedJob] {
         let payload = try payload(specs)
-        do {
-            // The caller commits: notify inside its transaction so workers wake exactly then.
-            return try await enqueue(payload: payload, count: specs.count, on: connection, notify: true)
-        } catch {
-            throw SluiceError.from(error)
-        }
+        // The caller commits: notify inside its transaction so workers wake exactly then.
+        return try await JobStore.enqueue(specs: payload, count: specs.count, notify: true, on: connection)
     }
 
     /// Enqueues one job inside the caller's transaction (see ``enqueue(_:in:)-(_,PostgresConnection)``).
@@ -151,39 +147,16 @@ public final class SluiceClient: Service, Sendable {
         return PostgresJSON(bytes: json.bytes)
     }
 
-    static func enqueue(payload: PostgresJSON, count: Int, on conn: PostgresConnection, notify: Bool) async throws -> [EnqueuedJob] {
-        let result = try await conn.query("SELECT idx, id, created FROM sluice.enqueue_specs($1::jsonb, $2)", [payload, notify])
-        var jobs = [EnqueuedJob?](repeating: nil, count: count)
-        for row in result.rows {
-            let index = try row.decode(Int.self, at: 0)
-            jobs[index] = EnqueuedJob(id: try row.decode(UUID.self, at: 1), created: try row.decode(Bool.self, at: 2))
-        }
-        return try jobs.map { job in
-            guard let job else { throw SluiceError(code: .database, message: "enqueue returned fewer rows than specs") }
-            return job
-        }
-    }
-
     // MARK: Read
 
     /// The job, or nil when it does not exist (or is not visible to this role).
     public func job(_ id: UUID) async throws(SluiceError) -> Job? {
-        do {
-            let result = try await postgres.query("SELECT \(Job.columns) FROM sluice.jobs WHERE id = $1", [id])
-            return try result.first.map(Job.init(row:))
-        } catch {
-            throw SluiceError.from(error)
-        }
+        try await store.job(id)
     }
 
     /// The result of a succeeded job, or nil.
     public func result(_ id: UUID) async throws(SluiceError) -> JobResult? {
-        do {
-            let result = try await postgres.query("SELECT \(JobResult.columns) FROM sluice.results WHERE job_id = $1", [id])
-            return try result.first.map(JobResult.init(row:))
-        } catch {
-            throw SluiceError.from(error)
-        }
+        try await store.result(id)
     }
 
     /// A page of a tenant's jobs, newest first. Pass the last id of a page as `after` to get
@@ -193,25 +166,7 @@ public final class SluiceClient: Service, Sendable {
         guard (1...10_000).contains(limit) else {
             throw SluiceError.invalid("limit", "range", "limit must be from 1 to 10000")
         }
-        // The state is written into the statement (it is one of JobState's fixed raw values,
-        // never caller text) so the planner can use the partial indexes: queued jobs through the
-        // claim index, running ones through the running index. As a parameter it could not, and
-        // listing a tenant's few queued jobs walked all of its finished ones (10 queued among
-        // 100k finished: 17-22 ms instead of 0.3 ms).
-        let stateCondition = state.map { "state = '\($0.rawValue)'" } ?? "true"
-        do {
-            let result = try await postgres.query(
-                """
-                SELECT \(Job.columns) FROM sluice.jobs
-                 WHERE tenant = $1 AND \(stateCondition) AND ($2::text IS NULL OR lane::text = $2)
-                   AND ($3::uuid IS NULL OR id < $3)
-                 ORDER BY id DESC LIMIT $4
-                """,
-                [tenant, lane?.rawValue, after, limit])
-            return try result.rows.map(Job.init(row:))
-        } catch {
-            throw SluiceError.from(error)
-        }
+        return try await store.jobs(tenant: tenant, state: state, lane: lane, limit: limit, after: after)
     }
 
     // MARK: Wait and cancel
@@ -257,12 +212,6 @@ public final class SluiceClient: Service, Sendable {
     /// - Returns: the job's state right after the request.
     @discardableResult
     public func cancel(_ id: UUID) async throws(SluiceError) -> JobState {
-        do {
-            let result = try await postgres.query("SELECT sluice.cancel($1)", [id])
-            let text = try result.rows[0].decode(String.self, at: 0)
-            return JobState(rawValue: text) ?? .queued
-        } catch {
-            throw SluiceError.from(error)
-        }
+        try await store.cancel(id)
     }
 }

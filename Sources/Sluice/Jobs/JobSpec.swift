@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SluiceJSON
 
 /// What to run: a provider and model, or a named route resolved by the router.

@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+import SluiceSupport
 
 /// A client for one provider kind (OpenAI-compatible, Anthropic, the built-in echo provider).
 ///
@@ -127,27 +128,58 @@ public struct ProviderResult: Sendable {
 
 /// A failed attempt, classified.
 ///
-/// `message` must already be redacted: it is stored in `sluice.attempts` and dead letters and
-/// shown to operators, so it may never contain an API key or the request's secrets.
-public struct ProviderFailure: Error, Sendable, CustomStringConvertible {
-    public var errorClass: ErrorClass
-    public var message: String
-    public var httpStatus: Int?
-    /// When the provider said to retry (Retry-After / retry-after-ms), if it did.
-    public var retryAfter: Duration?
-    /// The provider's `x-should-retry` verdict, when it sent one; it overrides the class.
-    public var shouldRetry: Bool?
-    /// Usage the provider actually reported before failing (e.g. a cut stream), never estimated.
-    public var usage: Usage?
-    public var costUSD: Double?
-    public var rateLimits: RateLimitSnapshot?
+/// `message` is stored in `sluice.attempts` and dead letters and shown to operators, so it may
+/// never contain an API key or the request's secrets: providers redact it (SluiceProviders'
+/// `SecretRedactor` removes their configured keys), and the initialiser replaces anything that
+/// still looks like a key (`sk-…`, `Bearer …`). The fields are read-only outside this module.
+///
+/// `description` is the code, the message and the HTTP status; `debugDescription` adds the
+/// retry verdict, usage, cost and rate-limit snapshot.
+public struct ProviderFailure: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The kind of failure: the ``ErrorClass`` the worker's retry decision reads, as an
+    /// extensible code (compare with `==`).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The stored class.
+        public let errorClass: ErrorClass
+        init(_ errorClass: ErrorClass) { self.errorClass = errorClass }
+        /// The class's stored name, e.g. `rate_limited`.
+        public var description: String { errorClass.rawValue }
 
+        public static let rateLimited = Code(.rateLimited)
+        public static let overloaded = Code(.overloaded)
+        public static let serverError = Code(.serverError)
+        public static let timeout = Code(.timeout)
+        public static let connection = Code(.connection)
+        public static let invalidRequest = Code(.invalidRequest)
+        public static let contextLength = Code(.contextLength)
+        public static let auth = Code(.auth)
+        public static let notFound = Code(.notFound)
+        public static let contentFilter = Code(.contentFilter)
+        public static let cancelled = Code(.cancelled)
+        public static let `internal` = Code(.internal)
+    }
+
+    public internal(set) var errorClass: ErrorClass
+    public internal(set) var message: String
+    public internal(set) var httpStatus: Int?
+    /// When the provider said to retry (Retry-After / retry-after-ms), if it did.
+    public internal(set) var retryAfter: Duration?
+    /// The provider's `x-should-retry` verdict, when it sent one; it overrides the class.
+    public internal(set) var shouldRetry: Bool?
+    /// Usage the provider actually reported before failing (e.g. a cut stream), never estimated.
+    public internal(set) var usage: Usage?
+    public internal(set) var costUSD: Double?
+    public internal(set) var rateLimits: RateLimitSnapshot?
+
+    /// Creates a failure. Provider implementations in any module throw these (see
+    /// ``LLMProvider``); `message` should already be redacted, and key-shaped tokens in it are
+    /// replaced by `<redacted>` here.
     public init(
         _ errorClass: ErrorClass, _ message: String, httpStatus: Int? = nil, retryAfter: Duration? = nil,
         shouldRetry: Bool? = nil, usage: Usage? = nil, costUSD: Double? = nil, rateLimits: RateLimitSnapshot? = nil
     ) {
         self.errorClass = errorClass
-        self.message = message
+        self.message = Redacted.scrubbingKeyShapedTokens(message)
         self.httpStatus = httpStatus
         self.retryAfter = retryAfter
         self.shouldRetry = shouldRetry
@@ -156,10 +188,21 @@ public struct ProviderFailure: Error, Sendable, CustomStringConvertible {
         self.rateLimits = rateLimits
     }
 
+    /// The kind of failure, as a code.
+    public var code: Code { Code(errorClass) }
+
     /// Whether the worker may try again (the provider's explicit verdict wins over the class).
     public var isRetryable: Bool { shouldRetry ?? errorClass.isRetryable }
 
+    /// `ProviderFailure.<code>: <message> (HTTP <status>)` — safe to log.
     public var description: String {
-        "\(errorClass.rawValue)\(httpStatus.map { " (HTTP \($0))" } ?? ""): \(message)"
+        ErrorFormat.summary("ProviderFailure", code: code, message) + (httpStatus.map { " (HTTP \($0))" } ?? "")
+    }
+
+    public var debugDescription: String {
+        ErrorFormat.debug("ProviderFailure", code: code, [
+            ("message", message), ("httpStatus", httpStatus), ("retryAfter", retryAfter), ("shouldRetry", shouldRetry),
+            ("usage", usage), ("costUSD", costUSD), ("rateLimits", rateLimits),
+        ])
     }
 }

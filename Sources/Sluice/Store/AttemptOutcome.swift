@@ -1,27 +1,46 @@
-import Foundation
-import Sluice
+public import Foundation
 import SluiceJSON
 
-/// How one attempt ended, as `sluice.finish_attempts` records it.
-struct AttemptOutcome: Sendable {
-    enum Kind: String, Sendable {
-        case succeeded, retry, dead, cancelled
+/// How one attempt ended, as ``JobStore/finishAttempts(worker:outcomes:)`` records it
+/// (`sluice.finish_attempts`).
+public struct AttemptOutcome: Sendable {
+    /// What happens to the job.
+    public enum Kind: String, Sendable {
+        /// The call succeeded: the result is stored and the job is finished.
+        case succeeded
+        /// The call failed and will be tried again at `retryAt`.
+        case retry
+        /// The job is finished without a result and gets a dead letter (`reason`).
+        case dead
+        /// A cancel was requested and the attempt stopped.
+        case cancelled
     }
 
-    var jobID: UUID
-    var attempt: Int
-    var kind: Kind
-    var startedAt: Date
-    var duration: Duration
-    var httpStatus: Int?
-    var errorClass: ErrorClass?
-    var errorMessage: String?
-    var retryAt: Date?
-    var reason: String?
-    var usage: Usage?
-    var costUSD: Double?
-    var result: ProviderResult?
+    public var jobID: UUID
+    /// The attempt this outcome is for (the lease guard refuses a stale one).
+    public var attempt: Int
+    public var kind: Kind
+    public var startedAt: Date
+    public var duration: Duration
+    public var httpStatus: Int?
+    public var errorClass: ErrorClass?
+    public var errorMessage: String?
+    public var retryAt: Date?
+    /// Why the job is dead (for ``Kind/dead``).
+    public var reason: String?
+    public var usage: Usage?
+    public var costUSD: Double?
+    public var result: ProviderResult?
 
+    public init(jobID: UUID, attempt: Int, kind: Kind, startedAt: Date, duration: Duration) {
+        self.jobID = jobID
+        self.attempt = attempt
+        self.kind = kind
+        self.startedAt = startedAt
+        self.duration = duration
+    }
+
+    /// Appends this outcome as one element of `sluice.finish_attempts`' JSON array.
     func write(to json: inout JSONWriter) {
         json.beginObject()
         json.field("id", jobID.uuidString)
@@ -74,7 +93,7 @@ struct AttemptOutcome: Sendable {
 
 extension Duration {
     /// The duration in (fractional) milliseconds.
-    var milliseconds: Double {
+    package var milliseconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }

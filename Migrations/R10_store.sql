@@ -1,0 +1,60 @@
+-- Repeatable migration (see docs/ARCHITECTURE.md, "Schema evolution"). The R files are applied
+-- in name order, after the versioned ones, whenever any of them changed. Edit in place; every
+-- statement must be safe to run again (CREATE OR REPLACE; DROP FUNCTION IF EXISTS first when a
+-- signature or return type changes). Tables, types, indexes, triggers, policies and grants
+-- belong in new versioned files.
+--
+-- Functions behind the job store's triggers and ids (tables: 0001_job_store.sql).
+
+-- Time-ordered UUIDs (version 7: 48-bit Unix milliseconds, then random bits), so ids sort by
+-- creation and keyset pagination over (tenant, id) is creation order. PostgreSQL 15 has no
+-- built-in uuidv7().
+CREATE OR REPLACE FUNCTION sluice.uuid_v7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    SELECT encode(
+        set_bit(set_bit(
+            overlay(uuid_send(gen_random_uuid())
+                    placing substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                    FROM 1 FOR 6),
+            52, 1), 53, 1),
+        'hex')::uuid
+$$;
+
+CREATE OR REPLACE FUNCTION sluice.track_queue_depth() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
+DECLARE
+    s smallint := floor(random() * 16)::smallint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
+        SELECT n.tenant, s, count(*) FROM new_rows n WHERE n.state = 'queued' GROUP BY n.tenant ORDER BY n.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
+        SELECT x.tenant, s, sum(x.delta) FROM (
+            SELECT n.tenant, 1 AS delta FROM new_rows n WHERE n.state = 'queued'
+            UNION ALL
+            SELECT o.tenant, -1 FROM old_rows o WHERE o.state = 'queued') x
+         GROUP BY x.tenant HAVING sum(x.delta) <> 0 ORDER BY x.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    ELSE
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
+        SELECT o.tenant, s, -count(*) FROM old_rows o WHERE o.state = 'queued' GROUP BY o.tenant ORDER BY o.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Jobs refer to their tenant without a foreign key (see jobs.tenant); deleting a tenant that
+-- still has jobs is refused here instead, once per deleted tenant rather than once per job.
+CREATE OR REPLACE FUNCTION sluice.tenants_keep_jobs() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM sluice.jobs j WHERE j.tenant = OLD.id) THEN
+        RAISE EXCEPTION 'tenant % still has jobs; prune or delete them first', OLD.id
+            USING ERRCODE = 'foreign_key_violation', COLUMN = 'tenant', CONSTRAINT = 'tenant_has_jobs';
+    END IF;
+    RETURN OLD;
+END
+$$;

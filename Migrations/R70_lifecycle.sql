@@ -1,0 +1,219 @@
+-- Repeatable migration (see docs/ARCHITECTURE.md, "Schema evolution"). The R files are applied
+-- in name order, after the versioned ones, whenever any of them changed. Edit in place; every
+-- statement must be safe to run again (CREATE OR REPLACE; DROP FUNCTION IF EXISTS first when a
+-- signature or return type changes). Tables, types, indexes, triggers, policies and grants
+-- belong in new versioned files.
+--
+-- Completion (finish_attempts), release on shutdown, rescue of expired leases, done
+-- notifications and retention.
+
+-- Tells waiters (SluiceClient.wait, channel sluice_done) that these jobs reached a terminal
+-- state: one notification per 200 ids, comma-separated (a payload holds < 8000 bytes), not one
+-- per job. Returns how many notifications were sent.
+CREATE OR REPLACE FUNCTION sluice.notify_done(p_ids uuid[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    RETURN (SELECT count(pg_notify('sluice_done', g.ids))::integer
+              FROM (SELECT string_agg(i.id::text, ',') AS ids
+                      FROM unnest(p_ids) WITH ORDINALITY AS i(id, n)
+                     GROUP BY (i.n - 1) / 200) g);
+END
+$$;
+
+-- Jobs whose lease expired (their worker died or lost the database) go back to the queue as
+-- a new attempt, or to dead letters when that was their last attempt, or to cancelled when a
+-- cancel was requested. Returns how many were rescued.
+CREATE OR REPLACE FUNCTION sluice.rescue_expired(p_limit integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
+    -- One statement (data-modifying CTEs), so an idle rescue costs one index probe and no
+    -- catalog writes.
+    WITH expired AS (
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.state = 'running' AND j.lease_expires_at < now()
+         ORDER BY j.lease_expires_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), upd AS (
+        UPDATE sluice.jobs j
+           SET state = CASE WHEN j.cancel_requested THEN 'cancelled'::sluice.job_state
+                            WHEN j.attempt >= j.max_attempts THEN 'dead'::sluice.job_state
+                            ELSE 'queued'::sluice.job_state END,
+               finished_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN now() END,
+               run_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+               last_error_class = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'internal' END,
+               last_error = 'the worker running attempt ' || j.attempt || ' stopped renewing its lease (' ||
+                            coalesce(j.lease_owner, '?') || ')'
+          FROM expired
+         WHERE j.id = expired.id
+        RETURNING j.id, j.tenant, j.lane, j.state, j.attempt, j.started_at, j.last_error
+    ), att AS (
+        INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, error_class, error_message)
+        SELECT r.id, r.attempt, r.tenant, NULL, coalesce(r.started_at, now()), now(), 'lease_expired', 'internal', r.last_error
+          FROM upd r
+        ON CONFLICT (job_id, attempt) DO NOTHING
+    ), dl AS (
+        INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
+        SELECT r.id, r.tenant, 'internal', 'lease expired on the last attempt', r.last_error, r.attempt
+          FROM upd r WHERE r.state = 'dead'
+        ON CONFLICT (job_id) DO NOTHING
+    ), done_notes AS (
+        SELECT sluice.notify_done(array_agg(r.id)) AS sent FROM upd r WHERE r.state <> 'queued'
+    ), lane_notes AS (
+        SELECT count(pg_notify('sluice_jobs', l.lane)) AS sent
+          FROM (SELECT DISTINCT r.lane::text AS lane FROM upd r WHERE r.state = 'queued') l
+    )
+    SELECT count(*)::integer FROM upd r CROSS JOIN done_notes CROSS JOIN lane_notes
+$$;
+
+-- Puts a worker's unfinished jobs back in the queue without consuming an attempt (graceful
+-- shutdown past its grace period). Only jobs the worker still owns at that attempt move.
+CREATE OR REPLACE FUNCTION sluice.release(p_worker text, p_ids uuid[], p_attempts integer[])
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH rel AS (
+        UPDATE sluice.jobs j
+           SET state = 'queued', attempt = j.attempt - 1, run_at = now(), lease_owner = NULL,
+               lease_expires_at = NULL, started_at = NULL
+          FROM unnest(p_ids, p_attempts) AS i(id, attempt)
+         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+        RETURNING j.lane
+    )
+    SELECT count(*) INTO n FROM rel;
+    IF n > 0 THEN
+        PERFORM pg_notify('sluice_jobs', 'any');
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- Records the outcome of a batch of attempts in one transaction (group commit). Each item:
+--   {"id", "attempt", "outcome": "succeeded"|"retry"|"dead"|"cancelled", "started_at",
+--    "duration_ms", "http_status", "error_class", "error_message", "retry_at" (retry),
+--    "reason" (dead), "usage": {"input","output","cache_read","cache_write"}, "cost_usd",
+--    "result": {"output_text","tool_calls","finish_reason","raw_response","provider","model",
+--               "latency_ms","ttft_ms"} (succeeded)}
+-- An item is applied only if p_worker still holds the job's lease at that attempt and the job
+-- is running, so a stale worker that wakes up after a rescue cannot overwrite anything.
+-- Returns the ids that were applied.
+CREATE OR REPLACE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb)
+RETURNS SETOF uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+BEGIN
+    -- One statement (data-modifying CTEs): no temporary table, no catalog writes per group.
+    -- PL/pgSQL rather than a SQL function so the statement's plan is cached per session (a
+    -- SQL function's body is parsed and planned on every call).
+    RETURN QUERY
+    WITH items AS (
+        -- Each item is decoded once into typed columns (jsonb_to_recordset), not re-read
+        -- field by field in every CTE below.
+        SELECT x.id, x.attempt, x.outcome, x.started_at, x.duration_ms, x.http_status, x.error_class,
+               left(x.error_message, 2000) AS error_message, x.retry_at, x.reason, x.cost_usd, x.result,
+               (x.usage ->> 'input')::integer AS input_tokens, (x.usage ->> 'output')::integer AS output_tokens,
+               (x.usage ->> 'cache_read')::integer AS cache_read_tokens,
+               (x.usage ->> 'cache_write')::integer AS cache_write_tokens
+          FROM jsonb_to_recordset(p_items) AS x(id uuid, attempt integer, outcome text, started_at timestamptz,
+                                                duration_ms double precision, http_status integer, error_class text,
+                                                error_message text, retry_at timestamptz, reason text, usage jsonb,
+                                                cost_usd numeric, result jsonb)
+    ), upd AS (
+        UPDATE sluice.jobs j
+           SET state = CASE i.outcome WHEN 'succeeded' THEN 'succeeded'::sluice.job_state
+                                      WHEN 'retry' THEN 'queued'::sluice.job_state
+                                      WHEN 'cancelled' THEN 'cancelled'::sluice.job_state
+                                      ELSE 'dead'::sluice.job_state END,
+               finished_at = CASE WHEN i.outcome = 'retry' THEN NULL ELSE now() END,
+               run_at = CASE WHEN i.outcome = 'retry' THEN coalesce(i.retry_at, now()) ELSE j.run_at END,
+               lease_owner = NULL, lease_expires_at = NULL,
+               last_error_class = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_class END,
+               last_error = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_message END
+          FROM items i
+         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+        RETURNING j.id, j.tenant, j.lane, j.attempt, j.state, i.outcome, i.started_at, i.duration_ms, i.http_status,
+                  i.error_class, i.error_message, i.retry_at, i.reason, i.cost_usd, i.result, i.input_tokens,
+                  i.output_tokens, i.cache_read_tokens, i.cache_write_tokens
+    ), att AS (
+        INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, http_status,
+                                     error_class, error_message, input_tokens, output_tokens, cache_read_tokens,
+                                     cache_write_tokens, cost_usd, duration_ms)
+        -- finished_at is when the attempt ended (start + duration, the worker's clock), not
+        -- when its buffered outcome was written: a Retry-After counts from the former.
+        SELECT f.id, f.attempt, f.tenant, p_worker, coalesce(f.started_at, now()),
+               coalesce(f.started_at + make_interval(secs => f.duration_ms / 1000), now()),
+               CASE f.outcome WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
+               f.http_status, f.error_class, f.error_message, f.input_tokens, f.output_tokens,
+               f.cache_read_tokens, f.cache_write_tokens, f.cost_usd, f.duration_ms
+          FROM upd f
+        ON CONFLICT (job_id, attempt) DO NOTHING
+    ), res AS (
+        INSERT INTO sluice.results (job_id, tenant, output_text, tool_calls, finish_reason, raw_response, input_tokens,
+                                    output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, provider, model,
+                                    latency_ms, ttft_ms)
+        SELECT f.id, f.tenant, f.result ->> 'output_text', coalesce(f.result -> 'tool_calls', '[]'),
+               f.result ->> 'finish_reason', f.result -> 'raw_response',
+               coalesce(f.input_tokens, 0), coalesce(f.output_tokens, 0),
+               coalesce(f.cache_read_tokens, 0), coalesce(f.cache_write_tokens, 0),
+               f.cost_usd, f.result ->> 'provider', f.result ->> 'model',
+               (f.result ->> 'latency_ms')::double precision, (f.result ->> 'ttft_ms')::double precision
+          FROM upd f WHERE f.outcome = 'succeeded'
+        ON CONFLICT (job_id) DO NOTHING
+    ), dl AS (
+        INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
+        SELECT f.id, f.tenant, coalesce(f.error_class, 'internal'), coalesce(f.reason, 'failed'), f.error_message, f.attempt
+          FROM upd f WHERE f.state = 'dead'
+        ON CONFLICT (job_id) DO UPDATE SET error_class = excluded.error_class, reason = excluded.reason,
+            last_error = excluded.last_error, attempts = excluded.attempts, dead_at = now()
+    ), spend AS (
+        -- Spend, for budgets: every attempt that reported usage counts, failed ones too.
+        INSERT INTO sluice.usage_daily AS u (tenant, day, tokens, cost_usd, requests)
+        SELECT f.tenant, (now() AT TIME ZONE 'UTC')::date,
+               sum(coalesce(f.input_tokens, 0)::bigint + coalesce(f.output_tokens, 0) + coalesce(f.cache_read_tokens, 0)
+                   + coalesce(f.cache_write_tokens, 0)),
+               coalesce(sum(f.cost_usd), 0), count(*)
+          FROM upd f
+         GROUP BY f.tenant
+         ORDER BY f.tenant
+        ON CONFLICT (tenant, day) DO UPDATE
+           SET tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+               requests = u.requests + excluded.requests
+    ), done_notes AS (
+        -- Waiters (SluiceClient.wait) learn of finished jobs in batches of 200 ids.
+        SELECT sluice.notify_done(array_agg(f.id)) AS sent FROM upd f WHERE f.outcome <> 'retry'
+    ), lane_notes AS (
+        -- Retries due now wake workers once per lane.
+        SELECT count(pg_notify('sluice_jobs', l.lane)) AS sent
+          FROM (SELECT DISTINCT f.lane::text AS lane FROM upd f
+                 WHERE f.outcome = 'retry' AND coalesce(f.retry_at, now()) <= now()) l
+    )
+    SELECT f.id FROM upd f CROSS JOIN done_notes CROSS JOIN lane_notes;
+END
+$$;
+
+-- Deletes finished jobs (with their results and attempts) older than the retention period, in
+-- a batch of at most p_limit rows. Dead jobs (and their dead letters) are kept until
+-- p_dead_before. Called repeatedly by the elected pruner until it returns less than p_limit.
+CREATE OR REPLACE FUNCTION sluice.prune(p_before timestamptz, p_dead_before timestamptz, p_limit integer DEFAULT 1000)
+RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
+    WITH victims AS (
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.finished_at IS NOT NULL
+           AND ((j.state <> 'dead' AND j.finished_at < p_before) OR (j.state = 'dead' AND j.finished_at < p_dead_before))
+         ORDER BY j.finished_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), del AS (
+        DELETE FROM sluice.jobs j USING victims v WHERE j.id = v.id RETURNING j.id
+    ), del_results AS (
+        -- No foreign keys point at jobs (0001 explains why): a job's rows go with it here.
+        DELETE FROM sluice.results r USING del d WHERE r.job_id = d.id
+    ), del_attempts AS (
+        DELETE FROM sluice.attempts a USING del d WHERE a.job_id = d.id
+    ), del_dead AS (
+        DELETE FROM sluice.dead_letters x USING del d WHERE x.job_id = d.id
+    )
+    SELECT count(*)::integer FROM del
+$$;

@@ -1,0 +1,22 @@
+// The files of this folder, compiled into the binary by SwiftPM (`.embedInCode`), so a copied
+// `sluice` binary carries its schema. A new migration file must be added to `files` below;
+// the test SchemaFilesTests fails when a .sql file of this folder is not listed.
+
+/// The migration files of `Migrations/`, embedded in the binary: versioned
+/// `NNNN_description.sql` files (never edited once released) and repeatable `Rdescription.sql`
+/// files (functions and views, edited in place). See docs/ARCHITECTURE.md, "Schema evolution".
+package enum SluiceMigrationFiles {
+    /// (file name, UTF-8 contents), in no particular order.
+    package static let all: [(name: String, bytes: [UInt8])] = [
+        ("0001_job_store.sql", PackageResources._001_job_store_sql),
+        ("0002_submit_api.sql", PackageResources._002_submit_api_sql),
+        ("0003_worker.sql", PackageResources._003_worker_sql),
+        ("R10_store.sql", PackageResources.R10_store_sql),
+        ("R20_tenancy.sql", PackageResources.R20_tenancy_sql),
+        ("R30_validation.sql", PackageResources.R30_validation_sql),
+        ("R40_enqueue.sql", PackageResources.R40_enqueue_sql),
+        ("R50_status.sql", PackageResources.R50_status_sql),
+        ("R60_claim.sql", PackageResources.R60_claim_sql),
+        ("R70_lifecycle.sql", PackageResources.R70_lifecycle_sql),
+    ]
+}

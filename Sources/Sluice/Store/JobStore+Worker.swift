@@ -1,0 +1,161 @@
+public import Foundation
+import SluiceJSON
+import SluicePostgres
+
+extension JobStore {
+    /// What one claim asks for (the parameters of `sluice.claim`).
+    public struct ClaimRequest: Sendable {
+        /// The claiming worker's id (becomes the jobs' lease owner).
+        public var worker: String
+        /// At most this many jobs.
+        public var limit: Int
+        /// Lanes to take from, in the worker's configuration.
+        public var lanes: [Lane]
+        /// Only these tenants (nil: all).
+        public var tenants: [String]?
+        /// The lease each claimed job gets.
+        public var lease: Duration
+        /// A lower lane whose oldest job waited longer gets a share first.
+        public var starvationAfter: Duration
+        /// Slots of `limit` only interactive jobs and light tenants' jobs may take.
+        public var reserved: Int
+        /// At most this many tenants considered per claim (claims take turns over more).
+        public var tenantWindow: Int
+
+        public init(worker: String, limit: Int, lanes: [Lane], tenants: [String]?, lease: Duration,
+                    starvationAfter: Duration, reserved: Int, tenantWindow: Int) {
+            self.worker = worker
+            self.limit = limit
+            self.lanes = lanes
+            self.tenants = tenants
+            self.lease = lease
+            self.starvationAfter = starvationAfter
+            self.reserved = reserved
+            self.tenantWindow = tenantWindow
+        }
+    }
+
+    /// `sluice.claim`: marks up to `limit` runnable jobs running with a lease for the worker
+    /// and returns them (see `Migrations/R60_claim.sql` for the order and fairness rules).
+    public func claim(_ request: ClaimRequest) async throws(SluiceError) -> [Job] {
+        let lanes = "{" + request.lanes.map(\.rawValue).joined(separator: ",") + "}"
+        return try await run("claim") {
+            let result = try await postgres.query("""
+                SELECT \(unescaped: Job.storeColumns) FROM sluice.claim(\(request.worker), \(request.limit)::int, \
+                \(lanes)::sluice.lane[], \(request.tenants)::text[], \(Self.interval(request.lease))::interval, \
+                \(Self.interval(request.starvationAfter))::interval, \(request.reserved)::int, \(request.tenantWindow)::int)
+                """)
+            return try result.rows.map(Job.init(storeRow:))
+        }
+    }
+
+    /// What `sluice.renew_leases` says about one job.
+    public struct LeaseRenewal: Sendable, Hashable {
+        public var jobID: UUID
+        /// False: the worker no longer holds this attempt (rescued, finished elsewhere).
+        public var owned: Bool
+        /// A submitter asked to cancel the job.
+        public var cancelRequested: Bool
+    }
+
+    /// `sluice.renew_leases`: extends the worker's leases on these jobs.
+    public func renewLeases(worker: String, jobs: [UUID], lease: Duration) async throws(SluiceError) -> [LeaseRenewal] {
+        try await run("renewLeases") {
+            let result = try await postgres.query(
+                "SELECT id, owned, cancel_requested FROM sluice.renew_leases(\(worker), \(jobs)::uuid[], \(Self.interval(lease))::interval)")
+            return try result.rows.map { row in
+                LeaseRenewal(jobID: try row.decode(UUID.self, column: "id"), owned: try row.decode(Bool.self, column: "owned"),
+                             cancelRequested: try row.decode(Bool.self, column: "cancel_requested"))
+            }
+        }
+    }
+
+    /// `sluice.release`: puts jobs the worker still holds (at these attempts) back in the
+    /// queue without consuming an attempt (graceful shutdown).
+    public func release(worker: String, jobs: [(id: UUID, attempt: Int)]) async throws(SluiceError) {
+        try await run("release") {
+            _ = try await postgres.query(
+                "SELECT sluice.release(\(worker), \(jobs.map(\.id))::uuid[], \(jobs.map(\.attempt))::int[])")
+        }
+    }
+
+    /// `sluice.finish_attempts`: records a group of outcomes in one statement; outcomes whose
+    /// attempt the worker no longer holds are refused.
+    /// - Returns: how many were recorded.
+    public func finishAttempts(worker: String, outcomes: [AttemptOutcome]) async throws(SluiceError) -> Int {
+        var json = JSONWriter(capacity: outcomes.count * 512)
+        json.beginArray()
+        for outcome in outcomes { outcome.write(to: &json) }
+        json.endArray()
+        let payload = PostgresJSON(bytes: json.bytes)
+        return try await run("finishAttempts") {
+            try await postgres.query("SELECT sluice.finish_attempts(\(worker), \(payload)::jsonb)").rows.count
+        }
+    }
+
+    /// `sluice.rescue_expired`: returns jobs whose lease expired (their worker died) to the
+    /// queue, or dead-letters them when no attempt is left.
+    /// - Returns: how many were rescued.
+    public func rescueExpired(limit: Int = 1000) async throws(SluiceError) -> Int {
+        try await run("rescueExpired") {
+            try await postgres.query("SELECT sluice.rescue_expired(\(limit)::int) AS rescued").first?.decode(Int.self, column: "rescued") ?? 0
+        }
+    }
+
+    /// Prunes one batch of finished jobs if no other worker is pruning (a transaction-level
+    /// advisory lock elects one; a crashed pruner frees it at once).
+    /// - Returns: rows deleted, or nil when another worker holds the pruning lock.
+    public func pruneBatch(retention: Duration, deadRetention: Duration, limit: Int) async throws(SluiceError) -> Int? {
+        try await run("prune") {
+            try await postgres.withTransaction { connection -> Int? in
+                let lock = try await connection.query("SELECT pg_try_advisory_xact_lock(\(StoreNames.pruneLock)) AS won")
+                guard try lock.rows[0].decode(Bool.self, column: "won") else { return nil }
+                let result = try await connection.query("""
+                    SELECT sluice.prune(now() - \(Self.interval(retention))::interval, \
+                    now() - \(Self.interval(deadRetention))::interval, \(limit)::int) AS deleted
+                    """)
+                return try result.rows[0].decode(Int.self, column: "deleted")
+            }
+        }
+    }
+
+    // MARK: The worker registry (sluice.workers)
+
+    /// Adds the worker to the registry (or refreshes its heartbeat if it is there).
+    public func registerWorker(id: String, host: String, pid: Int, lanes: [Lane], concurrency: Int) async throws(SluiceError) {
+        try await run("registerWorker") {
+            _ = try await postgres.query("""
+                INSERT INTO sluice.workers (id, host, pid, lanes, concurrency)
+                VALUES (\(id), \(host), \(pid), \(lanes.map(\.rawValue))::text[], \(concurrency))
+                ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = now()
+                """)
+        }
+    }
+
+    /// Records that the worker is alive.
+    public func workerHeartbeat(id: String) async throws(SluiceError) {
+        try await run("workerHeartbeat") {
+            _ = try await postgres.query("UPDATE sluice.workers SET last_heartbeat_at = now() WHERE id = \(id)")
+        }
+    }
+
+    /// Removes registry rows of workers silent for longer than `silentFor`.
+    public func removeSilentWorkers(silentFor: Duration) async throws(SluiceError) {
+        try await run("removeSilentWorkers") {
+            _ = try await postgres.query(
+                "DELETE FROM sluice.workers WHERE last_heartbeat_at < now() - \(Self.interval(silentFor))::interval")
+        }
+    }
+
+    /// Removes the worker from the registry (on shutdown).
+    public func deregisterWorker(id: String) async throws(SluiceError) {
+        try await run("deregisterWorker") {
+            _ = try await postgres.query("DELETE FROM sluice.workers WHERE id = \(id)")
+        }
+    }
+
+    /// An interval as PostgreSQL text (`"1500 milliseconds"`).
+    static func interval(_ duration: Duration) -> String {
+        "\(Int(duration.milliseconds.rounded())) milliseconds"
+    }
+}

@@ -1,0 +1,15 @@
+/// Names the Swift code and the `sluice` schema share: NOTIFY channels and advisory-lock ids.
+/// The SQL side uses the same literals (`Migrations/R*.sql`); change both together.
+public enum StoreNames {
+    /// `NOTIFY sluice_jobs, '<lane>'`: jobs became runnable in a lane (enqueue, retry, rescue).
+    public static let jobsChannel = "sluice_jobs"
+    /// `NOTIFY sluice_cancel, '<job id>'`: a running job's cancel was requested.
+    public static let cancelChannel = "sluice_cancel"
+    /// `NOTIFY sluice_done, '<id>,<id>,…'`: jobs reached a terminal state (what `wait` listens for).
+    public static let doneChannel = "sluice_done"
+
+    /// Transaction-level advisory lock that serialises claims (taken inside `sluice.claim`).
+    public static let claimLock: Int64 = 7_305_692_411_130_281_001
+    /// Transaction-level advisory lock that elects the one pruning worker.
+    public static let pruneLock: Int64 = 7_305_692_411_130_281_002
+}

@@ -1,0 +1,93 @@
+import Foundation
+import SluicePostgres
+
+// Typed rows of the store's statements, decoded by column name (the column lists below and the
+// decoders next to them are the whole contract; the order of the columns does not matter).
+
+extension Job {
+    /// The columns ``init(storeRow:)`` reads, for SELECTs and RETURNING clauses.
+    static let storeColumns = """
+        id, tenant, lane::text AS lane, state::text AS state, provider, model, request, stream, max_output_tokens, \
+        estimated_input_tokens, run_at, attempt, max_attempts, timeout_ms, idempotency_key, webhook_url, \
+        metadata, traceparent, cancel_requested, lease_owner, lease_expires_at, last_error_class, last_error, \
+        created_at, started_at, finished_at
+        """
+
+    init(storeRow row: PostgresRow) throws(PostgresError) {
+        id = try row.decode(UUID.self, column: "id")
+        tenant = try row.decode(String.self, column: "tenant")
+        let laneText = try row.decode(String.self, column: "lane")
+        guard let lane = Lane(rawValue: laneText) else {
+            throw PostgresError(code: .decoding, message: "unknown lane \(laneText)")
+        }
+        self.lane = lane
+        let stateText = try row.decode(String.self, column: "state")
+        guard let state = JobState(rawValue: stateText) else {
+            throw PostgresError(code: .decoding, message: "unknown state \(stateText)")
+        }
+        self.state = state
+        provider = try row.decode(String.self, column: "provider")
+        model = try row.decode(String.self, column: "model")
+        request = JSONDocument(bytes: try row.decode(PostgresJSON.self, column: "request").bytes)
+        stream = try row.decode(Bool.self, column: "stream")
+        maxOutputTokens = try row.decode(Int?.self, column: "max_output_tokens")
+        estimatedInputTokens = try row.decode(Int.self, column: "estimated_input_tokens")
+        runAt = try row.decode(Date.self, column: "run_at")
+        attempt = try row.decode(Int.self, column: "attempt")
+        maxAttempts = try row.decode(Int.self, column: "max_attempts")
+        timeout = .milliseconds(try row.decode(Int.self, column: "timeout_ms"))
+        idempotencyKey = try row.decode(String?.self, column: "idempotency_key")
+        webhookURL = try row.decode(String?.self, column: "webhook_url")
+        metadata = JSONDocument(bytes: try row.decode(PostgresJSON.self, column: "metadata").bytes)
+        traceparent = try row.decode(String?.self, column: "traceparent")
+        cancelRequested = try row.decode(Bool.self, column: "cancel_requested")
+        leaseOwner = try row.decode(String?.self, column: "lease_owner")
+        leaseExpiresAt = try row.decode(Date?.self, column: "lease_expires_at")
+        lastErrorClass = try row.decode(String?.self, column: "last_error_class")
+        lastError = try row.decode(String?.self, column: "last_error")
+        createdAt = try row.decode(Date.self, column: "created_at")
+        startedAt = try row.decode(Date?.self, column: "started_at")
+        finishedAt = try row.decode(Date?.self, column: "finished_at")
+    }
+}
+
+extension JobResult {
+    /// The columns ``init(storeRow:)`` reads.
+    static let storeColumns = """
+        job_id, tenant, output_text, tool_calls, finish_reason, raw_response, input_tokens, output_tokens, \
+        cache_read_tokens, cache_write_tokens, cost_usd::float8 AS cost_usd, provider, model, latency_ms, ttft_ms, created_at
+        """
+
+    init(storeRow row: PostgresRow) throws(PostgresError) {
+        jobID = try row.decode(UUID.self, column: "job_id")
+        tenant = try row.decode(String.self, column: "tenant")
+        outputText = try row.decode(String?.self, column: "output_text")
+        toolCalls = JSONDocument(bytes: try row.decode(PostgresJSON.self, column: "tool_calls").bytes)
+        finishReason = try row.decode(String?.self, column: "finish_reason")
+        rawResponse = try row.decode(PostgresJSON?.self, column: "raw_response").map { JSONDocument(bytes: $0.bytes) }
+        usage = Usage(
+            inputTokens: try row.decode(Int.self, column: "input_tokens"),
+            outputTokens: try row.decode(Int.self, column: "output_tokens"),
+            cacheReadTokens: try row.decode(Int.self, column: "cache_read_tokens"),
+            cacheWriteTokens: try row.decode(Int.self, column: "cache_write_tokens"))
+        costUSD = try row.decode(Double?.self, column: "cost_usd")
+        provider = try row.decode(String.self, column: "provider")
+        model = try row.decode(String.self, column: "model")
+        latencyMilliseconds = try row.decode(Double?.self, column: "latency_ms")
+        timeToFirstTokenMilliseconds = try row.decode(Double?.self, column: "ttft_ms")
+        createdAt = try row.decode(Date.self, column: "created_at")
+    }
+}
+
+extension LiveWorker {
+    init(storeRow row: PostgresRow) throws(PostgresError) {
+        id = try row.decode(String.self, column: "id")
+        host = try row.decode(String.self, column: "host")
+        pid = try row.decode(Int.self, column: "pid")
+        lanes = try row.decode([String].self, column: "lanes")
+        concurrency = try row.decode(Int.self, column: "concurrency")
+        startedAt = try row.decode(Date.self, column: "started_at")
+        lastHeartbeatAt = try row.decode(Date.self, column: "last_heartbeat_at")
+        runningJobs = try row.decode(Int.self, column: "running_jobs")
+    }
+}
