@@ -166,7 +166,7 @@ if development {
         .executableTarget(
             name: "sluice-bench",
             dependencies: [
-                "CLibPQ", "Sluice", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
+                "CLibPQ", "Sluice", "SluiceJSON", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
                 argumentParser, log, hummingbird,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

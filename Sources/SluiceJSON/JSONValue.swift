@@ -1,6 +1,6 @@
 /// A JSON value of any shape, for the parts of provider requests and responses Sluice passes
 /// through without a fixed schema (request bodies it amends, tool-call `input` objects, job
-/// metadata, the raw `routes:`/`limits:` configuration sections).
+/// metadata, configuration sections).
 public enum JSONValue: Sendable, Hashable {
     /// `null`.
     case null

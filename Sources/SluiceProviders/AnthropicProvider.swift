@@ -2,8 +2,8 @@ import Foundation
 public import Logging
 public import Sluice
 public import SluiceHTTP
-import SluiceJSON
 import SluiceSupport
+import SluiceJSON
 
 /// A client for Anthropic Messages.
 ///

@@ -1,6 +1,6 @@
 public import Foundation
-public import SluiceJSON
 public import SluiceSupport
+import SluiceJSON
 import Yams
 
 /// Which providers exist, how to reach them, and price overrides.
@@ -22,8 +22,8 @@ import Yams
 ///     timeouts: {connect: 10, first_byte: 120, idle: 60, total: "10m"}  # seconds or Go durations; null disables
 /// prices:
 ///   openai/my-fine-tune: {input: 0.3, output: 1.2, cache_read: 0.15}
-/// routes: …   # kept raw for the router
-/// limits: …   # kept raw for the limiter
+/// # routes: and limits: are refused until the router and the limiter exist: a section that
+/// # nothing enforces would look like a limit and not be one.
 /// ```
 /// Other top-level sections are ignored (the file may be shared with other components);
 /// unknown keys inside a provider are errors, to catch typos.
@@ -112,19 +112,13 @@ public struct ProvidersConfiguration: Sendable {
     public var providers: [Provider]
     /// Price overrides keyed `provider/model`, merged over the bundled table.
     public var priceOverrides: [String: PriceTable.Price]
-    /// The raw `routes:` section, for the router.
-    public var routes: JSONValue?
-    /// The raw `limits:` section, for the limiter.
-    public var limits: JSONValue?
 
     public init(
         providers: [Provider] = [Provider(name: "echo", kind: .echo)],
-        priceOverrides: [String: PriceTable.Price] = [:], routes: JSONValue? = nil, limits: JSONValue? = nil
+        priceOverrides: [String: PriceTable.Price] = [:]
     ) {
         self.providers = providers
         self.priceOverrides = priceOverrides
-        self.routes = routes
-        self.limits = limits
     }
 
     /// The provider called `name`.
@@ -225,8 +219,12 @@ public struct ProvidersConfiguration: Sendable {
                 priceOverrides[key] = try Self.parsePrice(entry, key: key)
             }
         }
-        if let section = top["routes"] { routes = section }
-        if let section = top["limits"] { limits = section }
+        for section in ["routes", "limits"] where top[section] != nil {
+            throw ProvidersError(
+                .invalidConfiguration,
+                "not supported by this version: nothing would enforce it (rate limits and routes arrive with the limiter); remove the section",
+                field: section)
+        }
     }
 
     // MARK: - Parsing helpers

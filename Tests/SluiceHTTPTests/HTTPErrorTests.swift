@@ -1,9 +1,10 @@
 import SluiceHTTP
 import Testing
+import SluiceTestScope
 
 /// The error pattern (docs/ARCHITECTURE.md, "Errors"): codes compare by value, `description`
 /// is redacted, `debugDescription` carries the detail.
-@Suite("HTTPError")
+@Suite("HTTPError", .testScope)
 struct HTTPErrorTests {
     @Test func codesCompareByValue() {
         #expect(HTTPError.Code.connectFailed == .connectFailed)

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 @testable import SluiceProviders
-import SluiceJSON
 import SluiceSupport
+import SluiceJSON
 
 @Suite("Providers configuration")
 struct ConfigurationTests {
@@ -55,10 +55,6 @@ struct ConfigurationTests {
             models: [echo, echo-2]
         prices:
           openai/my-tune: {input: 0.3, output: 1.2, cache_read: 0.15}
-        routes:
-          default: [openai-eu, claude]
-        limits:
-          openai-eu: {rpm: 500}
         queue: {ignored: true}
         """
         let configuration = try ProvidersConfiguration.parse(yaml: yaml, environment: ["MY_CLAUDE_KEY": "sk-ant-claude", "OPENAI_API_KEY": "sk-env"])
@@ -77,8 +73,17 @@ struct ConfigurationTests {
         #expect(claude.apiKeys.map(\.revealed) == ["sk-ant-claude"])
         #expect(configuration.provider(named: "echo")?.models == ["echo", "echo-2"])
         #expect(configuration.priceOverrides["openai/my-tune"] == PriceTable.Price(input: 0.3, output: 1.2, cacheRead: 0.15))
-        #expect(configuration.routes?["default"] == .array([.string("openai-eu"), .string("claude")]))
-        #expect(configuration.limits?["openai-eu"]?["rpm"]?.intValue == 500)
+    }
+
+    /// A routes: or limits: section is refused, not silently ignored: nothing enforces it yet.
+    @Test func unenforcedSectionsAreRefused() throws {
+        for section in ["routes:\n  default: [openai]", "limits:\n  openai: {rpm: 500}"] {
+            let error = #expect(throws: ProvidersError.self) {
+                try ProvidersConfiguration.parse(yaml: "providers: []\n" + section)
+            }
+            #expect(error?.field == String(section.prefix { $0 != ":" }))
+            #expect(error?.code == .invalidConfiguration)
+        }
     }
 
     @Test func jsonIsAcceptedToo() throws {

@@ -5,7 +5,7 @@ import SluiceSupport
 
 /// The error pattern (docs/ARCHITECTURE.md, "Errors"): codes compare by value, `description`
 /// is redacted, `debugDescription` carries the detail.
-@Suite("RedisError")
+@Suite("RedisError", .redisKeys)
 struct RedisErrorTests {
     @Test func codesCompareByValue() {
         var error = RedisError(code: .server, message: "WRONGTYPE Operation against a key holding the wrong kind of value",

@@ -1,12 +1,12 @@
 import Foundation
 public import Logging
 public import Sluice
-import SluiceJSON
 public import SluicePostgres
 import SluicePostgresTestSupport
 import SluiceTestScope
 import Synchronization
 public import Testing
+import SluiceJSON
 
 /// A fresh PostgreSQL database with the Sluice schema, one per test, so tests run in parallel
 /// without sharing rows. The server comes from `SLUICE_TEST_DATABASE_URL` (set by scripts/test).

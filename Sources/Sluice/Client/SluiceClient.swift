@@ -1,8 +1,8 @@
 public import Foundation
 public import Logging
 public import ServiceLifecycle
-import SluiceJSON
 public import SluicePostgres
+import SluiceJSON
 
 /// The submitter API: enqueue jobs, read their state and results, wait for them, cancel them.
 ///
