@@ -84,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluiceJSON", "SluicePostgres", "SluiceSupport", log, lifecycle],
+            dependencies: ["Sluice", "SluicePostgres", "SluiceSupport", log, lifecycle],
             swiftSettings: swiftSettings
         ),
 

@@ -1,6 +1,6 @@
 public import Foundation
 public import SluiceSupport
-public import SluiceJSON
+import SluiceJSON
 import Yams
 
 /// Which providers exist, how to reach them, and price overrides.

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Sluice
-import SluiceJSON
 import SluicePostgres
 
 /// Writes attempt outcomes in groups (group commit): one `sluice.finish_attempts` statement per

@@ -159,6 +159,9 @@ struct JSONReaderTests {
         ]
         #expect(Set(codes).count == codes.count)
         #expect(Set(codes.map(\.description)).count == codes.count)
-        #expect(JSONError.Code.typeMismatch.description == "a value of another type than expected")
+        #expect(Set(codes.map(\.reason)).count == codes.count)
+        #expect(JSONError.Code.typeMismatch.description == "typeMismatch")
+        #expect(JSONError.Code.typeMismatch.reason == "a value of another type than expected")
+        #expect(String(reflecting: JSONError(.trailingData, at: 3)) == "JSONError(code: trailingData, offset: 3)")
     }
 }

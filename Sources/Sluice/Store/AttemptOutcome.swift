@@ -1,5 +1,4 @@
 public import Foundation
-import Sluice
 import SluiceJSON
 
 /// How one attempt ended, as ``JobStore/finishAttempts(worker:outcomes:)`` records it
