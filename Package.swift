@@ -193,7 +193,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceHTTPTests",
-            dependencies: ["SluiceHTTP", "SluiceTestScope", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "SluiceHTTP", "SluiceTestScope",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
