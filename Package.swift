@@ -177,7 +177,7 @@ if development {
         .testTarget(
             name: "SluiceHTTPTests",
             dependencies: [
-                "SluiceHTTP", "SluiceTestScope", hummingbird, log,
+                "SluiceHTTP", "SluiceTestScope", hummingbird, log, lifecycle,
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings

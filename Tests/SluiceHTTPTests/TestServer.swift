@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import SluiceHTTP
 import SluiceTestScope
 import Testing
@@ -139,22 +140,26 @@ enum TestServer {
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger
         )
+        let server = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            group.addTask { try await server.run() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next(), port > 0 else { throw TestFailure() }
             // The client stops before the server, so no connection arrives while the server
-            // shuts down.
+            // shuts down. The server shuts down gracefully: its handlers see their connections
+            // close and end. (Cancelling it while a response was still being written, as
+            // after a failed test with transfers in flight, trapped in NIOAsyncWriter's deinit
+            // and took the whole test run down.)
+            let result: Result<R, any Error>
             do {
-                let result = try await body("http://127.0.0.1:\(port)")
-                await client?.shutdown()
-                group.cancelAll()
-                return result
+                result = .success(try await body("http://127.0.0.1:\(port)"))
             } catch {
-                await client?.shutdown()
-                group.cancelAll()
-                throw error
+                result = .failure(error)
             }
+            await client?.shutdown()
+            await server.triggerGracefulShutdown()
+            try await group.waitForAll()
+            return try result.get()
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SluicePostgresTestSupport
 import SluiceTestScope
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -10,12 +11,15 @@ import Glibc
 @testable import SluicePostgres
 
 /// A private PostgreSQL cluster (own data directory and port) so restarting it disturbs no
-/// other test. Needs root (to run initdb as `postgres`, like scripts/lib-services.sh). Owned by
-/// the current test scope: stopped and deleted when the test ends, however it ends.
+/// other test. Needs root (to run initdb and postgres as `postgres`, like
+/// scripts/lib-services.sh). Owned by the current test scope: the postmaster runs in the
+/// foreground as a child process of the test (not daemonised by pg_ctl), so it is stopped when
+/// the test ends however it ends — even if the test runner dies — and the directory goes after.
 final class PrivateCluster: Sendable {
     let directory: String
     let port: Int
     let bin: String
+    private let postmaster = Mutex<ChildProcess?>(nil)
 
     private init(directory: String, port: Int, bin: String) {
         self.directory = directory
@@ -31,37 +35,62 @@ final class PrivateCluster: Sendable {
         let scope = try TestScope.required(for: "a private PostgreSQL cluster")
         let directory = try scope.temporaryDirectory("sluice-pg-private")
         let cluster = PrivateCluster(directory: directory, port: try freePort(), bin: bin)
-        // Runs before the directory is removed (teardowns run last registered first).
-        scope.onExit("private PostgreSQL cluster in \(directory)") { await cluster.stop() }
-        try await shell("mkdir '\(directory)/data' && chown -R postgres:postgres '\(directory)' && chmod 700 '\(directory)/data'")
-        try await cluster.asPostgres(
-            "'\(bin)/initdb' -D '\(directory)/data' -U postgres -A trust -E UTF8 --locale=C.UTF-8 >'\(directory)/initdb.log' 2>&1")
-        try await cluster.asPostgres(
-            "'\(bin)/pg_ctl' -D '\(directory)/data' -l '\(directory)/pg.log' -w -t 60 "
-                + "-o \"-p \(cluster.port) -k '\(directory)' -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null")
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: false)
+        try await run("/bin/chown", ["-R", "postgres:postgres", directory])
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory + "/data")
+        let (initdb, arguments) = asPostgres(bin + "/initdb", ["-D", directory + "/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        try await run(initdb, arguments)
+        try await cluster.startPostmaster()
         return cluster
     }
 
     var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
+    /// A full restart, as `pg_ctl -m fast restart` does it: fast shutdown (SIGINT, every
+    /// session disconnected), wait for the postmaster to exit, start a new one.
     func restart() async throws {
-        try await asPostgres("'\(bin)/pg_ctl' -D '\(directory)/data' -l '\(directory)/pg.log' -w -t 60 -m fast restart >/dev/null")
-    }
-
-    private func stop() async {
-        guard FileManager.default.fileExists(atPath: directory + "/data/postmaster.pid") else { return }
-        do {
-            try await asPostgres("'\(bin)/pg_ctl' -D '\(directory)/data' -w -t 60 -m immediate stop >/dev/null 2>&1")
-        } catch {
-            Issue.record("cannot stop the private cluster in \(directory): \(error)")
+        if let old = postmaster.withLock({ $0 }) {
+            old.send(SIGINT)
+            guard await old.waitForExit(timeout: .seconds(60)) != nil else {
+                throw CommandFailed(command: "postgres fast shutdown", status: "still running after 60 s")
+            }
         }
+        try await startPostmaster()
     }
 
-    func asPostgres(_ command: String) async throws {
-        try await Self.shell("su postgres -s /bin/sh -c \(Self.singleQuoted(command))")
+    /// Starts `postgres` in the foreground and waits until it accepts connections. The scope
+    /// stops it with SIGINT (fast shutdown).
+    private func startPostmaster() async throws {
+        let (executable, arguments) = Self.asPostgres(bin + "/postgres", [
+            "-D", directory + "/data", "-p", "\(port)", "-k", directory,
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+        ])
+        let child = try ChildProcess.spawn(executable, arguments, standardError: .capture, stopSignal: SIGINT)
+        postmaster.withLock { $0 = child }
+        let configuration = try PostgresConfiguration(url: url)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < deadline {
+            if let status = child.exitStatus {
+                throw CommandFailed(command: "postgres", status: "\(status): \(child.standardError())")
+            }
+            if let connection = try? await PostgresConnection.connect(configuration: configuration, logger: TestDatabase.logger) {
+                await connection.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CommandFailed(command: "postgres", status: "not accepting connections after 60 s: \(child.standardError())")
     }
 
-    static func singleQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    /// `executable arguments` run as the `postgres` user: through setpriv, which also sets the
+    /// parent-death signal again (changing the user clears it), else through su.
+    static func asPostgres(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+        if access("/usr/bin/setpriv", X_OK) == 0 {
+            return ("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--pdeathsig", "TERM", "--", executable] + arguments)
+        }
+        let command = "exec " + ([executable] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        return ("/bin/su", ["postgres", "-s", "/bin/sh", "-c", command])
+    }
 
     struct CommandFailed: Error, CustomStringConvertible {
         let command: String
@@ -69,12 +98,13 @@ final class PrivateCluster: Sendable {
         var description: String { "command failed (\(status)): \(command) — the restart test needs root and PostgreSQL binaries" }
     }
 
-    /// Runs `/bin/sh -c command` to completion as a child of the test. (`pg_ctl start` returns
-    /// while the postmaster it started runs on in a session of its own; ``stop()`` ends it.)
-    static func shell(_ command: String) async throws {
-        let result = try await ChildProcess.run("/bin/sh", ["-c", command])
+    /// Runs a command to completion as a child of the test.
+    static func run(_ executable: String, _ arguments: [String]) async throws {
+        let result = try await ChildProcess.run(executable, arguments)
         guard result.status == .exited(0) else {
-            throw CommandFailed(command: command, status: "\(result.status)\(result.standardError.isEmpty ? "" : ": " + result.standardError)")
+            throw CommandFailed(
+                command: ([executable] + arguments).joined(separator: " "),
+                status: "\(result.status)\(result.standardError.isEmpty ? "" : ": " + result.standardError)")
         }
     }
 

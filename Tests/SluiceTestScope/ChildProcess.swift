@@ -61,20 +61,24 @@ public final class ChildProcess: Sendable {
     public let executable: String
     private let outputPath: String?
     private let errorPath: String?
+    /// What ``terminate(grace:)`` sends first.
+    private let stopSignal: Int32
     private let state = Mutex(State())
 
-    private init(pid: pid_t, executable: String, outputPath: String?, errorPath: String?) {
+    private init(pid: pid_t, executable: String, outputPath: String?, errorPath: String?, stopSignal: Int32) {
         self.pid = pid
         self.executable = executable
         self.outputPath = outputPath
         self.errorPath = errorPath
+        self.stopSignal = stopSignal
     }
 
     /// Starts `executable` (a path, or a name looked up in PATH) owned by the current
-    /// ``TestScope``. `environment` nil: the test runner's.
+    /// ``TestScope``. `environment` nil: the test runner's. `stopSignal` is what the scope sends
+    /// first when it ends (SIGKILL follows after the grace period).
     public static func spawn(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        standardOutput: Output = .discard, standardError: Output = .discard
+        standardOutput: Output = .discard, standardError: Output = .discard, stopSignal: Int32 = SIGTERM
     ) throws -> ChildProcess {
         let scope = try TestScope.required(for: "a child process (\(executable))")
         let outputPath = standardOutput == .capture ? temporaryPath("out") : nil
@@ -89,7 +93,7 @@ public final class ChildProcess: Sendable {
             posixSpawn(executable, arguments, environment: variables, outputPath: outputPath, errorPath: errorPath)
         }
         guard result == 0 else { throw SpawnFailed(executable: executable, errorNumber: result) }
-        let child = ChildProcess(pid: pid, executable: executable, outputPath: outputPath, errorPath: errorPath)
+        let child = ChildProcess(pid: pid, executable: executable, outputPath: outputPath, errorPath: errorPath, stopSignal: stopSignal)
         child.startReaper()
         scope.onExit("child process \(pid) (\(executable))") { await child.terminate() }
         return child
@@ -174,14 +178,15 @@ public final class ChildProcess: Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// Stops the child and everything in its process group: SIGTERM, then SIGKILL after
-    /// `grace`, and waits until the child is reaped and the group is gone. Records an issue if
-    /// something survives SIGKILL. Idempotent; the owning scope calls it when it ends.
+    /// Stops the child and everything in its process group: its stop signal (SIGTERM unless
+    /// given at spawn), then SIGKILL after `grace`, and waits until the child is reaped and the
+    /// group is gone. Records an issue if something survives SIGKILL. Idempotent; the owning
+    /// scope calls it when it ends.
     public func terminate(grace: Duration = .seconds(5)) async {
         // Not cancellable: a cancelled test still stops its children.
         await Task {
             if await self.settled(within: .zero) { return }
-            self.signalGroup(SIGTERM)
+            self.signalGroup(self.stopSignal)
             if await self.settled(within: grace) { return }
             self.signalGroup(SIGKILL)
             if await self.settled(within: .seconds(10)) { return }
