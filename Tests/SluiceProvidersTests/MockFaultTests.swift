@@ -89,12 +89,12 @@ struct MockFaultTests {
 
     @Test func stallAfterKeepsTheConnectionSilent() async throws {
         try await withMock { mock in
-            let r = try await MockClient.anthropic(port: mock.port, body: Self.anthropicStream, mock: "stall_after=2", readTimeout: .seconds(3))
+            let r = try await MockClient.anthropic(port: mock.port, body: Self.anthropicStream, mock: "stall_after=2", readTimeout: .seconds(8))
             #expect(r.timedOut)
             #expect(!r.completeBody)
             #expect(r.events.filter { $0.event == "content_block_delta" }.count == 2)
-            // (3 s of silence: long enough for the head and two deltas on a loaded machine; the
-            // stall itself is endless.) The client left; the stalled request notices and ends.
+            // (8 s of silence: long enough for the head and two deltas on a loaded machine, where
+            // 3 s fell short with the whole suite running in parallel; the stall itself is endless.) The client left; the stalled request notices and ends.
             for _ in 0..<250 where mock.stats.activeStreams > 0 { try await Task.sleep(for: .milliseconds(20)) }
             #expect(mock.stats.activeStreams == 0)
         }
