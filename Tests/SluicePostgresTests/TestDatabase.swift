@@ -7,7 +7,7 @@ import Testing
 @testable import SluicePostgres
 
 /// Access to the throwaway server `scripts/test` starts. Suites run with
-/// `.temporaryDatabase()`: each test (or suite) works in a database of its own, dropped when it
+/// `.temporaryDatabase()`: each test (or suite) works in a database of its own, dropped after it
 /// ends, and every connection and pool made here is closed when the test ends.
 enum TestDatabase {
     static let applicationName = "sluice-postgres-tests"

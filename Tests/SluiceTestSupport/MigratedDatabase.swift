@@ -4,7 +4,6 @@ public import Sluice
 public import SluicePostgres
 import SluicePostgresTestSupport
 import SluiceTestScope
-import Synchronization
 public import Testing
 import SluiceJSON
 
@@ -12,7 +11,7 @@ import SluiceJSON
 /// without sharing rows. The server comes from `SLUICE_TEST_DATABASE_URL` (set by scripts/test).
 ///
 /// Owned by ``MigratedDatabaseTrait`` (`@Suite(.migratedDatabase())`): tests take it from
-/// ``current``; the trait shuts the clients down and drops the database when the test ends,
+/// ``current``; the trait shuts the clients down when the test ends and drops the database after it,
 /// also when it fails or throws.
 public struct MigratedDatabase: Sendable {
     @TaskLocal static var scoped: MigratedDatabase?
@@ -22,7 +21,6 @@ public struct MigratedDatabase: Sendable {
     public let postgres: PostgresClient
     public let client: SluiceClient
     public let logger: Logger
-    private let roles: Roles
 
     /// The database of the running test; throws when the test has no `.migratedDatabase()` trait.
     public static var current: MigratedDatabase {
@@ -37,21 +35,17 @@ public struct MigratedDatabase: Sendable {
     }
 
     /// Creates a database named `prefix` + 16 random hex digits in the current ``TestScope``,
-    /// which drops it when it ends, and unless `migrate` is false applies the Sluice schema.
+    /// which drops it after it ends, and unless `migrate` is false applies the Sluice schema.
     static func make(prefix: String, poolSize: Int, migrate: Bool) async throws -> MigratedDatabase {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let scope = try TestScope.required(for: "a migrated database")
-        let roles = Roles()
-        // Registered first so it runs last: roles are dropped once the database that granted
-        // them privileges is gone.
-        scope.onExit("DROP ROLE for the test's roles") { [logger] in await roles.drop(logger: logger) }
         let database = try await TemporaryDatabase.create(prefix: prefix)
         let postgres = try database.client(pool: .init(maxConnections: poolSize), logger: logger)
         if migrate { try await SluiceSchema.migrate(postgres, logger: logger) }
         let client = SluiceClient(postgres: postgres, logger: logger)
         scope.onExit("SluiceClient") { await client.shutdown() }
-        return MigratedDatabase(name: database.name, url: database.url, postgres: postgres, client: client, logger: logger, roles: roles)
+        return MigratedDatabase(name: database.name, url: database.url, postgres: postgres, client: client, logger: logger)
     }
 
     /// The first column of the first row as an Int (for `SELECT count(*) …`).
@@ -60,29 +54,10 @@ public struct MigratedDatabase: Sendable {
     }
 
     /// Creates a login role (roles belong to the whole server, not to the database) that is
-    /// dropped after the database when the test ends. `options` follow `CREATE ROLE name`.
+    /// dropped after the test, with its database. `options` follow `CREATE ROLE name`.
     public func createRole(_ role: String, _ options: String = "LOGIN") async throws {
-        roles.names.withLock { $0.append(role) }
+        try await TemporaryDatabase.dropRoleAfterTest(role)
         _ = try await postgres.query("CREATE ROLE \(unescaped: role) \(unescaped: options)")
-    }
-
-    final class Roles: Sendable {
-        let names = Mutex<[String]>([])
-
-        func drop(logger: Logger) async {
-            let names = self.names.withLock { $0 }
-            guard !names.isEmpty else { return }
-            do {
-                let admin = try await PostgresConnection.connect(
-                    configuration: try PostgresConfiguration(url: TemporaryDatabase.serverURL()), logger: logger)
-                for name in names {
-                    do { try await admin.execute("DROP ROLE IF EXISTS \(name)") } catch { Issue.record("cannot drop role \(name): \(error)") }
-                }
-                await admin.close()
-            } catch {
-                Issue.record("cannot connect to drop roles \(names): \(error)")
-            }
-        }
     }
 }
 
@@ -112,7 +87,7 @@ public struct MigratedDatabaseTrait: TestTrait, SuiteTrait, TestScoping {
 }
 
 extension TestTrait where Self == MigratedDatabaseTrait {
-    /// A fresh migrated database for the test (empty with `migrate: false`), dropped when it ends.
+    /// A fresh migrated database for the test (empty with `migrate: false`), dropped after it ends.
     public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) -> Self {
         MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate)
     }
@@ -120,7 +95,7 @@ extension TestTrait where Self == MigratedDatabaseTrait {
 
 extension SuiteTrait where Self == MigratedDatabaseTrait {
     /// A fresh migrated database (empty with `migrate: false`) for each test of the suite,
-    /// dropped when the test ends.
+    /// dropped after the test ends.
     public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) -> Self {
         MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate)
     }

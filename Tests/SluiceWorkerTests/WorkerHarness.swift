@@ -9,8 +9,8 @@ import Testing
 import SluiceWorker
 
 /// A migrated database of its own plus helpers to run in-process workers with the echo provider.
-/// Suites run with `.workerDatabase`, which creates the database before each test and drops it
-/// (after shutting the clients down) when the test ends.
+/// Suites run with `.workerDatabase`, which creates the database before each test, shuts its
+/// clients down when the test ends and drops it afterwards.
 struct WorkerHarness {
     let db: MigratedDatabase
     var name: String { db.name }
