@@ -9,7 +9,7 @@ import Testing
     func makeDirectory(_ files: [String: String]) throws -> String {
         let dir = try TestScope.required(for: "a migrations directory").temporaryDirectory("sluice-migrations")
         for (name, sql) in files {
-            try sql.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+            try sql.write(toFile: dir + "/" + name, atomically: false, encoding: .utf8)
         }
         return dir
     }

@@ -93,7 +93,7 @@ struct ConfigurationTests {
 
     @Test func loadReadsTheFileNamedBySLUICE_CONFIG() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-providers-\(UUID().uuidString).yaml").path
-        try "providers:\n  - {name: file-echo, kind: echo}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "providers:\n  - {name: file-echo, kind: echo}\n".write(toFile: path, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let configuration = try ProvidersConfiguration.load(environment: ["SLUICE_CONFIG": path])
         #expect(configuration.provider(named: "file-echo")?.kind == .echo)

@@ -16,7 +16,7 @@ struct EnqueueCommandTests {
     /// Runs the CLI as a child process of the test (killed and reaped if the test ends first).
     func run(_ db: MigratedDatabase, _ lines: [String], json: Bool = true, extra: [String] = []) async throws -> (status: Int32, stdout: String, stderr: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("jobs-\(UUID().uuidString).jsonl")
-        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        try lines.joined(separator: "\n").write(to: file, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let result = try await ChildProcess.run(
             Self.sluice.path,
