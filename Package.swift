@@ -84,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluicePostgres", "SluiceSupport", log, lifecycle],
+            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceSupport", log, lifecycle],
             swiftSettings: swiftSettings
         ),
 
@@ -191,7 +191,7 @@ if development {
             name: "SluiceWorkerTests",
             dependencies: [
                 "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceHTTP",
-                "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", log, lifecycle,
+                "SluiceRedis", "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", log, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),

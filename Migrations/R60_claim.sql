@@ -38,9 +38,15 @@
 -- jit = off on these functions: with a large backlog the planner's row estimates for the
 -- LIMITed lateral scans are in the tens of thousands, which crosses jit_above_cost; compiling
 -- the plan then cost ~50 ms per claim for a statement that runs in ~10 ms.
+--
+-- Tenants held for a spent hard budget (tenants.held_until in the future) and those in
+-- p_skip_tenants (tenants whose rate-limit bucket the calling worker knows to be empty until
+-- it refills) are not considered, so their jobs stay queued without being claimed and put back.
+DROP FUNCTION IF EXISTS sluice.claim(text, integer, sluice.lane[], text[], interval, interval, integer, integer);
 CREATE OR REPLACE FUNCTION sluice.claim(p_worker text, p_limit integer, p_lanes sluice.lane[], p_tenants text[],
                              p_lease interval, p_starvation interval DEFAULT interval '10 seconds',
-                             p_reserved integer DEFAULT 0, p_window integer DEFAULT 256)
+                             p_reserved integer DEFAULT 0, p_window integer DEFAULT 256,
+                             p_skip_tenants text[] DEFAULT NULL)
 RETURNS SETOF sluice.jobs
 -- force_generic_plan: with the window's tenants as an array parameter the plan cache judged
 -- custom plans cheaper and planned the claim statement again on every call (+0.6 ms a claim).
@@ -120,6 +126,8 @@ BEGIN
                                WHERE j.state = 'running' AND j.tenant = t.id) rc
          WHERE r.tenant IS NOT NULL AND NOT t.paused
            AND (p_tenants IS NULL OR t.id = ANY (p_tenants))
+           AND (t.held_until IS NULL OR t.held_until <= now())
+           AND (p_skip_tenants IS NULL OR NOT t.id = ANY (p_skip_tenants))
     ), candidates AS (
         SELECT c.id, c.tenant, c.lane, c.run_at,
                -- A tenant's k-th job in this claim queues behind its jobs already running, so
@@ -175,7 +183,7 @@ BEGIN
     )
     UPDATE sluice.jobs j
        SET state = 'running', attempt = j.attempt + 1, lease_owner = p_worker,
-           lease_expires_at = now() + p_lease, started_at = now()
+           lease_expires_at = now() + p_lease, started_at = now(), wait_reason = NULL
       FROM locked
      WHERE j.id = locked.id
     RETURNING j.*;

@@ -1,5 +1,6 @@
 public import Foundation
 public import SluiceSupport
+public import Sluice
 import SluiceJSON
 import Yams
 
@@ -22,8 +23,13 @@ import Yams
 ///     timeouts: {connect: 10, first_byte: 120, idle: 60, total: "10m"}  # seconds or Go durations; null disables
 /// prices:
 ///   openai/my-fine-tune: {input: 0.3, output: 1.2, cache_read: 0.15}
-/// # routes: and limits: are refused until the router and the limiter exist: a section that
-/// # nothing enforces would look like a limit and not be one.
+/// limits:                     # defaults; `sluice limits set` (sluice.model_limits) overrides them
+///   models:
+///     openai/gpt-4o: {rpm: 500, tpm: 30000}
+///     anthropic/claude-sonnet-4-5: {rpm: 50, input_tpm: 30000, output_tpm: 8000}
+///   lane_reserve: {batch: 0.3, normal: 0.1}   # share of each bucket a lane may not use
+/// # routes: is refused until the router exists: a section that nothing enforces would look
+/// # like a route and not be one.
 /// ```
 /// Other top-level sections are ignored (the file may be shared with other components);
 /// unknown keys inside a provider are errors, to catch typos.
@@ -112,6 +118,10 @@ public struct ProvidersConfiguration: Sendable {
     public var providers: [Provider]
     /// Price overrides keyed `provider/model`, merged over the bundled table.
     public var priceOverrides: [String: PriceTable.Price]
+    /// Model limits from the `limits.models` section (defaults under `sluice.model_limits`).
+    public var modelLimits: [ModelLimits] = []
+    /// `limits.lane_reserve`: lane name → share of each bucket the lane may not use.
+    public var laneReserve: [String: Double] = [:]
 
     public init(
         providers: [Provider] = [Provider(name: "echo", kind: .echo)],
@@ -219,11 +229,14 @@ public struct ProvidersConfiguration: Sendable {
                 priceOverrides[key] = try Self.parsePrice(entry, key: key)
             }
         }
-        for section in ["routes", "limits"] where top[section] != nil {
+        if let section = top["limits"], !section.isNull {
+            try mergeLimits(section)
+        }
+        if top["routes"] != nil {
             throw ProvidersError(
                 .invalidConfiguration,
-                "not supported by this version: nothing would enforce it (rate limits and routes arrive with the limiter); remove the section",
-                field: section)
+                "not supported by this version: nothing would enforce it (routes arrive with the router); remove the section",
+                field: "routes")
         }
     }
 

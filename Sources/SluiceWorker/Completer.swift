@@ -102,7 +102,15 @@ actor Completer {
         for item in group { writingIDs.insert(item.outcome.jobID) }
         defer { for item in group { writingIDs.remove(item.outcome.jobID) } }
         do {
-            let recorded = try await store.finishAttempts(worker: workerID, outcomes: group.map(\.outcome))
+            let outcomes = group.map(\.outcome)
+            let deferrals = outcomes.filter { $0.kind == .deferred }.map {
+                JobStore.Deferral(jobID: $0.jobID, attempt: $0.attempt, runAt: $0.retryAt ?? Date(), reason: $0.reason ?? "waiting")
+            }
+            let finished = outcomes.filter { $0.kind != .deferred }
+            var recorded = try await store.deferJobs(worker: workerID, deferrals)
+            if !finished.isEmpty {
+                recorded += try await store.finishAttempts(worker: workerID, outcomes: finished)
+            }
             writing -= 1
             failures = 0
             let stale = group.count - recorded

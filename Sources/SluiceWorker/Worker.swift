@@ -22,16 +22,22 @@ public final class Worker: Service, Sendable {
     let wakeup = Wakeup()
     let draining = Locked(false)
     let completer: Completer
+    /// Rate limits, budgets and kill switches (nil: every claimed job starts).
+    public let admission: Admission?
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
+    ///   - admission: decides whether each claimed job may start (rate limits, budgets, kill
+    ///     switches); nil starts every claimed job.
     public init(configuration: WorkerConfiguration, postgres: PostgresClient,
-                providers: @escaping @Sendable (String) -> (any LLMProvider)?, logger: Logger, id: String? = nil) throws(WorkerError) {
+                providers: @escaping @Sendable (String) -> (any LLMProvider)?, logger: Logger, id: String? = nil,
+                admission: Admission? = nil) throws(WorkerError) {
         try configuration.validate()
         self.configuration = configuration
         self.postgres = postgres
         self.store = JobStore(postgres: postgres)
         self.providers = providers
+        self.admission = admission
         let workerID = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
         self.id = workerID
         var logger = logger
@@ -56,6 +62,7 @@ public final class Worker: Service, Sendable {
     var claimThreshold: Int { max(1, min(configuration.maxClaimBatch, configuration.concurrency / 8)) }
 
     public func run() async throws {
+        try await admission?.checkAtStart()
         try await register()
         logger.info("worker started", metadata: [
             "concurrency": "\(configuration.concurrency)",
@@ -68,6 +75,9 @@ public final class Worker: Service, Sendable {
             background.addTask { await self.rescueLoop() }
             background.addTask { await self.pruneLoop() }
             background.addTask { await self.deadlineLoop() }
+            if let admission = self.admission {
+                background.addTask { await admission.run() }
+            }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop()
@@ -102,6 +112,11 @@ public final class Worker: Service, Sendable {
                 let busy = inFlight
                 let free = configuration.concurrency - busy
                 var claimedAny = false
+                if let paused = admission?.claimsPausedUntil {
+                    // The limiter's Redis is unreachable: fail closed, try again shortly.
+                    await wakeup.wait(timeout: max(paused - .now, .milliseconds(50)))
+                    continue
+                }
                 if free > 0 {
                     let want = min(free, configuration.maxClaimBatch)
                     // Ordinary jobs may fill at most concurrency − reserve slots; the rest of this
@@ -116,7 +131,7 @@ public final class Worker: Service, Sendable {
                             let control = JobControl(timeout: job.timeout)
                             running.withLock { $0[job.id] = (job.attempt, control) }
                             jobs.addTask {
-                                if let outcome = await self.execute(job, control: control) {
+                                if let outcome = await self.admitAndExecute(job, control: control) {
                                     await self.completer.submit(outcome)
                                 }
                                 let left = self.running.withLock { running -> Int in
@@ -158,7 +173,26 @@ public final class Worker: Service, Sendable {
         try await store.claim(.init(
             worker: id, limit: limit, lanes: configuration.lanes, tenants: configuration.tenants,
             lease: configuration.lease, starvationAfter: configuration.starvationAfter, reserved: reserved,
-            tenantWindow: configuration.claimTenantWindow))
+            tenantWindow: configuration.claimTenantWindow, skipTenants: admission?.skipTenants ?? []))
+    }
+
+    /// Admission (when configured), then the attempt, then settlement of what it reserved.
+    func admitAndExecute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        guard let admission else { return await execute(job, control: control) }
+        switch await admission.admit(job) {
+        case .wait(let deferral):
+            var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .deferred, startedAt: Date(), duration: .zero)
+            outcome.retryAt = deferral.runAt
+            outcome.reason = deferral.reason
+            logger.debug("job waits", metadata: ["job": "\(job.id)", "reason": "\(deferral.reason)"])
+            return outcome
+        case .start(let ticket):
+            let outcome = await execute(job, control: control)
+            await admission.finish(ticket, provider: job.provider, model: job.model, usage: outcome?.usage,
+                                   costUSD: outcome?.costUSD, rateLimited: outcome?.errorClass == .rateLimited,
+                                   retryAfter: outcome?.retryAfter, rateLimits: outcome?.rateLimits ?? outcome?.result?.rateLimits)
+            return outcome
+        }
     }
 
     /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
@@ -223,6 +257,8 @@ public final class Worker: Service, Sendable {
             outcome.httpStatus = failure.httpStatus
             outcome.usage = failure.usage
             outcome.costUSD = failure.costUSD
+            outcome.retryAfter = failure.retryAfter
+            outcome.rateLimits = failure.rateLimits
             if failure.isRetryable && job.attempt < job.maxAttempts {
                 outcome.kind = .retry
                 let delay = retry.delay(afterAttempt: job.attempt, retryAfter: failure.retryAfter)
@@ -250,14 +286,20 @@ public final class Worker: Service, Sendable {
 
     private func listenLoop() async {
         // The stream reconnects by itself and yields .reconnected; it ends when this task is cancelled.
-        for await event in postgres.listen([StoreNames.jobsChannel, StoreNames.cancelChannel]) {
+        for await event in postgres.listen([StoreNames.jobsChannel, StoreNames.cancelChannel, StoreNames.limitsChannel]) {
             switch event {
+            case .notification(let note) where note.channel == StoreNames.limitsChannel:
+                admission?.invalidate()
+                await wakeup.signal()
             case .notification(let note) where note.channel == StoreNames.cancelChannel:
                 if let jobID = UUID(uuidString: note.payload),
                    let control = running.withLock({ $0[jobID]?.control }) {
                     control.abort(.cancelRequested)
                 }
-            case .notification, .reconnected:
+            case .reconnected:
+                admission?.invalidate()
+                await wakeup.signal()
+            case .notification:
                 await wakeup.signal()
             }
         }

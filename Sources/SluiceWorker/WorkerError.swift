@@ -12,6 +12,8 @@ public struct WorkerError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let invalidConfiguration = Code("invalidConfiguration")
         public static let database = Code("database")
         public static let childFailed = Code("childFailed")
+        /// The rate limiter's Redis failed or answered something unexpected.
+        public static let limiter = Code("limiter")
         public var description: String { name }
     }
 

@@ -2,15 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluicePostgres
+import SluiceRedis
 
 /// Options every command shares. Environment: SLUICE_DATABASE_URL, SLUICE_CONFIG.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "PostgreSQL URL (default: $SLUICE_DATABASE_URL).")
     var databaseURL: String?
 
-    /// Hidden until the rate limiter uses Redis (nothing reads it yet; a visible flag that does
-    /// nothing would mislead). Accepted so scripts that already pass it keep working.
-    @Option(name: .long, help: .hidden)
+    @Option(name: .long, help: "Redis URL for rate limits and budgets (default: $SLUICE_REDIS_URL); required by workers when any limit is configured.")
     var redisURL: String?
 
     @Option(name: .long, help: "Provider configuration file, YAML or JSON (default: $SLUICE_CONFIG).")
@@ -37,6 +36,16 @@ struct GlobalOptions: ParsableArguments {
             return try PostgresConfiguration(url: url)
         } catch {
             throw ValidationError("--database-url: \(error)")
+        }
+    }
+
+    /// The Redis server of the limiter, nil when neither --redis-url nor SLUICE_REDIS_URL is set.
+    func redisConfiguration() throws -> RedisConfiguration? {
+        guard let url = redisURL ?? ProcessInfo.processInfo.environment["SLUICE_REDIS_URL"], !url.isEmpty else { return nil }
+        do {
+            return try RedisConfiguration(url: url)
+        } catch {
+            throw ValidationError("--redis-url: \(error)")
         }
     }
 

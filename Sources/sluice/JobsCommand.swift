@@ -90,6 +90,7 @@ enum JobPrinter {
         w.field("finished_at", job.finishedAt.map(Timestamps.rfc3339))
         w.field("last_error_class", job.lastErrorClass)
         w.field("last_error", job.lastError)
+        w.field("wait_reason", job.waitReason)
         w.field("metadata", raw: job.metadata.bytes)
         if let result {
             w.key("result")
@@ -114,6 +115,7 @@ enum JobPrinter {
         print("target:    \(job.provider)/\(job.model)   attempt \(job.attempt) of \(job.maxAttempts)")
         print("created:   \(Timestamps.rfc3339(job.createdAt))   finished: \(job.finishedAt.map(Timestamps.rfc3339) ?? "-")")
         if let error = job.lastError { print("error:     \(job.lastErrorClass ?? "?"): \(error)") }
+        if let reason = job.waitReason { print("waiting:   \(reason)") }
         if let result {
             print("output:    \(result.outputText ?? "")")
             print("usage:     in \(result.usage.inputTokens) out \(result.usage.outputTokens) cache r/w \(result.usage.cacheReadTokens)/\(result.usage.cacheWriteTokens)   cost \(result.costUSD.map { String(format: "$%.6f", $0) } ?? "unknown")")

@@ -7,6 +7,7 @@ struct SluiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Sluice: a PostgreSQL-backed queue and worker for LLM jobs.",
-        subcommands: [MigrateCommand.self, WorkerCommand.self, WorkersCommand.self, EnqueueCommand.self, JobsCommand.self]
+        subcommands: [MigrateCommand.self, WorkerCommand.self, WorkersCommand.self, EnqueueCommand.self, JobsCommand.self,
+                      LimitsCommand.self, ModelsCommand.self]
     )
 }

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import Sluice
 import SluiceHTTP
 import SluicePostgres
+import SluiceRedis
 import SluiceProviders
 import SluiceWorker
 import UnixSignals
@@ -118,10 +119,29 @@ struct WorkerCommand: AsyncParsableCommand {
         let registry = ProviderRegistry(configuration: providersConfiguration, httpClient: http, priceTable: prices, logger: logger)
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(),
                                       pool: .init(maxConnections: 8), logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: postgres), .init(service: http)]
+        var limiter: RateLimiter?
+        if let redisConfiguration = try options.redisConfiguration() {
+            let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+            services.append(.init(service: redis))
+            limiter = RateLimiter(redis: redis)
+        }
+        var admissionConfiguration = AdmissionConfiguration()
+        admissionConfiguration.fileLimits = providersConfiguration.modelLimits
+        for (lane, fraction) in providersConfiguration.laneReserve {
+            if let lane = Lane(rawValue: lane) { admissionConfiguration.laneReserve[lane] = fraction }
+        }
+        let admission = try Admission(
+            configuration: admissionConfiguration, limiter: limiter, store: JobStore(postgres: postgres),
+            cost: { provider, model, usage in
+                let kind = providersConfiguration.provider(named: provider)?.kind.rawValue
+                return prices.cost(providers: [provider] + (kind.map { [$0] } ?? []), model: model, usage: usage)
+            }, logger: logger)
         let worker = try Worker(configuration: configuration, postgres: postgres,
-                                providers: { registry.provider(named: $0) }, logger: logger)
+                                providers: { registry.provider(named: $0) }, logger: logger, admission: admission)
+        services.append(.init(service: worker))
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: postgres), .init(service: http), .init(service: worker)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -1,4 +1,5 @@
 import Foundation
+import Sluice
 import Testing
 @testable import SluiceProviders
 import SluiceSupport
@@ -75,15 +76,44 @@ struct ConfigurationTests {
         #expect(configuration.priceOverrides["openai/my-tune"] == PriceTable.Price(input: 0.3, output: 1.2, cacheRead: 0.15))
     }
 
-    /// A routes: or limits: section is refused, not silently ignored: nothing enforces it yet.
-    @Test func unenforcedSectionsAreRefused() throws {
-        for section in ["routes:\n  default: [openai]", "limits:\n  openai: {rpm: 500}"] {
-            let error = #expect(throws: ProvidersError.self) {
-                try ProvidersConfiguration.parse(yaml: "providers: []\n" + section)
-            }
-            #expect(error?.field == String(section.prefix { $0 != ":" }))
-            #expect(error?.code == .invalidConfiguration)
+    /// A routes: section is refused, not silently ignored: nothing enforces it yet.
+    @Test func unenforcedRoutesAreRefused() throws {
+        let error = #expect(throws: ProvidersError.self) {
+            try ProvidersConfiguration.parse(yaml: "providers: []\nroutes:\n  default: [openai]")
         }
+        #expect(error?.field == "routes")
+        #expect(error?.code == .invalidConfiguration)
+    }
+
+    @Test func limitsSectionIsParsed() throws {
+        let configuration = try ProvidersConfiguration.parse(yaml: """
+            limits:
+              models:
+                openai/gpt-4o: {rpm: 500, tpm: 30000}
+                anthropic/claude-sonnet-4-5: {rpm: 50, input_tpm: 30000, output_tpm: 8000, paused: true}
+              lane_reserve: {batch: 0.5, normal: 0.2}
+            """)
+        let byName = Dictionary(uniqueKeysWithValues: configuration.modelLimits.map { ("\($0.provider)/\($0.model)", $0) })
+        #expect(byName["openai/gpt-4o"] == ModelLimits(provider: "openai", model: "gpt-4o", rpm: 500, tpm: 30000))
+        #expect(byName["anthropic/claude-sonnet-4-5"] == ModelLimits(
+            provider: "anthropic", model: "claude-sonnet-4-5", rpm: 50, inputTPM: 30000, outputTPM: 8000, paused: true))
+        #expect(configuration.laneReserve == ["batch": 0.5, "normal": 0.2])
+    }
+
+    @Test(arguments: [
+        ("limits:\n  models:\n    gpt-4o: {rpm: 5}", "limits.models.gpt-4o"),
+        ("limits:\n  models:\n    openai/gpt-4o: {rpm: -5}", "limits.models.openai/gpt-4o.rpm"),
+        ("limits:\n  models:\n    openai/gpt-4o: {rpn: 5}", "limits.models.openai/gpt-4o.rpn"),
+        ("limits:\n  lane_reserve: {batch: 1.5}", "limits.lane_reserve.batch"),
+        ("limits:\n  lane_reserve: {bulk: 0.5}", "limits.lane_reserve.bulk"),
+        ("limits:\n  openai: {rpm: 500}", "limits.openai"),
+    ])
+    func badLimitsAreRefusedNamingTheField(yaml: String, field: String) throws {
+        let error = #expect(throws: ProvidersError.self) {
+            try ProvidersConfiguration.parse(yaml: yaml)
+        }
+        #expect(error?.field == field)
+        #expect(error?.code == .invalidConfiguration)
     }
 
     @Test func jsonIsAcceptedToo() throws {

@@ -29,6 +29,9 @@ public struct Job: Sendable, Hashable {
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
+    /// Why a queued job has not started yet: a rate-limit wait, a cooldown, a paused model, or
+    /// its tenant's budget hold. Nil when nothing holds it (or it is not queued).
+    public var waitReason: String?
 }
 
 /// The outcome of ``SluiceClient/enqueue(_:)``.

@@ -14,6 +14,10 @@ public struct AttemptOutcome: Sendable {
         case dead
         /// A cancel was requested and the attempt stopped.
         case cancelled
+        /// The job did not start (a rate limit, cooldown, paused model or budget hold): it goes
+        /// back to the queue at `retryAt` without consuming an attempt, with `reason` shown on
+        /// it until it starts (``JobStore/deferJobs(worker:_:)``, not `finish_attempts`).
+        case deferred
     }
 
     public var jobID: UUID
@@ -31,6 +35,10 @@ public struct AttemptOutcome: Sendable {
     public var usage: Usage?
     public var costUSD: Double?
     public var result: ProviderResult?
+    /// The provider's Retry-After on a failure (not stored; for the limiter's cooldowns).
+    public var retryAfter: Duration?
+    /// The provider's rate-limit headers (not stored; for the limiter).
+    public var rateLimits: RateLimitSnapshot?
 
     public init(jobID: UUID, attempt: Int, kind: Kind, startedAt: Date, duration: Duration) {
         self.jobID = jobID

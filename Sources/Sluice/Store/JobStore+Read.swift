@@ -5,7 +5,7 @@ extension JobStore {
     /// The job, or nil when it does not exist (or row-level security hides it).
     public func job(_ id: UUID) async throws(SluiceError) -> Job? {
         try await run("job") {
-            let result = try await postgres.query("SELECT \(unescaped: Job.storeColumns) FROM sluice.jobs WHERE id = \(id)")
+            let result = try await postgres.query("SELECT \(unescaped: Job.readColumns) FROM sluice.jobs j WHERE j.id = \(id)")
             return try result.first.map(Job.init(storeRow:))
         }
     }
@@ -28,7 +28,7 @@ extension JobStore {
         let stateCondition = state.map { "state = '\($0.rawValue)'" } ?? "true"
         return try await run("jobs") {
             let result = try await postgres.query("""
-                SELECT \(unescaped: Job.storeColumns) FROM sluice.jobs
+                SELECT \(unescaped: Job.readColumns) FROM sluice.jobs j
                  WHERE tenant = \(tenant) AND \(unescaped: stateCondition) AND (\(lane?.rawValue)::text IS NULL OR lane::text = \(lane?.rawValue))
                    AND (\(after)::uuid IS NULL OR id < \(after))
                  ORDER BY id DESC LIMIT \(limit)

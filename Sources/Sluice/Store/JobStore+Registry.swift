@@ -20,3 +20,20 @@ extension JobStore {
         }
     }
 }
+
+extension JobStore {
+    /// Registered providers and their models (`sluice.providers`, `sluice.models`): what jobs
+    /// may name.
+    public func registeredModels() async throws(SluiceError) -> [String: Set<String>] {
+        try await run("registeredModels") {
+            let result = try await postgres.query(
+                "SELECT p.name, m.model FROM sluice.providers p LEFT JOIN sluice.models m ON m.provider = p.name", [])
+            var known: [String: Set<String>] = [:]
+            for row in result.rows {
+                let name = try row.decode(String.self, column: "name")
+                known[name, default: []].formUnion([try row.decode(String?.self, column: "model")].compactMap { $0 })
+            }
+            return known
+        }
+    }
+}

@@ -21,9 +21,11 @@ extension JobStore {
         public var reserved: Int
         /// At most this many tenants considered per claim (claims take turns over more).
         public var tenantWindow: Int
+        /// Tenants not to claim for now (their rate-limit bucket is known to be empty).
+        public var skipTenants: [String]
 
         public init(worker: String, limit: Int, lanes: [Lane], tenants: [String]?, lease: Duration,
-                    starvationAfter: Duration, reserved: Int, tenantWindow: Int) {
+                    starvationAfter: Duration, reserved: Int, tenantWindow: Int, skipTenants: [String] = []) {
             self.worker = worker
             self.limit = limit
             self.lanes = lanes
@@ -32,6 +34,7 @@ extension JobStore {
             self.starvationAfter = starvationAfter
             self.reserved = reserved
             self.tenantWindow = tenantWindow
+            self.skipTenants = skipTenants
         }
     }
 
@@ -43,7 +46,8 @@ extension JobStore {
             let result = try await postgres.query("""
                 SELECT \(unescaped: Job.storeColumns) FROM sluice.claim(\(request.worker), \(request.limit)::int, \
                 \(lanes)::sluice.lane[], \(request.tenants)::text[], \(Self.interval(request.lease))::interval, \
-                \(Self.interval(request.starvationAfter))::interval, \(request.reserved)::int, \(request.tenantWindow)::int)
+                \(Self.interval(request.starvationAfter))::interval, \(request.reserved)::int, \(request.tenantWindow)::int, \
+                \(request.skipTenants.isEmpty ? nil : request.skipTenants)::text[])
                 """)
             return try result.rows.map(Job.init(storeRow:))
         }

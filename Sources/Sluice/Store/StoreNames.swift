@@ -7,6 +7,9 @@ public enum StoreNames {
     public static let cancelChannel = "sluice_cancel"
     /// `NOTIFY sluice_done, '<id>,<id>,…'`: jobs reached a terminal state (what `wait` listens for).
     public static let doneChannel = "sluice_done"
+    /// Notified when limits, kill switches or tenants change (`sluice.limits_changed`): workers
+    /// read limits again on their next admission.
+    public static let limitsChannel = "sluice_limits"
 
     /// Transaction-level advisory lock that serialises claims (taken inside `sluice.claim`).
     public static let claimLock: Int64 = 7_305_692_411_130_281_001

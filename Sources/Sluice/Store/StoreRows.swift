@@ -13,6 +13,15 @@ extension Job {
         created_at, started_at, finished_at
         """
 
+    /// ``storeColumns`` plus why a queued job waits (its own deferral reason, or its tenant's
+    /// budget hold), for reads of `sluice.jobs` aliased `j`.
+    static let readColumns = storeColumns.split(separator: ",").map { "j." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        .joined(separator: ", ") + """
+        , CASE WHEN j.state = 'queued' THEN coalesce(j.wait_reason, (SELECT 'tenant held until ' \
+        || to_char(t.held_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ': ' || t.hold_reason \
+        FROM sluice.tenants t WHERE t.id = j.tenant AND t.held_until > now())) END AS wait_reason
+        """
+
     init(storeRow row: PostgresRow) throws(PostgresError) {
         id = try row.decode(UUID.self, column: "id")
         tenant = try row.decode(String.self, column: "tenant")
@@ -48,6 +57,7 @@ extension Job {
         createdAt = try row.decode(Date.self, column: "created_at")
         startedAt = try row.decode(Date?.self, column: "started_at")
         finishedAt = try row.decode(Date?.self, column: "finished_at")
+        waitReason = row.columnNames.contains("wait_reason") ? try row.decode(String?.self, column: "wait_reason") : nil
     }
 }
 

@@ -1,0 +1,169 @@
+-- Repeatable migration (see docs/ARCHITECTURE.md, "Schema evolution"). The R files are applied
+-- in name order, after the versioned ones, whenever any of them changed. Edit in place; every
+-- statement must be safe to run again (CREATE OR REPLACE; DROP FUNCTION IF EXISTS first when a
+-- signature or return type changes). Tables, types, indexes, triggers, policies and grants
+-- belong in new versioned files.
+--
+-- Limits, budgets and kill switches: what the worker's admission reads from PostgreSQL
+-- (the buckets themselves are in Redis), holds, and deferral of claimed jobs that may not
+-- start yet.
+
+-- Statement trigger: every worker re-reads limits on the next admission after a change.
+CREATE OR REPLACE FUNCTION sluice.limits_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    PERFORM pg_notify('sluice_limits', '');
+    RETURN NULL;
+END
+$$;
+
+-- Row trigger on tenants: raising (or clearing) a hard budget, or pausing/resuming, releases a
+-- budget hold at once; the next admission holds the tenant again if the budget is still spent.
+CREATE OR REPLACE FUNCTION sluice.release_budget_hold() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    IF NEW.held_until IS NOT NULL AND NEW.held_until IS NOT DISTINCT FROM OLD.held_until
+       AND (NEW.daily_token_budget_hard IS DISTINCT FROM OLD.daily_token_budget_hard
+            OR NEW.monthly_token_budget_hard IS DISTINCT FROM OLD.monthly_token_budget_hard
+            OR NEW.daily_usd_budget_hard IS DISTINCT FROM OLD.daily_usd_budget_hard
+            OR NEW.monthly_usd_budget_hard IS DISTINCT FROM OLD.monthly_usd_budget_hard) THEN
+        NEW.held_until := NULL;
+        NEW.hold_reason := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- What admission needs to know, in one round trip: every model limit (and kill switch), and
+-- every tenant that has a rate limit or a budget, with its spend today and this month (UTC).
+-- The worker caches it until the next NOTIFY sluice_limits (or a few seconds).
+CREATE OR REPLACE FUNCTION sluice.limits_snapshot()
+RETURNS TABLE (kind text, provider text, model text, tenant text, rpm bigint, tpm bigint, input_tpm bigint,
+               output_tpm bigint, paused boolean, daily_tokens bigint, monthly_tokens bigint,
+               daily_usd numeric, monthly_usd numeric, daily_tokens_soft bigint, monthly_tokens_soft bigint,
+               daily_usd_soft numeric, monthly_usd_soft numeric, soft_fraction numeric,
+               spent_day_tokens bigint, spent_month_tokens bigint, spent_day_usd numeric, spent_month_usd numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
+    SELECT 'model', m.provider, m.model, NULL, m.rpm, m.tpm, m.input_tpm, m.output_tpm, m.paused,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM sluice.model_limits m
+    UNION ALL
+    SELECT 'tenant', NULL, NULL, t.id, t.rpm, t.tpm, NULL, NULL, t.paused,
+           t.daily_token_budget_hard, t.monthly_token_budget_hard, t.daily_usd_budget_hard, t.monthly_usd_budget_hard,
+           t.daily_token_budget_soft, t.monthly_token_budget_soft, t.daily_usd_budget_soft, t.monthly_usd_budget_soft,
+           t.soft_fraction, d.tokens, mo.tokens, d.cost, mo.cost
+      FROM sluice.tenants t
+     CROSS JOIN LATERAL (SELECT coalesce(sum(u.tokens), 0)::bigint AS tokens, coalesce(sum(u.cost_usd), 0) AS cost
+                           FROM sluice.usage_daily u
+                          WHERE u.tenant = t.id AND u.day = (now() AT TIME ZONE 'UTC')::date) d
+     CROSS JOIN LATERAL (SELECT coalesce(sum(u.tokens), 0)::bigint AS tokens, coalesce(sum(u.cost_usd), 0) AS cost
+                           FROM sluice.usage_daily u
+                          WHERE u.tenant = t.id AND u.day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date) mo
+     WHERE t.rpm IS NOT NULL OR t.tpm IS NOT NULL
+        OR t.daily_token_budget_hard IS NOT NULL OR t.monthly_token_budget_hard IS NOT NULL
+        OR t.daily_usd_budget_hard IS NOT NULL OR t.monthly_usd_budget_hard IS NOT NULL
+        OR t.daily_token_budget_soft IS NOT NULL OR t.monthly_token_budget_soft IS NOT NULL
+        OR t.daily_usd_budget_soft IS NOT NULL OR t.monthly_usd_budget_soft IS NOT NULL
+$$;
+
+-- Puts claimed jobs back in the queue without starting them and without consuming an attempt
+-- (a rate-limit bucket said "not yet", a cooldown, a paused model, a held tenant): each job
+-- runs again at its run_at, and wait_reason says why it waits. Only jobs the worker still owns
+-- at that attempt move. Rows are locked in id order (the order every statement that locks job
+-- rows uses).
+CREATE OR REPLACE FUNCTION sluice.defer(p_worker text, p_ids uuid[], p_attempts integer[], p_run_at timestamptz[],
+                                        p_reasons text[])
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+DECLARE
+    n integer;
+    v_soonest timestamptz;
+BEGIN
+    WITH items AS (
+        SELECT i.id, i.attempt, i.run_at, i.reason
+          FROM unnest(p_ids, p_attempts, p_run_at, p_reasons) AS i(id, attempt, run_at, reason)
+    ), locked AS (
+        SELECT j.id FROM sluice.jobs j JOIN items i ON i.id = j.id
+         WHERE j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR UPDATE OF j
+    ), upd AS (
+        UPDATE sluice.jobs j
+           SET state = 'queued', attempt = j.attempt - 1, run_at = greatest(i.run_at, now()), lease_owner = NULL,
+               lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500)
+          FROM items i, locked l
+         WHERE j.id = i.id AND l.id = j.id
+        RETURNING j.run_at
+    )
+    SELECT count(*), min(u.run_at) INTO n, v_soonest FROM upd u;
+    IF n > 0 AND v_soonest <= now() THEN
+        PERFORM pg_notify('sluice_jobs', 'any');
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- Holds a tenant whose hard budget is spent until p_until (the budget window's end): the claim
+-- skips it, its queued jobs stay queued with the reason visible. A later hold never shortens
+-- an earlier one.
+CREATE OR REPLACE FUNCTION sluice.hold_tenant(p_tenant text, p_until timestamptz, p_reason text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, sluice AS $$
+    UPDATE sluice.tenants
+       SET held_until = greatest(p_until, held_until), hold_reason = left(p_reason, 500)
+     WHERE id = p_tenant AND (held_until IS NULL OR held_until < p_until OR hold_reason IS DISTINCT FROM left(p_reason, 500))
+$$;
+
+-- Sets a model's limits (NULL leaves a limit unchanged; 0 clears it) and returns the row. Jobs
+-- of the model that were put back to wait (for a bucket under the old limits, or while it was
+-- paused) become runnable at once unless the model is paused now.
+DROP FUNCTION IF EXISTS sluice.set_model_limits(text, text, bigint, bigint, bigint, bigint, boolean);
+CREATE OR REPLACE FUNCTION sluice.set_model_limits(p_provider text, p_model text, p_rpm bigint, p_tpm bigint,
+                                                   p_input_tpm bigint, p_output_tpm bigint, p_paused boolean)
+RETURNS SETOF sluice.model_limits
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+DECLARE
+    v_row sluice.model_limits;
+BEGIN
+    INSERT INTO sluice.model_limits AS m (provider, model, rpm, tpm, input_tpm, output_tpm, paused)
+    VALUES (p_provider, p_model, nullif(p_rpm, 0), nullif(p_tpm, 0), nullif(p_input_tpm, 0), nullif(p_output_tpm, 0),
+            coalesce(p_paused, false))
+    ON CONFLICT (provider, model) DO UPDATE
+       SET rpm = CASE WHEN p_rpm IS NULL THEN m.rpm ELSE nullif(p_rpm, 0) END,
+           tpm = CASE WHEN p_tpm IS NULL THEN m.tpm ELSE nullif(p_tpm, 0) END,
+           input_tpm = CASE WHEN p_input_tpm IS NULL THEN m.input_tpm ELSE nullif(p_input_tpm, 0) END,
+           output_tpm = CASE WHEN p_output_tpm IS NULL THEN m.output_tpm ELSE nullif(p_output_tpm, 0) END,
+           paused = coalesce(p_paused, m.paused),
+           updated_at = now(), updated_by = current_user
+    RETURNING m.* INTO v_row;
+    IF NOT v_row.paused THEN
+        PERFORM sluice.wake_deferred(p_provider, p_model);
+    END IF;
+    RETURN NEXT v_row;
+END
+$$;
+
+-- Resuming a model makes its waiting jobs runnable at once (they were deferred while it was
+-- paused). Returns how many jobs were woken.
+CREATE OR REPLACE FUNCTION sluice.wake_deferred(p_provider text, p_model text)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH locked AS (
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.state = 'queued' AND j.provider = p_provider AND j.model = p_model AND j.wait_reason IS NOT NULL
+           AND j.run_at > now()
+         ORDER BY j.id
+           FOR UPDATE OF j SKIP LOCKED
+    ), upd AS (
+        UPDATE sluice.jobs j SET run_at = now() FROM locked l WHERE j.id = l.id RETURNING j.id
+    )
+    SELECT count(*) INTO n FROM upd;
+    IF n > 0 THEN
+        PERFORM pg_notify('sluice_jobs', 'any');
+    END IF;
+    RETURN n;
+END
+$$;

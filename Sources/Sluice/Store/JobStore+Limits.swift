@@ -1,0 +1,124 @@
+public import Foundation
+import SluicePostgres
+
+extension JobStore {
+    /// `sluice.limits_snapshot`: every model limit and kill switch, and every tenant with a
+    /// rate limit or budget together with its recorded spend today and this month (UTC).
+    public func limitsSnapshot() async throws(SluiceError) -> LimitsSnapshot {
+        try await run("limitsSnapshot") {
+            let result = try await postgres.query("""
+                SELECT kind, provider, model, tenant, rpm, tpm, input_tpm, output_tpm, paused, daily_tokens, monthly_tokens,
+                       daily_usd::float8 AS daily_usd, monthly_usd::float8 AS monthly_usd, daily_tokens_soft,
+                       monthly_tokens_soft, daily_usd_soft::float8 AS daily_usd_soft,
+                       monthly_usd_soft::float8 AS monthly_usd_soft, soft_fraction::float8 AS soft_fraction,
+                       spent_day_tokens, spent_month_tokens, spent_day_usd::float8 AS spent_day_usd,
+                       spent_month_usd::float8 AS spent_month_usd
+                  FROM sluice.limits_snapshot()
+                """, [])
+            var snapshot = LimitsSnapshot()
+            for row in result.rows {
+                if try row.decode(String.self, column: "kind") == "model" {
+                    snapshot.models.append(ModelLimits(
+                        provider: try row.decode(String.self, column: "provider"),
+                        model: try row.decode(String.self, column: "model"),
+                        rpm: try row.decode(Int?.self, column: "rpm"), tpm: try row.decode(Int?.self, column: "tpm"),
+                        inputTPM: try row.decode(Int?.self, column: "input_tpm"),
+                        outputTPM: try row.decode(Int?.self, column: "output_tpm"),
+                        paused: try row.decode(Bool.self, column: "paused")))
+                } else {
+                    snapshot.tenants.append(TenantLimits(
+                        tenant: try row.decode(String.self, column: "tenant"),
+                        rpm: try row.decode(Int?.self, column: "rpm"), tpm: try row.decode(Int?.self, column: "tpm"),
+                        dailyTokens: try row.decode(Int?.self, column: "daily_tokens"),
+                        monthlyTokens: try row.decode(Int?.self, column: "monthly_tokens"),
+                        dailyUSD: try row.decode(Double?.self, column: "daily_usd"),
+                        monthlyUSD: try row.decode(Double?.self, column: "monthly_usd"),
+                        dailyTokensSoft: try row.decode(Int?.self, column: "daily_tokens_soft"),
+                        monthlyTokensSoft: try row.decode(Int?.self, column: "monthly_tokens_soft"),
+                        dailyUSDSoft: try row.decode(Double?.self, column: "daily_usd_soft"),
+                        monthlyUSDSoft: try row.decode(Double?.self, column: "monthly_usd_soft"),
+                        softFraction: try row.decode(Double?.self, column: "soft_fraction"),
+                        spentDayTokens: try row.decode(Int?.self, column: "spent_day_tokens") ?? 0,
+                        spentMonthTokens: try row.decode(Int?.self, column: "spent_month_tokens") ?? 0,
+                        spentDayUSD: try row.decode(Double?.self, column: "spent_day_usd") ?? 0,
+                        spentMonthUSD: try row.decode(Double?.self, column: "spent_month_usd") ?? 0))
+                }
+            }
+            return snapshot
+        }
+    }
+
+    /// A claimed job to put back without starting it (see ``deferJobs(worker:_:)``).
+    public struct Deferral: Sendable {
+        public var jobID: UUID
+        public var attempt: Int
+        /// When the job may be claimed again.
+        public var runAt: Date
+        /// Why it waits (shown on the job until it starts).
+        public var reason: String
+
+        public init(jobID: UUID, attempt: Int, runAt: Date, reason: String) {
+            self.jobID = jobID
+            self.attempt = attempt
+            self.runAt = runAt
+            self.reason = reason
+        }
+    }
+
+    /// `sluice.defer`: puts claimed jobs the worker still holds back in the queue without
+    /// consuming an attempt, each runnable again at its `runAt`, with its reason. Returns how
+    /// many moved.
+    @discardableResult
+    public func deferJobs(worker: String, _ deferrals: [Deferral]) async throws(SluiceError) -> Int {
+        guard !deferrals.isEmpty else { return 0 }
+        return try await run("deferJobs") {
+            let result = try await postgres.query("""
+                SELECT sluice.defer(\(worker), \(deferrals.map(\.jobID))::uuid[], \(deferrals.map(\.attempt))::int[], \
+                \(deferrals.map(\.runAt))::timestamptz[], \(deferrals.map(\.reason))::text[]) AS n
+                """)
+            return try result.first?.decode(Int.self, column: "n") ?? 0
+        }
+    }
+
+    /// `sluice.hold_tenant`: the claim skips the tenant until `until` (or until an operator
+    /// changes its hard budgets); `reason` is shown on its queued jobs.
+    public func holdTenant(_ tenant: String, until: Date, reason: String) async throws(SluiceError) {
+        try await run("holdTenant") {
+            _ = try await postgres.query("SELECT sluice.hold_tenant(\(tenant), \(until)::timestamptz, \(reason))")
+        }
+    }
+
+    /// `sluice.set_model_limits`: creates or changes a model's limits (nil leaves a value as it
+    /// is, 0 clears a limit) and kill switch; every worker applies it on its next admission.
+    /// Returns the row as stored.
+    public func setModelLimits(provider: String, model: String, rpm: Int? = nil, tpm: Int? = nil, inputTPM: Int? = nil,
+                               outputTPM: Int? = nil, paused: Bool? = nil) async throws(SluiceError) -> ModelLimits {
+        for (field, value) in [("rpm", rpm), ("tpm", tpm), ("input_tpm", inputTPM), ("output_tpm", outputTPM)] {
+            if let value, value < 0 { throw SluiceError.invalid(field, "non_negative", "must be 0 (no limit) or more (got \(value))") }
+        }
+        try ModelLimits(provider: provider, model: model).validate()
+        return try await run("setModelLimits") {
+            let result = try await postgres.query("""
+                SELECT provider, model, rpm, tpm, input_tpm, output_tpm, paused
+                  FROM sluice.set_model_limits(\(provider), \(model), \(rpm)::bigint, \(tpm)::bigint, \(inputTPM)::bigint, \
+                \(outputTPM)::bigint, \(paused)::boolean)
+                """)
+            guard let row = result.first else { throw SluiceError(code: .database, message: "set_model_limits returned no row") }
+            return ModelLimits(
+                provider: try row.decode(String.self, column: "provider"), model: try row.decode(String.self, column: "model"),
+                rpm: try row.decode(Int?.self, column: "rpm"), tpm: try row.decode(Int?.self, column: "tpm"),
+                inputTPM: try row.decode(Int?.self, column: "input_tpm"),
+                outputTPM: try row.decode(Int?.self, column: "output_tpm"), paused: try row.decode(Bool.self, column: "paused"))
+        }
+    }
+
+    /// `sluice.wake_deferred`: jobs of this model waiting on a deferral become runnable now
+    /// (after `sluice models resume`). Returns how many.
+    @discardableResult
+    public func wakeDeferred(provider: String, model: String) async throws(SluiceError) -> Int {
+        try await run("wakeDeferred") {
+            let result = try await postgres.query("SELECT sluice.wake_deferred(\(provider), \(model)) AS n")
+            return try result.first?.decode(Int.self, column: "n") ?? 0
+        }
+    }
+}

@@ -1,0 +1,69 @@
+public import Sluice
+import SluiceJSON
+
+extension ProvidersConfiguration {
+    static let limitKeys: Set<String> = ["rpm", "tpm", "input_tpm", "output_tpm", "paused"]
+    static let laneNames: Set<String> = ["interactive", "high", "normal", "batch"]
+
+    /// Parses the `limits:` section: `models` (a mapping of `provider/model` to
+    /// `{rpm, tpm, input_tpm, output_tpm, paused}`) and `lane_reserve` (lane → fraction 0–0.95).
+    mutating func mergeLimits(_ section: JSONValue) throws(ProvidersError) {
+        guard case .object(let members) = section else {
+            throw ProvidersError(.invalidConfiguration, "must be a mapping with models and lane_reserve", field: "limits")
+        }
+        for key in members.keys.sorted() where key != "models" && key != "lane_reserve" {
+            throw ProvidersError(.invalidConfiguration, "unknown field (expected models or lane_reserve)", field: "limits.\(key)")
+        }
+        if let models = members["models"], !models.isNull {
+            guard case .object(let entries) = models else {
+                throw ProvidersError(.invalidConfiguration, "must be a mapping of provider/model to limits", field: "limits.models")
+            }
+            for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
+                let field = "limits.models.\(name)"
+                let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw ProvidersError(.invalidConfiguration, "must be named provider/model", field: field)
+                }
+                guard case .object(let values) = entry else {
+                    throw ProvidersError(.invalidConfiguration, "must be a mapping of rpm, tpm, input_tpm, output_tpm, paused", field: field)
+                }
+                for key in values.keys.sorted() where !Self.limitKeys.contains(key) {
+                    throw ProvidersError(.invalidConfiguration, "unknown field", field: "\(field).\(key)")
+                }
+                func limit(_ key: String) throws(ProvidersError) -> Int? {
+                    guard let value = values[key], !value.isNull else { return nil }
+                    guard let number = value.intValue, number > 0 else {
+                        throw ProvidersError(.invalidConfiguration, "must be a positive integer", field: "\(field).\(key)")
+                    }
+                    return number
+                }
+                var paused = false
+                if let value = values["paused"], !value.isNull {
+                    guard case .bool(let flag) = value else {
+                        throw ProvidersError(.invalidConfiguration, "must be true or false", field: "\(field).paused")
+                    }
+                    paused = flag
+                }
+                let limits = ModelLimits(provider: parts[0], model: parts[1], rpm: try limit("rpm"), tpm: try limit("tpm"),
+                                         inputTPM: try limit("input_tpm"), outputTPM: try limit("output_tpm"), paused: paused)
+                modelLimits.removeAll { $0.provider == limits.provider && $0.model == limits.model }
+                modelLimits.append(limits)
+            }
+        }
+        if let reserve = members["lane_reserve"], !reserve.isNull {
+            guard case .object(let entries) = reserve else {
+                throw ProvidersError(.invalidConfiguration, "must be a mapping of lane to fraction", field: "limits.lane_reserve")
+            }
+            for (lane, value) in entries.sorted(by: { $0.key < $1.key }) {
+                guard Self.laneNames.contains(lane) else {
+                    throw ProvidersError(.invalidConfiguration, "unknown lane (lanes are interactive, high, normal, batch)",
+                                         field: "limits.lane_reserve.\(lane)")
+                }
+                guard let fraction = value.doubleValue, (0...0.95).contains(fraction) else {
+                    throw ProvidersError(.invalidConfiguration, "must be a fraction from 0 to 0.95", field: "limits.lane_reserve.\(lane)")
+                }
+                laneReserve[lane] = fraction
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+public import Foundation
+public import Logging
+public import Sluice
+import SluiceSupport
+import SluiceRedis
+
+/// Decides, for each claimed job, whether it may start now: kill switches, the Redis token
+/// buckets of its provider/model and tenant, provider cooldowns and hard budgets, all taken in
+/// one atomic script call (``RateLimiter``). A job that may not start yet goes back to the
+/// queue without consuming an attempt, runnable at the time the bucket will have refilled
+/// (``JobStore/Deferral``); a tenant whose hard budget is spent is held, so the claim skips it.
+///
+/// To avoid claim churn, the worker remembers which buckets are empty until when: later jobs
+/// of the same bucket are put back without asking Redis, spaced by what each will take, and
+/// tenants with an empty bucket are left out of the next claims (``skipTenants``).
+///
+/// Fail closed: when Redis is unreachable, jobs that need a bucket do not start and claims
+/// pause (``claimsPausedUntil``); settlements of calls that finished meanwhile are kept in
+/// memory and applied when Redis answers again.
+public final class Admission: Sendable {
+    /// What the worker does with a claimed job.
+    public enum Verdict: Sendable {
+        /// Start it; settle the ticket when the call ends (nil: no bucket was taken).
+        case start(Ticket?)
+        /// Put it back without starting it.
+        case wait(JobStore.Deferral)
+    }
+
+    /// A taken reservation, settled after the call.
+    public struct Ticket: Sendable {
+        let request: RateLimiter.Request
+        let provider: String
+        let model: String
+        let modelBuckets: [RateLimiter.Bucket]
+        let cooldownKey: String
+    }
+
+    private struct State {
+        var snapshot: LimitsSnapshot?
+        var fetchedAt: ContinuousClock.Instant?
+        var stale = true
+        /// Bucket or cooldown key → when the next job may try it.
+        var nextTry: [String: Date] = [:]
+        /// Bucket or cooldown key → why it is empty (the reason jobs waiting for it show).
+        var blockReason: [String: String] = [:]
+        /// Tenant → until when it is left out of claims.
+        var skip: [String: Date] = [:]
+        var pausedUntil: ContinuousClock.Instant?
+        var unsettled: [(RateLimiter.Request, RateLimiter.SettledUsage)] = []
+        var softWarned: Set<String> = []
+    }
+
+    let configuration: AdmissionConfiguration
+    let limiter: RateLimiter?
+    let store: JobStore
+    let cost: @Sendable (String, String, Usage) -> Double?
+    let logger: Logger
+    private let state = Locked(State())
+
+    /// - Parameters:
+    ///   - limiter: the shared buckets; nil when this worker has no Redis (then jobs that need
+    ///     a bucket do not start: fail closed).
+    ///   - cost: the price of a usage for provider/model, nil when the model has no price.
+    public init(configuration: AdmissionConfiguration, limiter: RateLimiter?, store: JobStore,
+                cost: @escaping @Sendable (String, String, Usage) -> Double?, logger: Logger) throws(WorkerError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.limiter = limiter
+        self.store = store
+        self.cost = cost
+        self.logger = logger
+    }
+
+    /// Limits changed (`NOTIFY sluice_limits`): read them again before the next admission.
+    public func invalidate() {
+        state.withLock { s in
+            s.stale = true
+            // A raised limit or a resumed model applies at once, not after the waits learnt
+            // under the old limits.
+            s.nextTry = [:]
+            s.blockReason = [:]
+            s.skip = [:]
+        }
+    }
+
+    /// Tenants the next claim should leave out (their bucket is empty for a while yet).
+    public var skipTenants: [String] {
+        let now = Date()
+        return state.withLock { state in
+            state.skip = state.skip.filter { $0.value > now }
+            return Array(state.skip.keys)
+        }
+    }
+
+    /// Set while the limiter's Redis is unreachable: do not claim before then.
+    public var claimsPausedUntil: ContinuousClock.Instant? {
+        state.withLock { state in
+            if let until = state.pausedUntil, until <= .now { state.pausedUntil = nil }
+            return state.pausedUntil
+        }
+    }
+
+    /// Settlements waiting for Redis.
+    public var unsettledCount: Int { state.withLock { $0.unsettled.count } }
+
+    /// The limits in force (cached; read again after a change or `snapshotMaxAge`).
+    public func limits() async -> LimitsSnapshot {
+        let (cached, fresh) = state.withLock { s -> (LimitsSnapshot?, Bool) in
+            let fresh = !s.stale && (s.fetchedAt.map { ContinuousClock.now - $0 < configuration.snapshotMaxAge } ?? false)
+            return (s.snapshot, fresh)
+        }
+        if let cached, fresh { return cached }
+        do {
+            var snapshot = try await store.limitsSnapshot()
+            let stored = Set(snapshot.models.map { "\($0.provider)/\($0.model)" })
+            snapshot.models += configuration.fileLimits.filter { !stored.contains("\($0.provider)/\($0.model)") }
+            state.withLock { s in
+                s.snapshot = snapshot
+                s.fetchedAt = .now
+                s.stale = false
+            }
+            return snapshot
+        } catch {
+            logger.warning("reading limits failed; using the last ones", metadata: ["error": "\(error)"])
+            return cached ?? LimitsSnapshot(models: configuration.fileLimits)
+        }
+    }
+
+    /// Refuses to start a worker that could not enforce the configured limits: limits exist but
+    /// no Redis is configured, or Redis does not answer.
+    public func checkAtStart() async throws(WorkerError) {
+        let snapshot: LimitsSnapshot
+        do {
+            snapshot = try await store.limitsSnapshot()
+        } catch {
+            throw WorkerError(.database, "reading limits failed: \(error)", underlying: error)
+        }
+        let configured = snapshot.hasRateLimitsOrBudgets || configuration.fileLimits.contains(where: \.hasRateLimit)
+        if let limiter {
+            do {
+                _ = try await limiter.serverTime()
+            } catch {
+                throw WorkerError(.limiter, "Redis at \(limiter.redis.configuration.host):\(limiter.redis.configuration.port) cannot be reached (\(error)); rate limits and budgets need it: check --redis-url / SLUICE_REDIS_URL", underlying: error)
+            }
+        } else if configured {
+            throw WorkerError(.invalidConfiguration, "rate limits or budgets are configured (sluice limits show) but no Redis is: pass --redis-url or set SLUICE_REDIS_URL")
+        }
+    }
+
+    /// Decides whether `job` may start now, taking its reservation if so.
+    public func admit(_ job: Job) async -> Verdict {
+        let snapshot = await limits()
+        let (models, tenants) = snapshot.indexed()
+        let modelName = "\(job.provider)/\(job.model)"
+        let modelLimits = models[modelName]
+        let tenantLimits = tenants[job.tenant]
+        let now = Date()
+        func wait(_ until: Date, _ reason: String) -> Verdict {
+            .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason))
+        }
+
+        if modelLimits?.paused == true {
+            return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)")
+        }
+        guard modelLimits?.hasRateLimit == true || tenantLimits != nil else { return .start(nil) }
+        guard let limiter else {
+            state.withLock { $0.pausedUntil = .now + configuration.unavailableRetry }
+            return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
+                        "limits are configured but this worker has no Redis (SLUICE_REDIS_URL)")
+        }
+
+        // The envelope: estimated input plus the output limit.
+        let input = max(job.estimatedInputTokens, 1)
+        let output = job.maxOutputTokens ?? configuration.defaultMaxOutputTokens
+        let envelope = Usage(inputTokens: input, outputTokens: output)
+        let floor = configuration.laneReserve[job.lane] ?? 0
+        func bucket(_ scope: String, _ kind: String, _ perMinute: Int, _ amount: Int,
+                    _ settle: @escaping @Sendable (RateLimiter.SettledUsage) -> Double) -> RateLimiter.Bucket {
+            .init(key: limiter.key("rl", scope, kind), capacity: Double(perMinute), refillPerMillisecond: Double(perMinute) / 60_000,
+                  amount: Double(amount), floorFraction: floor, settle: settle)
+        }
+        var modelBuckets: [RateLimiter.Bucket] = []
+        if let m = modelLimits {
+            let scope = "m:" + modelName
+            if let rpm = m.rpm { modelBuckets.append(bucket(scope, "rpm", rpm, 1) { _ in 1 }) }
+            if let tpm = m.tpm { modelBuckets.append(bucket(scope, "tpm", tpm, input + output) { Double($0.inputTokens + $0.outputTokens) }) }
+            if let itpm = m.inputTPM { modelBuckets.append(bucket(scope, "itpm", itpm, input) { Double($0.inputTokens) }) }
+            if let otpm = m.outputTPM { modelBuckets.append(bucket(scope, "otpm", otpm, output) { Double($0.outputTokens) }) }
+        }
+        var tenantBuckets: [RateLimiter.Bucket] = []
+        var budgets: [RateLimiter.Budget] = []
+        var budgetLabels: [(label: String, recorded: Double, soft: Double?, window: BudgetWindow)] = []
+        if let t = tenantLimits {
+            let scope = "t:" + job.tenant
+            if let rpm = t.rpm { tenantBuckets.append(bucket(scope, "rpm", rpm, 1) { _ in 1 }) }
+            if let tpm = t.tpm { tenantBuckets.append(bucket(scope, "tpm", tpm, input + output) { Double($0.inputTokens + $0.outputTokens) }) }
+            let day = BudgetWindow.day(containing: now), month = BudgetWindow.month(containing: now)
+            func add(_ window: BudgetWindow, _ unit: String, _ limit: Double?, _ soft: Double?, _ amount: Double, _ recorded: Double) {
+                guard let limit else { return }
+                budgets.append(.init(key: limiter.key("budget", job.tenant, window.name, unit), limit: limit, amount: amount,
+                                     seed: recorded, ttlSeconds: Int(window.end.timeIntervalSince(now)) + 3600,
+                                     countsTokens: unit == "tok"))
+                let implied = t.softFraction.map { $0 * limit }
+                budgetLabels.append(("\(window.kind) \(unit == "tok" ? "token" : "USD") budget of \(unit == "tok" ? Self.integer(limit) : "$" + Self.money(limit))",
+                                     recorded, soft ?? implied, window))
+            }
+            let tokens = Double(input + output)
+            add(day, "tok", t.dailyTokens.map(Double.init), t.dailyTokensSoft.map(Double.init), tokens, Double(t.spentDayTokens))
+            add(month, "tok", t.monthlyTokens.map(Double.init), t.monthlyTokensSoft.map(Double.init), tokens, Double(t.spentMonthTokens))
+            if t.hasUSDBudget {
+                guard let price = cost(job.provider, job.model, envelope) else {
+                    return wait(now.addingTimeInterval(configuration.unpricedRetry.seconds),
+                                "model \(modelName) has no price and tenant \(job.tenant) has a USD budget: add a price for it")
+                }
+                add(day, "usd", t.dailyUSD, t.dailyUSDSoft, price, t.spentDayUSD)
+                add(month, "usd", t.monthlyUSD, t.monthlyUSDSoft, price, t.spentMonthUSD)
+            }
+        }
+        let buckets = modelBuckets + tenantBuckets
+        let cooldownKey = limiter.key("cool", modelName)
+
+        // Known empty (from an earlier answer): put back without asking Redis.
+        let known = state.withLock { s -> (Date, String)? in
+            var found: (Date, String)?
+            for key in buckets.map(\.key) + [cooldownKey] {
+                if let next = s.nextTry[key], next > now, next > (found?.0 ?? .distantPast) {
+                    found = (next, s.blockReason[key] ?? "rate limit: waiting for \(modelName) or tenant \(job.tenant) capacity")
+                }
+            }
+            return found
+        }
+        if let (until, reason) = known {
+            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
+        }
+
+        let request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
+                                          cooldowns: [cooldownKey], budgets: budgets,
+                                          reservationTTL: job.timeout + .seconds(600))
+        let decision: RateLimiter.Decision
+        do {
+            decision = try await limiter.admit(request)
+            await flushUnsettled()
+        } catch {
+            state.withLock { $0.pausedUntil = .now + configuration.unavailableRetry }
+            logger.warning("rate limiter unavailable: not starting jobs that need it", metadata: ["error": "\(error)"])
+            return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
+                        "rate limiter unavailable (Redis); no start until it answers")
+        }
+        switch decision {
+        case .admitted(let used):
+            for (index, value) in used.enumerated() where index < budgetLabels.count {
+                let label = budgetLabels[index]
+                if let soft = label.soft, value >= soft {
+                    let key = "\(job.tenant) \(label.label) \(label.window.name)"
+                    if state.withLock({ $0.softWarned.insert(key).inserted }) {
+                        logger.warning("soft budget reached", metadata: [
+                            "tenant": "\(job.tenant)", "budget": "\(label.label)", "used": "\(Self.money(value))", "soft": "\(Self.money(soft))",
+                        ])
+                    }
+                }
+            }
+            return .start(Ticket(request: request, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
+                                 cooldownKey: cooldownKey))
+        case .bucket(let index, let delay):
+            let blocking = buckets[index]
+            let isTenant = index >= modelBuckets.count
+            let until = now.addingTimeInterval(delay.seconds)
+            let kind = blocking.key.split(separator: ":").last.map(String.init) ?? "rate"
+            let owner = isTenant ? "tenant \(job.tenant)" : modelName
+            let reason = "rate limit: \(owner) \(kind) bucket is empty (per-minute limit \(Self.integer(blocking.capacity)))"
+            state.withLock { s in
+                s.nextTry[blocking.key] = max(s.nextTry[blocking.key] ?? until, until)
+                s.blockReason[blocking.key] = reason
+                if isTenant { s.skip[job.tenant] = max(s.skip[job.tenant] ?? until, until) }
+            }
+            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
+        case .cooldown(_, let delay):
+            let until = now.addingTimeInterval(delay.seconds)
+            let reason = "provider cooldown for \(modelName) (a 429 or no capacity left at the provider)"
+            state.withLock { s in
+                s.nextTry[cooldownKey] = max(s.nextTry[cooldownKey] ?? until, until)
+                s.blockReason[cooldownKey] = reason
+            }
+            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
+        case .budget(let index, let resetsIn):
+            let label = budgetLabels[index]
+            let budget = budgets[index]
+            if label.recorded >= budget.limit {
+                let reason = "\(label.label) spent"
+                do {
+                    try await store.holdTenant(job.tenant, until: label.window.end, reason: reason)
+                } catch {
+                    logger.warning("holding a tenant failed", metadata: ["tenant": "\(job.tenant)", "error": "\(error)"])
+                }
+                logger.notice("hard budget spent: tenant held", metadata: ["tenant": "\(job.tenant)", "budget": "\(label.label)",
+                                                                            "until": "\(label.window.end)"])
+                _ = resetsIn
+                return wait(now, "tenant held: \(reason)")
+            }
+            let until = now.addingTimeInterval(configuration.budgetSettleRetry.seconds)
+            state.withLock { s in s.skip[job.tenant] = max(s.skip[job.tenant] ?? until, until) }
+            return wait(until, "\(label.label) is reserved by calls in flight; waiting for them to settle")
+        }
+    }
+
+    /// The call ended: settle the reservation to what it used (refunding what a failed call
+    /// reserved), and learn from the provider's answer (429 → cooldown for every worker;
+    /// rate-limit headers → cooldown at zero remaining, bucket lowered to what remains).
+    public func finish(_ ticket: Ticket?, provider: String, model: String, usage: Usage?, costUSD: Double?,
+                       rateLimited: Bool, retryAfter: Duration?, rateLimits: RateLimitSnapshot?) async {
+        guard let limiter else { return }
+        let cooldownKey = ticket?.cooldownKey ?? limiter.key("cool", "\(provider)/\(model)")
+        var cooldown: Duration?
+        if rateLimited {
+            cooldown = retryAfter ?? rateLimits?.requestsReset ?? rateLimits?.tokensReset ?? configuration.defaultCooldown
+        }
+        if let r = rateLimits {
+            if r.requestsRemaining == 0 { cooldown = max(cooldown ?? .zero, r.requestsReset ?? configuration.defaultCooldown) }
+            if r.tokensRemaining == 0 { cooldown = max(cooldown ?? .zero, r.tokensReset ?? configuration.defaultCooldown) }
+        }
+        do {
+            if let cooldown, cooldown > .zero {
+                try await limiter.cooldown(cooldownKey, for: cooldown)
+                logger.info("provider cooldown", metadata: ["model": "\(provider)/\(model)", "seconds": "\(Self.seconds(cooldown))"])
+            }
+            if let remaining = rateLimits?.tokensRemaining, let tpm = ticket?.modelBuckets.first(where: { $0.key.hasSuffix(":tpm") }) {
+                try await limiter.observe(tpm, remaining: remaining)
+            }
+            if let remaining = rateLimits?.requestsRemaining, let rpm = ticket?.modelBuckets.first(where: { $0.key.hasSuffix(":rpm") }) {
+                try await limiter.observe(rpm, remaining: remaining)
+            }
+        } catch {
+            logger.warning("recording provider rate-limit feedback failed", metadata: ["error": "\(error)"])
+        }
+        guard let ticket else { return }
+        let used = usage.map {
+            RateLimiter.SettledUsage(inputTokens: $0.inputTokens + $0.cacheReadTokens + $0.cacheWriteTokens,
+                                     outputTokens: $0.outputTokens, costUSD: costUSD ?? 0)
+        } ?? .nothing
+        do {
+            try await limiter.settle(ticket.request, usage: used)
+        } catch {
+            state.withLock { $0.unsettled.append((ticket.request, used)) }
+            logger.warning("settling a reservation failed; kept until Redis answers", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Applies settlements kept while Redis was unreachable (each at most once: settlement is
+    /// idempotent). Called after every successful admission and by ``run()``.
+    public func flushUnsettled() async {
+        guard let limiter else { return }
+        let pending = state.withLock { s -> [(RateLimiter.Request, RateLimiter.SettledUsage)] in
+            defer { s.unsettled = [] }
+            return s.unsettled
+        }
+        guard !pending.isEmpty else { return }
+        var failed: [(RateLimiter.Request, RateLimiter.SettledUsage)] = []
+        for (index, item) in pending.enumerated() {
+            do {
+                try await limiter.settle(item.0, usage: item.1)
+            } catch {
+                failed = Array(pending[index...])
+                break
+            }
+        }
+        if !failed.isEmpty { state.withLock { $0.unsettled.insert(contentsOf: failed, at: 0) } }
+        else { logger.notice("applied settlements kept while Redis was unreachable", metadata: ["count": "\(pending.count)"]) }
+    }
+
+    /// Background duty: retries kept settlements every `unavailableRetry`.
+    public func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.unavailableRetry)
+            if unsettledCount > 0 { await flushUnsettled() }
+        }
+    }
+
+    /// The run time for a job that must wait until `after`: after the jobs this worker has
+    /// already put back for the same buckets, spaced by what each takes at the refill rate, so
+    /// a backlog comes back about as fast as the bucket refills (not all at once).
+    private func reserveSlot(after: Date, buckets: [RateLimiter.Bucket], now: Date) -> Date {
+        let spacing = buckets.map { $0.amount / max($0.refillPerMillisecond, 1e-9) / 1000 }.max() ?? 0
+        return state.withLock { s in
+            var start = after
+            for bucket in buckets { if let next = s.nextTry[bucket.key], next > start { start = next } }
+            for bucket in buckets { s.nextTry[bucket.key] = start.addingTimeInterval(spacing) }
+            if s.nextTry.count > 10_000 {
+                s.nextTry = s.nextTry.filter { $0.value > now }
+                s.blockReason = s.blockReason.filter { s.nextTry[$0.key] != nil }
+            }
+            return start
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String { String(format: "%.1fs", duration.seconds) }
+    static func money(_ value: Double) -> String { String(format: "%.4f", value) }
+    static func integer(_ value: Double) -> String { String(Int64(value)) }
+}
+
+extension Duration {
+    /// The duration in (fractional) seconds.
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

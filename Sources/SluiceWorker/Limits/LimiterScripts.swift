@@ -1,0 +1,154 @@
+import SluiceRedis
+
+/// The limiter's Lua scripts. Every key a script touches is passed in `KEYS` and carries the
+/// same `{hash tag}` (the key prefix), so each script runs unchanged on Redis Cluster; the
+/// clock is Redis `TIME`, never a worker's.
+///
+/// A token bucket is a hash `{t = level, ts = ms of last update}`; a missing key is a full
+/// bucket (keys expire once the bucket would be full again, so idle keys vanish). Levels may go
+/// negative: an envelope larger than what a lane may use starts once the bucket is as full as
+/// that lane allows, and later callers wait for the debt to refill.
+enum LimiterScripts {
+    /// Admission: checks every bucket, cooldown and budget of one job start and takes from all
+    /// of them, or from none.
+    ///
+    /// KEYS: reservation, then `nb` buckets, `nc` cooldowns, `ng` budget counters.
+    /// ARGV: nb, nc, ng, reservation TTL (ms); per bucket: capacity, refill per ms, amount,
+    /// floor fraction (the lane's reserve); per budget: limit, amount, seed (recorded spend,
+    /// used when the counter does not exist), TTL (s).
+    /// Returns `{1, used…}` (budget counters after the reservation) or
+    /// `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` | `budget` (1-based index
+    /// within its kind). A reservation that already exists (a repeated admission of the same
+    /// attempt) is admitted again without taking anything.
+    static let admit = RedisScript("""
+    local nb, nc, ng = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    local resttl = tonumber(ARGV[4])
+    if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    for i = 1, nc do
+      local ttl = redis.call('PTTL', KEYS[1 + nb + i])
+      if ttl > 0 then return {0, ttl, 'cooldown', i} end
+    end
+    local levels = {}
+    local wait, blocking = 0, 0
+    for i = 1, nb do
+      local a = 5 + (i - 1) * 4
+      local cap, rate, amount, floor = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+      local key = KEYS[1 + i]
+      local state = redis.call('HMGET', key, 't', 'ts')
+      local level = cap
+      if state[1] then
+        level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate)
+      end
+      levels[i] = level
+      local reserve = cap * floor
+      local need = math.min(amount, cap - reserve) + reserve
+      if level < need then
+        local w = math.ceil((need - level) / rate)
+        if w > wait then wait, blocking = w, i end
+      end
+    end
+    if wait > 0 then return {0, wait, 'bucket', blocking} end
+    local used = {}
+    for i = 1, ng do
+      local a = 5 + nb * 4 + (i - 1) * 4
+      local limit, amount, seed, ttl = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+      local key = KEYS[1 + nb + nc + i]
+      local value = redis.call('GET', key)
+      if not value then
+        redis.call('SET', key, seed, 'EX', ttl)
+        value = seed
+      end
+      if tonumber(value) >= limit then return {0, redis.call('TTL', key) * 1000, 'budget', i} end
+    end
+    local fields = {}
+    for i = 1, nb do
+      local a = 5 + (i - 1) * 4
+      local cap, rate, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+      local key = KEYS[1 + i]
+      redis.call('HSET', key, 't', tostring(levels[i] - amount), 'ts', now)
+      redis.call('PEXPIRE', key, math.ceil((cap - (levels[i] - amount)) / rate) + 1000)
+      fields[#fields + 1] = key
+      fields[#fields + 1] = tostring(amount) .. '|' .. ARGV[a] .. '|' .. ARGV[a + 1]
+    end
+    for i = 1, ng do
+      local a = 5 + nb * 4 + (i - 1) * 4
+      local key = KEYS[1 + nb + nc + i]
+      used[i] = redis.call('INCRBYFLOAT', key, ARGV[a + 1])
+      fields[#fields + 1] = key
+      fields[#fields + 1] = ARGV[a + 1]
+    end
+    if #fields > 0 then
+      redis.call('HSET', KEYS[1], unpack(fields))
+    else
+      redis.call('HSET', KEYS[1], '-', '0')
+    end
+    redis.call('PEXPIRE', KEYS[1], resttl)
+    local reply = {1}
+    for i = 1, ng do reply[#reply + 1] = used[i] end
+    return reply
+    """)
+
+    /// Settlement: replaces what a reservation took by what the call actually used, once.
+    ///
+    /// KEYS: reservation, then the bucket and budget keys it took from (in admission order).
+    /// ARGV: the actual amount for each of those keys.
+    /// Returns 1 when applied, 0 when the reservation was already settled (or expired).
+    static let settle = RedisScript("""
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    for i = 2, #KEYS do
+      local key = KEYS[i]
+      local taken = redis.call('HGET', KEYS[1], key)
+      if taken then
+        local actual = tonumber(ARGV[i - 1])
+        local amount, cap, rate = string.match(taken, '^([^|]+)|([^|]+)|([^|]+)$')
+        if amount then
+          amount, cap, rate = tonumber(amount), tonumber(cap), tonumber(rate)
+          local state = redis.call('HMGET', key, 't', 'ts')
+          local level = cap
+          if state[1] then level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate) end
+          level = math.min(cap, level + amount - actual)
+          redis.call('HSET', key, 't', tostring(level), 'ts', now)
+          redis.call('PEXPIRE', key, math.ceil((cap - level) / rate) + 1000)
+        elseif redis.call('EXISTS', key) == 1 then
+          redis.call('INCRBYFLOAT', key, tostring(actual - tonumber(taken)))
+        end
+      end
+    end
+    redis.call('DEL', KEYS[1])
+    return 1
+    """)
+
+    /// Cooldown: KEYS[1] stays set for ARGV[1] ms, never shortening a longer cooldown already
+    /// in place. Returns the cooldown's remaining ms.
+    static let cooldown = RedisScript("""
+    local ms = tonumber(ARGV[1])
+    local left = redis.call('PTTL', KEYS[1])
+    if left < ms then
+      redis.call('SET', KEYS[1], '1', 'PX', ms)
+      return ms
+    end
+    return left
+    """)
+
+    /// Drift correction: lowers a bucket's level to what the provider says remains (ARGV[1]),
+    /// never raises it (in-flight calls the provider has not counted yet still hold their
+    /// reservations). ARGV: remaining, capacity, refill per ms.
+    static let observe = RedisScript("""
+    local remaining, cap, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local state = redis.call('HMGET', KEYS[1], 't', 'ts')
+    local level = cap
+    if state[1] then level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate) end
+    if remaining < level then
+      redis.call('HSET', KEYS[1], 't', tostring(remaining), 'ts', now)
+      redis.call('PEXPIRE', KEYS[1], math.ceil((cap - remaining) / rate) + 1000)
+      return 1
+    end
+    return 0
+    """)
+}

@@ -1,0 +1,222 @@
+public import Foundation
+public import SluiceRedis
+
+/// The shared limiter state in Redis: token buckets, cooldowns and budget counters, taken and
+/// settled by one atomic script call each (``LimiterScripts``). No decision is ever made from a
+/// local copy, so limits do not multiply with the number of workers.
+public struct RateLimiter: Sendable {
+    /// One token bucket a job start takes from.
+    public struct Bucket: Sendable, Hashable {
+        /// Full key (with the hash tag).
+        public var key: String
+        /// Size: the per-minute limit (a full minute's burst).
+        public var capacity: Double
+        /// Refill per millisecond (capacity / 60,000 for per-minute limits).
+        public var refillPerMillisecond: Double
+        /// What this start takes (1 request, or its token envelope).
+        public var amount: Double
+        /// Fraction of the bucket this job's lane may not use (lane headroom).
+        public var floorFraction: Double
+        /// What the settlement counts instead of `amount`, from the call's actual usage.
+        public var settle: @Sendable (SettledUsage) -> Double
+
+        public init(key: String, capacity: Double, refillPerMillisecond: Double, amount: Double, floorFraction: Double,
+                    settle: @escaping @Sendable (SettledUsage) -> Double) {
+            self.key = key
+            self.capacity = capacity
+            self.refillPerMillisecond = refillPerMillisecond
+            self.amount = amount
+            self.floorFraction = floorFraction
+            self.settle = settle
+        }
+
+        public static func == (a: Bucket, b: Bucket) -> Bool {
+            a.key == b.key && a.capacity == b.capacity && a.amount == b.amount && a.floorFraction == b.floorFraction
+        }
+        public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+    }
+
+    /// A hard-budget counter (tokens or USD of one tenant in one window).
+    public struct Budget: Sendable, Hashable {
+        public var key: String
+        public var limit: Double
+        /// The reserved envelope.
+        public var amount: Double
+        /// Recorded spend in the window, the counter's value when Redis does not have it.
+        public var seed: Double
+        /// Lifetime of the counter (until a little after its window ends).
+        public var ttlSeconds: Int
+        /// Tokens (true) or USD (false), for settlement.
+        public var countsTokens: Bool
+
+        public init(key: String, limit: Double, amount: Double, seed: Double, ttlSeconds: Int, countsTokens: Bool) {
+            self.key = key
+            self.limit = limit
+            self.amount = amount
+            self.seed = seed
+            self.ttlSeconds = ttlSeconds
+            self.countsTokens = countsTokens
+        }
+    }
+
+    /// What a finished call used, for settlement.
+    public struct SettledUsage: Sendable, Hashable {
+        public var inputTokens: Int
+        public var outputTokens: Int
+        public var costUSD: Double
+        public init(inputTokens: Int, outputTokens: Int, costUSD: Double) {
+            self.inputTokens = inputTokens
+            self.outputTokens = outputTokens
+            self.costUSD = costUSD
+        }
+        /// A call that failed before consuming tokens: everything refunded.
+        public static let nothing = SettledUsage(inputTokens: 0, outputTokens: 0, costUSD: 0)
+    }
+
+    /// One job start's request.
+    public struct Request: Sendable {
+        /// Unique per attempt (`<job id>:<attempt>`), so admission and settlement are idempotent.
+        public var reservation: String
+        public var buckets: [Bucket]
+        public var cooldowns: [String]
+        public var budgets: [Budget]
+        /// How long an unsettled reservation is kept (then it expires and nothing is refunded).
+        public var reservationTTL: Duration
+
+        public init(reservation: String, buckets: [Bucket], cooldowns: [String], budgets: [Budget], reservationTTL: Duration) {
+            self.reservation = reservation
+            self.buckets = buckets
+            self.cooldowns = cooldowns
+            self.budgets = budgets
+            self.reservationTTL = reservationTTL
+        }
+    }
+
+    /// What admission decided.
+    public enum Decision: Sendable, Equatable {
+        /// Taken from every bucket and budget; the values are the budget counters afterwards.
+        case admitted(budgetsUsed: [Double])
+        /// The bucket at this index is short: wait this long.
+        case bucket(index: Int, wait: Duration)
+        /// The cooldown at this index is in force for this long.
+        case cooldown(index: Int, wait: Duration)
+        /// The budget at this index is spent (its window ends in `resetsIn`).
+        case budget(index: Int, resetsIn: Duration)
+    }
+
+    /// A reservation to settle (kept in memory while Redis is unreachable).
+    public struct Reservation: Sendable {
+        public var request: Request
+        public init(request: Request) { self.request = request }
+    }
+
+    public let redis: RedisClient
+    /// The key prefix, also the hash tag: keys are `{prefix}:…`. Default `sluice`.
+    public let prefix: String
+
+    public init(redis: RedisClient, prefix: String = "sluice") {
+        self.redis = redis
+        self.prefix = prefix
+    }
+
+    /// A key under this limiter's hash tag.
+    public func key(_ parts: String...) -> String {
+        "{\(prefix)}:" + parts.joined(separator: ":")
+    }
+
+    /// Checks and takes, all or nothing (one `EVALSHA`).
+    public func admit(_ request: Request) async throws(WorkerError) -> Decision {
+        var keys = [key("res", request.reservation)]
+        keys += request.buckets.map(\.key)
+        keys += request.cooldowns
+        keys += request.budgets.map(\.key)
+        var args = [String(request.buckets.count), String(request.cooldowns.count), String(request.budgets.count),
+                    String(max(1000, Int(request.reservationTTL.components.seconds) * 1000))]
+        for bucket in request.buckets {
+            args += [Self.number(bucket.capacity), Self.number(bucket.refillPerMillisecond), Self.number(bucket.amount),
+                     Self.number(bucket.floorFraction)]
+        }
+        for budget in request.budgets {
+            args += [Self.number(budget.limit), Self.number(budget.amount), Self.number(budget.seed), String(max(1, budget.ttlSeconds))]
+        }
+        let reply: RedisValue
+        do {
+            reply = try await redis.eval(LimiterScripts.admit, keys: keys, args: args)
+        } catch {
+            throw WorkerError(.limiter, "admission failed: \(error)", underlying: error)
+        }
+        guard let items = reply.array, let first = items.first?.int else {
+            throw WorkerError(.limiter, "the admission script returned \(reply)")
+        }
+        if first == 1 {
+            return .admitted(budgetsUsed: items.dropFirst().compactMap { $0.string.flatMap(Double.init) })
+        }
+        let wait = Duration.milliseconds(max(1, items.count > 1 ? (items[1].int ?? 1) : 1))
+        let index = items.count > 3 ? Int(items[3].int ?? 1) - 1 : 0
+        switch items.count > 2 ? items[2].string : nil {
+        case "cooldown": return .cooldown(index: index, wait: wait)
+        case "budget": return .budget(index: index, resetsIn: wait)
+        default: return .bucket(index: index, wait: wait)
+        }
+    }
+
+    /// Replaces a reservation by actual usage; idempotent (a second call changes nothing).
+    /// Returns false when it was already settled or had expired.
+    @discardableResult
+    public func settle(_ request: Request, usage: SettledUsage) async throws(RedisError) -> Bool {
+        var keys = [key("res", request.reservation)]
+        var args: [String] = []
+        for bucket in request.buckets {
+            keys.append(bucket.key)
+            args.append(Self.number(bucket.settle(usage)))
+        }
+        for budget in request.budgets {
+            keys.append(budget.key)
+            args.append(Self.number(budget.countsTokens ? Double(usage.inputTokens + usage.outputTokens) : usage.costUSD))
+        }
+        let reply = try await redis.eval(LimiterScripts.settle, keys: keys, args: args)
+        return reply.int == 1
+    }
+
+    /// Puts a cooldown in force for `duration` (never shortening a longer one). Every worker
+    /// honours it before its next call of that provider/model.
+    public func cooldown(_ cooldownKey: String, for duration: Duration) async throws(RedisError) {
+        let ms = max(1, Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000))
+        _ = try await redis.eval(LimiterScripts.cooldown, keys: [cooldownKey], args: [String(ms)])
+    }
+
+    /// Lowers a bucket to what the provider reports remaining.
+    public func observe(_ bucket: Bucket, remaining: Int) async throws(RedisError) {
+        _ = try await redis.eval(LimiterScripts.observe, keys: [bucket.key],
+                                 args: [String(remaining), Self.number(bucket.capacity), Self.number(bucket.refillPerMillisecond)])
+    }
+
+    /// The level a bucket has now (capacity when Redis has no state for it), for `limits show`.
+    public func level(of bucketKey: String, capacity: Double, refillPerMillisecond: Double) async throws(RedisError) -> Double {
+        let replies = try await redis.pipeline([["HMGET", bucketKey, "t", "ts"], ["TIME"]])
+        guard let state = replies[0].array, let level = state.first?.string.flatMap(Double.init),
+              let ts = state.last?.string.flatMap(Double.init), let time = replies[1].array, time.count == 2,
+              let seconds = time[0].string.flatMap(Double.init), let micros = time[1].string.flatMap(Double.init)
+        else { return capacity }
+        return min(capacity, level + (seconds * 1000 + (micros / 1000).rounded(.down) - ts) * refillPerMillisecond)
+    }
+
+    /// Remaining cooldown of a key, nil when none is in force.
+    public func cooldownRemaining(_ cooldownKey: String) async throws(RedisError) -> Duration? {
+        let ttl = try await redis.command(["PTTL", cooldownKey]).int ?? -2
+        return ttl > 0 ? .milliseconds(ttl) : nil
+    }
+
+    /// Redis's clock (seconds since 1970), for budget windows.
+    public func serverTime() async throws(RedisError) -> Date {
+        let reply = try await redis.command(["TIME"])
+        guard let parts = reply.array, parts.count == 2, let s = parts[0].string.flatMap(Double.init),
+              let us = parts[1].string.flatMap(Double.init) else { return Date() }
+        return Date(timeIntervalSince1970: s + us / 1e6)
+    }
+
+    static func number(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(format: "%.9f", value)
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Logging
+import Sluice
+import SluicePostgres
+import SluiceProviders
+import SluiceRedis
+import SluiceTestScope
+import SluiceTestSupport
+import SluiceWorker
+import Testing
+
+/// Rate limits, kill switches and budgets enforced at start time by in-process workers, with
+/// the echo provider, a real PostgreSQL database of the test's own and the real Redis of the
+/// test run (a key prefix of the test's own).
+@Suite("Admission: limits, kill switches, budgets", .workerDatabase)
+struct AdmissionTests {
+    static func admission(_ h: WorkerHarness, redis: Bool = true,
+                          configure: (inout AdmissionConfiguration) -> Void = { _ in }) throws -> Admission {
+        var configuration = AdmissionConfiguration()
+        configuration.keyPrefix = "test-" + UUID().uuidString.lowercased()
+        configuration.budgetSettleRetry = .milliseconds(300)
+        configure(&configuration)
+        var limiter: RateLimiter?
+        if redis {
+            let url = try #require(ProcessInfo.processInfo.environment["SLUICE_TEST_REDIS_URL"])
+            let scope = try TestScope.required(for: "a Redis client")
+            let client = RedisClient(configuration: try RedisConfiguration(url: url), logger: h.logger)
+            scope.onExit("Redis client") { await client.shutdown() }
+            limiter = RateLimiter(redis: client, prefix: configuration.keyPrefix)
+        }
+        let prices = try PriceTable(logger: h.logger)
+        return try Admission(configuration: configuration, limiter: limiter, store: JobStore(postgres: h.postgres),
+                             cost: { provider, model, usage in prices.cost(providers: [provider], model: model, usage: usage) },
+                             logger: h.logger)
+    }
+
+    static func worker(_ h: WorkerHarness, _ admission: Admission) throws -> Worker {
+        let prices = try PriceTable(logger: h.logger)
+        let echo = EchoProvider(priceTable: prices)
+        return try Worker(configuration: WorkerHarness.testConfiguration(), postgres: h.postgres,
+                          providers: { $0 == "echo" ? echo : nil }, logger: h.logger, admission: admission)
+    }
+
+    /// Polls `condition` every 100 ms for at most `timeout` (seconds: it only catches a hang).
+    static func eventually(_ what: String, timeout: Duration = .seconds(20),
+                           _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("timed out waiting for: \(what)")
+    }
+
+    @Test func rateLimitedJobsWaitWithoutUsingAttemptsAndRunWhenTheLimitIsRaised() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        // 6 requests per minute: a burst of 6, then one every 10 s (high lane: no headroom kept).
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: 6)
+        _ = try await h.client.enqueue(batch: (0..<15).map { echo("acme", "job \($0)", lane: .high) })
+        let admission = try Self.admission(h)
+        try await h.withWorkers([try Self.worker(h, admission)]) {
+            try await Self.eventually("6 jobs succeed and the other 9 wait, with a reason") {
+                let done = try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'succeeded'")
+                let waiting = try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'queued' AND wait_reason LIKE 'rate limit:%'")
+                return done >= 6 && waiting >= 8
+            }
+            let succeeded = try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'succeeded'")
+            #expect(succeeded == 6 || succeeded == 7)
+            // Waiting consumed no attempt and wrote no attempt row.
+            #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'queued' AND attempt = 0") == 15 - succeeded)
+            #expect(try await h.count("SELECT count(*) FROM sluice.attempts") == succeeded)
+            let waiting = try #require(try await h.client.list(tenant: "acme", state: .queued, limit: 1).first)
+            #expect(waiting.waitReason?.contains("echo/echo rpm bucket") == true, "\(waiting.waitReason ?? "nil")")
+            // Raising the limit applies at once: the waiting jobs run now, not at their slot.
+            _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: 6_000)
+            try await Self.eventually("all 15 succeed") {
+                try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'succeeded'") == 15
+            }
+        }
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE attempt <> 1") == 0)
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE wait_reason IS NOT NULL") == 0)
+    }
+
+    @Test func pausedModelStartsNothingUntilResumed() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
+        let ids = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "paused \($0)") }).map(\.id)
+        try await h.withWorkers([try Self.worker(h, try Self.admission(h, redis: false))]) {
+            try await Self.eventually("the jobs wait for the paused model") {
+                try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'queued' AND wait_reason LIKE '%paused%'") == 3
+            }
+            #expect(try await h.count("SELECT count(*) FROM sluice.attempts") == 0)
+            _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: false)
+            for id in ids {
+                let job = try await h.client.wait(for: id, timeout: .seconds(20))
+                #expect(job.state == .succeeded)
+                #expect(job.attempt == 1)
+            }
+        }
+    }
+
+    @Test func spentHardBudgetHoldsTheTenantUntilTheLimitIsRaised() async throws {
+        let h = try WorkerHarness.current
+        let ids = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "budget \($0)") }).map(\.id)
+        _ = try await h.postgres.query("UPDATE sluice.tenants SET daily_token_budget_hard = 100 WHERE id = 'acme'")
+        _ = try await h.postgres.query("""
+            INSERT INTO sluice.usage_daily (tenant, day, tokens, cost_usd, requests)
+            VALUES ('acme', (now() AT TIME ZONE 'UTC')::date, 150, 0, 10)
+            """)
+        try await h.withWorkers([try Self.worker(h, try Self.admission(h))]) {
+            try await Self.eventually("the tenant is held") {
+                try await h.count("SELECT count(*) FROM sluice.tenants WHERE id = 'acme' AND held_until > now()") == 1
+            }
+            try await Self.eventually("its jobs are all queued again") {
+                try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'queued'") == 3
+            }
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'queued'") == 3)
+            #expect(try await h.count("SELECT count(*) FROM sluice.attempts") == 0)
+            let job = try #require(try await h.client.job(ids[0]))
+            #expect(job.waitReason?.contains("daily token budget of 100 spent") == true)
+            // Raising the limit releases the hold at once.
+            _ = try await h.postgres.query("UPDATE sluice.tenants SET daily_token_budget_hard = 1000000 WHERE id = 'acme'")
+            for id in ids {
+                #expect(try await h.client.wait(for: id, timeout: .seconds(20)).state == .succeeded)
+            }
+        }
+        #expect(try await h.count("SELECT count(*) FROM sluice.tenants WHERE held_until IS NOT NULL") == 0)
+    }
+
+    @Test func concurrentJobsOvershootAHardBudgetByAtMostOneEnvelope() async throws {
+        let h = try WorkerHarness.current
+        // Each job reserves its estimated input plus 40 output tokens; 100 jobs at once against
+        // a 300-token daily budget.
+        let specs = (0..<100).map { i -> JobSpec in
+            var spec = echo("acme", "a budget test prompt number \(i) with some words in it")
+            spec.maxOutputTokens = 40
+            return spec
+        }
+        _ = try await h.client.enqueue(batch: specs)
+        _ = try await h.postgres.query("UPDATE sluice.tenants SET daily_token_budget_hard = 300 WHERE id = 'acme'")
+        let envelope = try await h.count("SELECT max(estimated_input_tokens + 40)::int FROM sluice.jobs")
+        try await h.withWorkers([try Self.worker(h, try Self.admission(h))]) {
+            try await Self.eventually("the tenant is held once its budget is spent", timeout: .seconds(40)) {
+                try await h.count("SELECT count(*) FROM sluice.tenants WHERE id = 'acme' AND held_until > now()") == 1
+            }
+        }
+        let spent = try await h.count("SELECT coalesce(sum(tokens), 0)::int FROM sluice.usage_daily WHERE tenant = 'acme'")
+        #expect(spent >= 300)
+        #expect(spent <= 300 + envelope, "spent \(spent) tokens against a 300-token budget (envelope \(envelope))")
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'queued'") > 0)
+    }
+
+    @Test func workerRefusesToStartWithLimitsButNoRedis() async throws {
+        let h = try WorkerHarness.current
+        _ = try await JobStore(postgres: h.postgres).setModelLimits(provider: "echo", model: "echo", rpm: 100)
+        let admission = try Self.admission(h, redis: false)
+        await #expect(throws: WorkerError.self) {
+            try await admission.checkAtStart()
+        }
+        do {
+            try await admission.checkAtStart()
+        } catch {
+            #expect(error.message.contains("SLUICE_REDIS_URL"))
+        }
+    }
+
+    @Test func badLimitsAreRefusedNamingTheField() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        await #expect(throws: SluiceError.self) {
+            _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: -5)
+        }
+        do {
+            _ = try await store.setModelLimits(provider: "echo", model: "echo", tpm: -1)
+        } catch {
+            #expect(error.field == "tpm")
+        }
+        #expect(try await h.count("SELECT count(*) FROM sluice.model_limits") == 0)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import SluiceRedis
+import SluiceTestScope
+import SluiceWorker
+import Testing
+
+/// The limiter's scripts against the real Redis of the test run: bucket arithmetic, all-or-
+/// nothing admission under concurrency, idempotent settlement, lane headroom, cooldowns and
+/// budget counters. Each test uses a key prefix of its own (every limiter key has a TTL).
+@Suite("Rate limiter (Redis)", .testScope)
+struct LimiterTests {
+    static func limiter() throws -> RateLimiter {
+        let url = try #require(ProcessInfo.processInfo.environment["SLUICE_TEST_REDIS_URL"],
+                               "SLUICE_TEST_REDIS_URL is not set: run the tests with scripts/test")
+        let scope = try TestScope.required(for: "a Redis client")
+        var logger = Logger(label: "sluice.limiter.tests")
+        logger.logLevel = .error
+        let redis = RedisClient(configuration: try RedisConfiguration(url: url), pool: .init(maxConnections: 16), logger: logger)
+        scope.onExit("Redis client") { await redis.shutdown() }
+        return RateLimiter(redis: redis, prefix: "test-" + UUID().uuidString.lowercased())
+    }
+
+    static func bucket(_ limiter: RateLimiter, _ name: String, perMinute: Double, amount: Double, floor: Double = 0) -> RateLimiter.Bucket {
+        .init(key: limiter.key("rl", name), capacity: perMinute, refillPerMillisecond: perMinute / 60_000, amount: amount,
+              floorFraction: floor, settle: { Double($0.inputTokens + $0.outputTokens) })
+    }
+
+    static func request(_ id: String, _ buckets: [RateLimiter.Bucket], cooldowns: [String] = [],
+                        budgets: [RateLimiter.Budget] = []) -> RateLimiter.Request {
+        .init(reservation: id, buckets: buckets, cooldowns: cooldowns, budgets: budgets, reservationTTL: .seconds(60))
+    }
+
+    @Test func bucketAdmitsUpToCapacityThenSaysWhen() async throws {
+        let limiter = try Self.limiter()
+        // 60 per minute = one per second; capacity 60.
+        let b = Self.bucket(limiter, "m:x:rpm", perMinute: 60, amount: 20)
+        for i in 0..<3 {
+            #expect(try await limiter.admit(Self.request("r\(i)", [b])) == .admitted(budgetsUsed: []))
+        }
+        let denied = try await limiter.admit(Self.request("r3", [b]))
+        guard case .bucket(let index, let wait) = denied else {
+            Issue.record("expected a bucket wait, got \(denied)")
+            return
+        }
+        #expect(index == 0)
+        // 20 tokens at 1 per second: about 20 s (less the refill since the first admission).
+        #expect(wait > .seconds(15) && wait <= .seconds(20))
+        let level = try await limiter.level(of: b.key, capacity: 60, refillPerMillisecond: 0.001)
+        #expect(level >= 0 && level < 5)
+    }
+
+    @Test func concurrentAdmissionsTakeExactlyWhatFits() async throws {
+        let limiter = try Self.limiter()
+        // 1,000 tokens per minute, 100 callers of 30 tokens: 33 fit (the refill during the test
+        // adds well under one more).
+        let b = Self.bucket(limiter, "t:acme:tpm", perMinute: 1000, amount: 30)
+        let admitted = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    if case .admitted = try await limiter.admit(Self.request("c\(i)", [b])) { return true }
+                    return false
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(admitted == 33 || admitted == 34)
+    }
+
+    @Test func allOrNothingAcrossBuckets() async throws {
+        let limiter = try Self.limiter()
+        let roomy = Self.bucket(limiter, "m:a:tpm", perMinute: 10_000, amount: 100)
+        let tight = Self.bucket(limiter, "t:b:tpm", perMinute: 150, amount: 100)
+        #expect(try await limiter.admit(Self.request("a1", [roomy, tight])) == .admitted(budgetsUsed: []))
+        let second = try await limiter.admit(Self.request("a2", [roomy, tight]))
+        guard case .bucket(let index, _) = second else {
+            Issue.record("expected the tight bucket to refuse, got \(second)")
+            return
+        }
+        #expect(index == 1)
+        // The roomy bucket was not charged for the refused start.
+        let level = try await limiter.level(of: roomy.key, capacity: 10_000, refillPerMillisecond: 10_000 / 60_000)
+        #expect(level >= 9_899 && level <= 9_910)
+    }
+
+    @Test func settlementRefundsOnceAndIsIdempotent() async throws {
+        let limiter = try Self.limiter()
+        let b = Self.bucket(limiter, "m:s:tpm", perMinute: 6_000, amount: 1_000)
+        let request = Self.request("s1", [b])
+        #expect(try await limiter.admit(request) == .admitted(budgetsUsed: []))
+        let rate = 6_000.0 / 60_000
+        let afterAdmit = try await limiter.level(of: b.key, capacity: 6_000, refillPerMillisecond: rate)
+        #expect(afterAdmit < 5_100)
+        // Used 200 of the 1,000 reserved: 800 come back, once.
+        #expect(try await limiter.settle(request, usage: .init(inputTokens: 150, outputTokens: 50, costUSD: 0)))
+        #expect(try await limiter.settle(request, usage: .init(inputTokens: 150, outputTokens: 50, costUSD: 0)) == false)
+        let afterSettle = try await limiter.level(of: b.key, capacity: 6_000, refillPerMillisecond: rate)
+        #expect(afterSettle >= 5_790 && afterSettle < 5_900)
+        // A repeated admission of the same attempt takes nothing more.
+        let again = Self.request("s2", [b])
+        #expect(try await limiter.admit(again) == .admitted(budgetsUsed: []))
+        let once = try await limiter.level(of: b.key, capacity: 6_000, refillPerMillisecond: rate)
+        #expect(try await limiter.admit(again) == .admitted(budgetsUsed: []))
+        let twice = try await limiter.level(of: b.key, capacity: 6_000, refillPerMillisecond: rate)
+        #expect(twice >= once - 1 && twice <= once + 5)
+    }
+
+    @Test func lowerLanesLeaveHeadroom() async throws {
+        let limiter = try Self.limiter()
+        // 100 requests per minute; batch may not use the last 30 %, interactive everything.
+        let key = "m:h:rpm"
+        var admittedBatch = 0
+        for i in 0..<100 {
+            let b = Self.bucket(limiter, key, perMinute: 100, amount: 1, floor: 0.3)
+            if case .admitted = try await limiter.admit(Self.request("b\(i)", [b])) { admittedBatch += 1 } else { break }
+        }
+        #expect(admittedBatch == 70)
+        var admittedInteractive = 0
+        for i in 0..<100 {
+            let b = Self.bucket(limiter, key, perMinute: 100, amount: 1, floor: 0)
+            if case .admitted = try await limiter.admit(Self.request("i\(i)", [b])) { admittedInteractive += 1 } else { break }
+        }
+        #expect(admittedInteractive == 30 || admittedInteractive == 31)
+    }
+
+    @Test func cooldownIsHonouredAndNeverShortened() async throws {
+        let limiter = try Self.limiter()
+        let cool = limiter.key("cool", "openai/gpt-4o")
+        try await limiter.cooldown(cool, for: .seconds(30))
+        try await limiter.cooldown(cool, for: .seconds(1))
+        let left = try #require(try await limiter.cooldownRemaining(cool))
+        #expect(left > .seconds(25))
+        let b = Self.bucket(limiter, "m:c:rpm", perMinute: 100, amount: 1)
+        let decision = try await limiter.admit(Self.request("k1", [b], cooldowns: [cool]))
+        guard case .cooldown(_, let wait) = decision else {
+            Issue.record("expected a cooldown, got \(decision)")
+            return
+        }
+        #expect(wait > .seconds(25))
+    }
+
+    @Test func budgetCounterStartsFromRecordedSpendAndStopsAtTheLimit() async throws {
+        let limiter = try Self.limiter()
+        func budget(_ amount: Double) -> RateLimiter.Budget {
+            .init(key: limiter.key("budget", "acme", "d:2026-12-05", "tok"), limit: 1_000, amount: amount, seed: 900,
+                  ttlSeconds: 60, countsTokens: true)
+        }
+        // 900 already recorded: one 300-token envelope still starts (the limit is passed by at
+        // most one envelope), the next is refused.
+        #expect(try await limiter.admit(Self.request("g1", [], budgets: [budget(300)])) == .admitted(budgetsUsed: [1_200]))
+        let refused = try await limiter.admit(Self.request("g2", [], budgets: [budget(300)]))
+        guard case .budget(let index, _) = refused else {
+            Issue.record("expected the budget to refuse, got \(refused)")
+            return
+        }
+        #expect(index == 0)
+        // The call used 50 tokens: the counter settles to 950 and the budget admits again.
+        #expect(try await limiter.settle(Self.request("g1", [], budgets: [budget(300)]),
+                                         usage: .init(inputTokens: 40, outputTokens: 10, costUSD: 0)))
+        #expect(try await limiter.admit(Self.request("g3", [], budgets: [budget(10)])) == .admitted(budgetsUsed: [960]))
+    }
+}
