@@ -144,6 +144,13 @@ struct WorkerCommand: AsyncParsableCommand {
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as WorkerError where error.code == .invalidConfiguration || error.code == .limiter {
+            // A worker that cannot enforce its configuration must not run, and restarting it
+            // would not help: exit with EX_CONFIG, which the supervisor does not restart.
+            logger.critical("cannot start: \(error.message)")
+            throw ExitCode(WorkerSupervisor.configurationExitCode)
+        }
     }
 }

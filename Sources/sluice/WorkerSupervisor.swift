@@ -65,6 +65,9 @@ final class WorkerSupervisor: Sendable {
         for pid in running { kill(pid, number) }
     }
 
+    /// Exit status of a worker process that refused its configuration (EX_CONFIG): not restarted.
+    static let configurationExitCode: Int32 = 78
+
     private func supervise(slot: Int) async -> Int32 {
         var backoff = 0.5
         while true {
@@ -85,6 +88,17 @@ final class WorkerSupervisor: Sendable {
             let exitedNormally = status & 0x7f == 0
             let code = exitedNormally ? (status >> 8) & 0xff : 128 + (status & 0x7f)
             if stoppingNow { return exitedNormally ? code : 0 }
+            if exitedNormally && code == Self.configurationExitCode {
+                // The child refused its configuration (e.g. limits without Redis): every
+                // restart would fail the same way. Stop the other children and exit with it.
+                logger.critical("worker process refused its configuration; not restarting", metadata: ["slot": "\(slot)"])
+                let others: [pid_t] = state.withLock { state in
+                    state.stopping = true
+                    return Array(state.children.values)
+                }
+                for other in others { kill(other, SIGTERM) }
+                return code
+            }
             logger.warning("worker process exited; restarting", metadata: [
                 "slot": "\(slot)", "pid": "\(pid)", "status": "\(code)", "signaled": "\(!exitedNormally)",
             ])

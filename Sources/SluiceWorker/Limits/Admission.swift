@@ -162,7 +162,27 @@ public final class Admission: Sendable {
         if modelLimits?.paused == true {
             return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)")
         }
-        guard modelLimits?.hasRateLimit == true || tenantLimits != nil else { return .start(nil) }
+        guard modelLimits?.hasRateLimit == true || tenantLimits != nil else {
+            // No bucket to take, but a provider cooldown (a 429 seen by any worker) still holds.
+            guard let limiter else { return .start(nil) }
+            let cooldownKey = limiter.key("cool", modelName)
+            if let until = state.withLock({ s in s.nextTry[cooldownKey].flatMap { $0 > now ? $0 : nil } }) {
+                return wait(until, state.withLock { $0.blockReason[cooldownKey] } ?? "provider cooldown for \(modelName)")
+            }
+            do {
+                guard let left = try await limiter.cooldownRemaining(cooldownKey) else { return .start(nil) }
+                let until = now.addingTimeInterval(left.seconds)
+                let reason = "provider cooldown for \(modelName) (a 429 or no capacity left at the provider)"
+                state.withLock { s in
+                    s.nextTry[cooldownKey] = until
+                    s.blockReason[cooldownKey] = reason
+                }
+                return wait(until, reason)
+            } catch {
+                // Nothing to over-admit without a bucket: a cooldown that cannot be read does not stop the call.
+                return .start(nil)
+            }
+        }
         guard let limiter else {
             state.withLock { $0.pausedUntil = .now + configuration.unavailableRetry }
             return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
