@@ -112,9 +112,9 @@ public final class Worker: Service, Sendable {
                 let busy = inFlight
                 let free = configuration.concurrency - busy
                 var claimedAny = false
-                if let paused = admission?.claimsPausedUntil {
-                    // The limiter's Redis is unreachable: fail closed, try again shortly.
-                    await wakeup.wait(timeout: max(paused - .now, .milliseconds(50)))
+                if let admission, await !admission.readyToClaim() {
+                    // The limiter's Redis is unreachable: fail closed, probe again shortly.
+                    await wakeup.wait(timeout: admission.configuration.unavailableRetry)
                     continue
                 }
                 if free > 0 {

@@ -15,7 +15,7 @@ import SluiceRedis
 /// tenants with an empty bucket are left out of the next claims (``skipTenants``).
 ///
 /// Fail closed: when Redis is unreachable, jobs that need a bucket do not start and claims
-/// pause (``claimsPausedUntil``); settlements of calls that finished meanwhile are kept in
+/// pause (``readyToClaim()`` probes Redis until it answers); settlements of calls that finished meanwhile are kept in
 /// memory and applied when Redis answers again.
 public final class Admission: Sendable {
     /// What the worker does with a claimed job.
@@ -46,6 +46,8 @@ public final class Admission: Sendable {
         /// Tenant → until when it is left out of claims.
         var skip: [String: Date] = [:]
         var pausedUntil: ContinuousClock.Instant?
+        /// Redis failed and has not answered since (logged once per outage).
+        var limiterDown = false
         var unsettled: [(RateLimiter.Request, RateLimiter.SettledUsage)] = []
         var softWarned: Set<String> = []
     }
@@ -92,11 +94,46 @@ public final class Admission: Sendable {
         }
     }
 
-    /// Set while the limiter's Redis is unreachable: do not claim before then.
-    public var claimsPausedUntil: ContinuousClock.Instant? {
-        state.withLock { state in
-            if let until = state.pausedUntil, until <= .now { state.pausedUntil = nil }
-            return state.pausedUntil
+    /// Whether the worker may claim now. While the limiter's Redis is unreachable (or limits
+    /// need a Redis this worker does not have) the answer is no; every `unavailableRetry` Redis
+    /// is probed, and claims resume once it answers — no job is claimed just to be put back.
+    public func readyToClaim() async -> Bool {
+        let (down, paused) = state.withLock { s in (s.limiterDown, s.pausedUntil.map { $0 > .now } ?? false) }
+        if paused { return false }
+        guard down else { return true }
+        guard let limiter else {
+            // No Redis at all: look again after the pause (the limits may have been removed).
+            state.withLock { $0.limiterDown = false }
+            return true
+        }
+        do {
+            _ = try await limiter.serverTime()
+        } catch {
+            state.withLock { $0.pausedUntil = .now + configuration.unavailableRetry }
+            return false
+        }
+        state.withLock { s in
+            s.limiterDown = false
+            s.pausedUntil = nil
+        }
+        logger.notice("rate limiter's Redis answers again: claims resume")
+        await flushUnsettled()
+        return true
+    }
+
+    /// Notes that Redis failed: claims pause; logged once per outage.
+    private func limiterFailed(_ error: any Error, _ what: String) {
+        let first = state.withLock { s -> Bool in
+            defer {
+                s.limiterDown = true
+                s.pausedUntil = .now + configuration.unavailableRetry
+            }
+            return !s.limiterDown
+        }
+        if first {
+            logger.warning("rate limiter's Redis is unreachable: no starts that need it until it answers", metadata: [
+                "error": "\(error)", "during": "\(what)",
+            ])
         }
     }
 
@@ -184,7 +221,10 @@ public final class Admission: Sendable {
             }
         }
         guard let limiter else {
-            state.withLock { $0.pausedUntil = .now + configuration.unavailableRetry }
+            state.withLock { s in
+                s.limiterDown = true
+                s.pausedUntil = .now + configuration.unavailableRetry
+            }
             return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
                         "limits are configured but this worker has no Redis (SLUICE_REDIS_URL)")
         }
@@ -261,8 +301,7 @@ public final class Admission: Sendable {
             decision = try await limiter.admit(request)
             await flushUnsettled()
         } catch {
-            state.withLock { $0.pausedUntil = .now + configuration.unavailableRetry }
-            logger.warning("rate limiter unavailable: not starting jobs that need it", metadata: ["error": "\(error)"])
+            limiterFailed(error, "admission")
             return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
                         "rate limiter unavailable (Redis); no start until it answers")
         }
@@ -350,7 +389,7 @@ public final class Admission: Sendable {
                 try await limiter.observe(rpm, remaining: remaining)
             }
         } catch {
-            logger.warning("recording provider rate-limit feedback failed", metadata: ["error": "\(error)"])
+            limiterFailed(error, "provider feedback")
         }
         guard let ticket else { return }
         let used = usage.map {
@@ -361,7 +400,7 @@ public final class Admission: Sendable {
             try await limiter.settle(ticket.request, usage: used)
         } catch {
             state.withLock { $0.unsettled.append((ticket.request, used)) }
-            logger.warning("settling a reservation failed; kept until Redis answers", metadata: ["error": "\(error)"])
+            limiterFailed(error, "settlement")
         }
     }
 
