@@ -167,7 +167,7 @@ if development {
             name: "sluice-bench",
             dependencies: [
                 "CLibPQ", "Sluice", "SluiceJSON", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
-                argumentParser, log, hummingbird,
+                "SluiceWorker", "SluiceMockProvider", argumentParser, log, hummingbird,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
