@@ -188,9 +188,10 @@ public final class Worker: Service, Sendable {
             return outcome
         case .start(let ticket):
             let outcome = await execute(job, control: control)
-            await admission.finish(ticket, provider: job.provider, model: job.model, usage: outcome?.usage,
-                                   costUSD: outcome?.costUSD, rateLimited: outcome?.errorClass == .rateLimited,
-                                   retryAfter: outcome?.retryAfter, rateLimits: outcome?.rateLimits ?? outcome?.result?.rateLimits)
+            await admission.finish(ticket, provider: job.provider, model: job.model, succeeded: outcome?.kind == .succeeded,
+                                   errorClass: outcome?.kind == .succeeded ? nil : outcome?.errorClass, usage: outcome?.usage,
+                                   costUSD: outcome?.costUSD, retryAfter: outcome?.retryAfter,
+                                   rateLimits: outcome?.rateLimits ?? outcome?.result?.rateLimits)
             return outcome
         }
     }

@@ -77,6 +77,7 @@ struct LimitsCommand: AsyncParsableCommand {
             snapshot.models += fromFile
             var levels: [String: [String: Double]] = [:]
             var cooldowns: [String: Double] = [:]
+            var breakers: [String: (open: Double?, failures: Int)] = [:]
             if let redisConfiguration = try options.redisConfiguration() {
                 let redis = RedisClient(configuration: redisConfiguration, logger: logger)
                 let limiter = RateLimiter(redis: redis)
@@ -96,6 +97,8 @@ struct LimitsCommand: AsyncParsableCommand {
                         if let left = try await limiter.cooldownRemaining(limiter.key("cool", name)) {
                             cooldowns[name] = left.secondsValue
                         }
+                        let breaker = try await limiter.breakerState(limiter.key("brk", name))
+                        breakers[name] = (breaker.openFor?.secondsValue, breaker.failures)
                     }
                     for t in snapshot.tenants {
                         try await read("t:" + t.tenant, "rpm", t.rpm)
@@ -114,7 +117,7 @@ struct LimitsCommand: AsyncParsableCommand {
                 w.beginArray()
                 for m in snapshot.models {
                     let name = "\(m.provider)/\(m.model)"
-                    LimitsPrinter.write(m, levels: levels["m:" + name], cooldown: cooldowns[name],
+                    LimitsPrinter.write(m, levels: levels["m:" + name], cooldown: cooldowns[name], breaker: breakers[name],
                                         source: fromFile.contains(m) ? "file" : "database", to: &w)
                 }
                 w.endArray()
@@ -136,6 +139,10 @@ struct LimitsCommand: AsyncParsableCommand {
                     line += "   now: " + l.sorted(by: { $0.key < $1.key }).map { "\($0.key) \(Int($0.value.rounded(.down)))" }.joined(separator: ", ")
                 }
                 if let c = cooldowns[name] { line += String(format: "   cooldown %.1fs", c) }
+                if let b = breakers[name] {
+                    if let open = b.open { line += String(format: "   BREAKER OPEN %.1fs", open) }
+                    else if b.failures > 0 { line += "   breaker closed (\(b.failures) recent failures)" }
+                }
                 if fromFile.contains(m) { line += "   (configuration file)" }
                 print(line)
             }
@@ -228,8 +235,8 @@ enum LimitsPrinter {
         return parts.joined(separator: ", ")
     }
 
-    static func write(_ m: ModelLimits, levels: [String: Double]?, cooldown: Double? = nil, source: String = "database",
-                      to w: inout JSONWriter) {
+    static func write(_ m: ModelLimits, levels: [String: Double]?, cooldown: Double? = nil,
+                      breaker: (open: Double?, failures: Int)? = nil, source: String = "database", to w: inout JSONWriter) {
         w.beginObject()
         w.field("provider", m.provider)
         w.field("model", m.model)
@@ -241,6 +248,14 @@ enum LimitsPrinter {
         w.field("source", source)
         writeLevels(levels, to: &w)
         w.field("cooldown_seconds", cooldown)
+        if let breaker {
+            w.key("breaker")
+            w.beginObject()
+            w.field("state", breaker.open == nil ? "closed" : "open")
+            w.field("open_seconds", breaker.open)
+            w.field("failures", breaker.failures)
+            w.endObject()
+        }
         w.endObject()
     }
 

@@ -180,4 +180,26 @@ struct AdmissionTests {
         }
         #expect(try await h.count("SELECT count(*) FROM sluice.model_limits") == 0)
     }
+
+    @Test func failingModelOpensItsBreakerAndOtherJobsWait() async throws {
+        let h = try WorkerHarness.current
+        let admission = try Self.admission(h) { configuration in
+            configuration.breaker.consecutiveFailures = 3
+            configuration.breaker.openFor = .seconds(30)
+        }
+        // Three jobs fail with server errors (no retry): the third failure opens the breaker.
+        let failing = try await h.client.enqueue(batch: (0..<3).map { _ in
+            echo("acme", "boom", metadata: #"{"echo_fail":"server_error"}"#, maxAttempts: 1)
+        }).map(\.id)
+        try await h.withWorkers([try Self.worker(h, admission)]) {
+            for id in failing { #expect(try await h.client.wait(for: id, timeout: .seconds(20)).state == .dead) }
+            // Healthy jobs of the same model now wait instead of calling a failing provider.
+            let healthy = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "fine \($0)") }).map(\.id)
+            try await Self.eventually("the healthy jobs wait for the breaker") {
+                try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'queued' AND wait_reason LIKE 'circuit breaker open%'",
+                                  [healthy]) == 3
+            }
+            #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE job_id = ANY($1)", [healthy]) == 0)
+        }
+    }
 }

@@ -76,8 +76,9 @@ struct LimiterOutageTests {
         try await h.withWorkers([try AdmissionTests.worker(h, admission)]) {
             // Calls in flight when Redis dies: their settlements must wait for it.
             let inFlight = try await h.client.enqueue(batch: (0..<4).map { _ in echo("acme", "slow", metadata: #"{"echo_delay_ms":1500}"#) }).map(\.id)
+            // Admitted (a reservation each in this private Redis), not merely claimed.
             try await AdmissionTests.eventually("four calls run") {
-                try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") == 4
+                (try await redis.command(["KEYS", "{sluice}:res:*"]).array?.count ?? 0) == 4
             }
             await server.kill()
             let later = try await h.client.enqueue(batch: (0..<6).map { echo("acme", "later \($0)") }).map(\.id)

@@ -159,4 +159,63 @@ struct LimiterTests {
                                          usage: .init(inputTokens: 40, outputTokens: 10, costUSD: 0)))
         #expect(try await limiter.admit(Self.request("g3", [], budgets: [budget(10)])) == .admitted(budgetsUsed: [960]))
     }
+
+    @Test func breakerOpensProbesOnceAndCloses() async throws {
+        let limiter = try Self.limiter()
+        let breaker = limiter.key("brk", "openai/gpt-4o")
+        var policy = RateLimiter.BreakerPolicy()
+        policy.consecutiveFailures = 3
+        policy.openFor = .seconds(1)
+        func start(_ id: String) async throws -> RateLimiter.Decision {
+            try await limiter.admit(.init(reservation: id, buckets: [], cooldowns: [], budgets: [], reservationTTL: .seconds(60),
+                                          breaker: breaker, probeTimeout: .seconds(30)))
+        }
+        // Two failures and a success: the count of consecutive failures starts over.
+        for success in [false, false, true, false, false] {
+            #expect(try await limiter.recordBreaker(breaker, success: success, policy: policy) == false)
+        }
+        #expect(try await start("a") == .admitted(budgetsUsed: [], probe: false, breakerFailures: 2))
+        // The third consecutive failure opens it: starts are refused for its open time.
+        #expect(try await limiter.recordBreaker(breaker, success: false, policy: policy))
+        guard case .breaker(let wait) = try await start("b") else {
+            Issue.record("expected the open breaker to refuse")
+            return
+        }
+        #expect(wait > .zero && wait <= .seconds(1))
+        try await Task.sleep(for: .milliseconds(1100))
+        // Half-open: exactly one probe goes through; the next start waits for it.
+        #expect(try await start("probe") == .admitted(budgetsUsed: [], probe: true, breakerFailures: 3))
+        guard case .breaker = try await start("c") else {
+            Issue.record("expected a second start to wait for the probe")
+            return
+        }
+        // The probe fails: open again.
+        #expect(try await limiter.recordBreaker(breaker, success: false, policy: policy))
+        guard case .breaker = try await start("d") else {
+            Issue.record("expected the re-opened breaker to refuse")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(1100))
+        #expect(try await start("probe2") == .admitted(budgetsUsed: [], probe: true, breakerFailures: 4))
+        // The probe succeeds: closed, every start goes through.
+        #expect(try await limiter.recordBreaker(breaker, success: true, policy: policy) == false)
+        #expect(try await start("e") == .admitted(budgetsUsed: [], probe: false, breakerFailures: 0))
+        #expect(try await start("f") == .admitted(budgetsUsed: [], probe: false, breakerFailures: 0))
+    }
+
+    @Test func breakerOpensOnTheFailureRatio() async throws {
+        let limiter = try Self.limiter()
+        let breaker = limiter.key("brk", "anthropic/claude")
+        var policy = RateLimiter.BreakerPolicy()
+        policy.consecutiveFailures = 100
+        policy.failureRatio = 0.5
+        policy.minimumCalls = 10
+        // Alternating failures and successes: never 2 in a row, but half of all calls.
+        var opened = false
+        for i in 0..<10 {
+            opened = try await limiter.recordBreaker(breaker, success: i % 2 == 0, policy: policy)
+        }
+        #expect(opened)
+        #expect(try await limiter.breakerState(breaker).openFor != nil)
+    }
 }

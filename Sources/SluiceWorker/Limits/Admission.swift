@@ -33,6 +33,11 @@ public final class Admission: Sendable {
         let model: String
         let modelBuckets: [RateLimiter.Bucket]
         let cooldownKey: String
+        let breakerKey: String
+        /// The breaker has failures on record or this start is its probe: record a success.
+        let recordSuccess: Bool
+        /// Whether buckets or budgets were taken (then the call is settled).
+        var reserved: Bool { !request.buckets.isEmpty || !request.budgets.isEmpty }
     }
 
     private struct State {
@@ -200,25 +205,11 @@ public final class Admission: Sendable {
             return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)")
         }
         guard modelLimits?.hasRateLimit == true || tenantLimits != nil else {
-            // No bucket to take, but a provider cooldown (a 429 seen by any worker) still holds.
+            // No bucket to take, but a provider cooldown (a 429 seen by any worker) and the
+            // model's circuit breaker still hold: one script call without a reservation.
             guard let limiter else { return .start(nil) }
-            let cooldownKey = limiter.key("cool", modelName)
-            if let until = state.withLock({ s in s.nextTry[cooldownKey].flatMap { $0 > now ? $0 : nil } }) {
-                return wait(until, state.withLock { $0.blockReason[cooldownKey] } ?? "provider cooldown for \(modelName)")
-            }
-            do {
-                guard let left = try await limiter.cooldownRemaining(cooldownKey) else { return .start(nil) }
-                let until = now.addingTimeInterval(left.seconds)
-                let reason = "provider cooldown for \(modelName) (a 429 or no capacity left at the provider)"
-                state.withLock { s in
-                    s.nextTry[cooldownKey] = until
-                    s.blockReason[cooldownKey] = reason
-                }
-                return wait(until, reason)
-            } catch {
-                // Nothing to over-admit without a bucket: a cooldown that cannot be read does not stop the call.
-                return .start(nil)
-            }
+            return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: [], buckets: [], budgets: [],
+                                budgetLabels: [], tenantLimits: nil, now: now)
         }
         guard let limiter else {
             state.withLock { s in
@@ -249,7 +240,7 @@ public final class Admission: Sendable {
         }
         var tenantBuckets: [RateLimiter.Bucket] = []
         var budgets: [RateLimiter.Budget] = []
-        var budgetLabels: [(label: String, recorded: Double, soft: Double?, window: BudgetWindow)] = []
+        var budgetLabels: [BudgetLabel] = []
         if let t = tenantLimits {
             let scope = "t:" + job.tenant
             if let rpm = t.rpm { tenantBuckets.append(bucket(scope, "rpm", rpm, 1) { _ in 1 }) }
@@ -276,13 +267,28 @@ public final class Admission: Sendable {
                 add(month, "usd", t.monthlyUSD, t.monthlyUSDSoft, price, t.spentMonthUSD)
             }
         }
-        let buckets = modelBuckets + tenantBuckets
+        return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: modelBuckets,
+                            buckets: modelBuckets + tenantBuckets, budgets: budgets, budgetLabels: budgetLabels,
+                            tenantLimits: tenantLimits, now: now)
+    }
+
+    private typealias BudgetLabel = (label: String, recorded: Double, soft: Double?, window: BudgetWindow)
+
+    /// Asks Redis (unless this worker already knows a bucket, cooldown or breaker says "not
+    /// yet") and turns the answer into a verdict.
+    private func decide(_ job: Job, limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
+                        buckets: [RateLimiter.Bucket], budgets: [RateLimiter.Budget], budgetLabels: [BudgetLabel],
+                        tenantLimits: TenantLimits?, now: Date) async -> Verdict {
+        func wait(_ until: Date, _ reason: String) -> Verdict {
+            .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason))
+        }
         let cooldownKey = limiter.key("cool", modelName)
+        let breakerKey = limiter.key("brk", modelName)
 
         // Known empty (from an earlier answer): put back without asking Redis.
         let known = state.withLock { s -> (Date, String)? in
             var found: (Date, String)?
-            for key in buckets.map(\.key) + [cooldownKey] {
+            for key in buckets.map(\.key) + [cooldownKey, breakerKey] {
                 if let next = s.nextTry[key], next > now, next > (found?.0 ?? .distantPast) {
                     found = (next, s.blockReason[key] ?? "rate limit: waiting for \(modelName) or tenant \(job.tenant) capacity")
                 }
@@ -295,18 +301,24 @@ public final class Admission: Sendable {
 
         let request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
                                           cooldowns: [cooldownKey], budgets: budgets,
-                                          reservationTTL: job.timeout + .seconds(600))
+                                          reservationTTL: job.timeout + .seconds(600), breaker: breakerKey,
+                                          probeTimeout: job.timeout + .seconds(5))
         let decision: RateLimiter.Decision
         do {
             decision = try await limiter.admit(request)
-            await flushUnsettled()
+            if unsettledCount > 0 { await flushUnsettled() }
         } catch {
+            if buckets.isEmpty && budgets.isEmpty {
+                // Nothing to over-admit without a bucket: an unreadable cooldown or breaker does
+                // not stop the call.
+                return .start(nil)
+            }
             limiterFailed(error, "admission")
             return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
                         "rate limiter unavailable (Redis); no start until it answers")
         }
         switch decision {
-        case .admitted(let used):
+        case .admitted(let used, let probe, let breakerFailures):
             for (index, value) in used.enumerated() where index < budgetLabels.count {
                 let label = budgetLabels[index]
                 if let soft = label.soft, value >= soft {
@@ -318,8 +330,17 @@ public final class Admission: Sendable {
                     }
                 }
             }
+            if probe { logger.notice("circuit breaker half-open: probing", metadata: ["model": "\(modelName)"]) }
             return .start(Ticket(request: request, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
-                                 cooldownKey: cooldownKey))
+                                 cooldownKey: cooldownKey, breakerKey: breakerKey, recordSuccess: probe || breakerFailures > 0))
+        case .breaker(let delay):
+            let until = now.addingTimeInterval(delay.seconds)
+            let reason = "circuit breaker open for \(modelName) (the provider is failing); next try in \(Self.seconds(delay))"
+            state.withLock { s in
+                s.nextTry[breakerKey] = max(s.nextTry[breakerKey] ?? until, until)
+                s.blockReason[breakerKey] = reason
+            }
+            return wait(until, reason)
         case .bucket(let index, let delay):
             let blocking = buckets[index]
             let isTenant = index >= modelBuckets.count
@@ -341,7 +362,7 @@ public final class Admission: Sendable {
                 s.blockReason[cooldownKey] = reason
             }
             return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
-        case .budget(let index, let resetsIn):
+        case .budget(let index, _):
             let label = budgetLabels[index]
             let budget = budgets[index]
             if label.recorded >= budget.limit {
@@ -353,7 +374,6 @@ public final class Admission: Sendable {
                 }
                 logger.notice("hard budget spent: tenant held", metadata: ["tenant": "\(job.tenant)", "budget": "\(label.label)",
                                                                             "until": "\(label.window.end)"])
-                _ = resetsIn
                 return wait(now, "tenant held: \(reason)")
             }
             let until = now.addingTimeInterval(configuration.budgetSettleRetry.seconds)
@@ -365,22 +385,25 @@ public final class Admission: Sendable {
     /// The call ended: settle the reservation to what it used (refunding what a failed call
     /// reserved), and learn from the provider's answer (429 → cooldown for every worker;
     /// rate-limit headers → cooldown at zero remaining, bucket lowered to what remains).
-    public func finish(_ ticket: Ticket?, provider: String, model: String, usage: Usage?, costUSD: Double?,
-                       rateLimited: Bool, retryAfter: Duration?, rateLimits: RateLimitSnapshot?) async {
+    public func finish(_ ticket: Ticket?, provider: String, model: String, succeeded: Bool, errorClass: ErrorClass?,
+                       usage: Usage?, costUSD: Double?, retryAfter: Duration?, rateLimits: RateLimitSnapshot?) async {
         guard let limiter else { return }
-        let cooldownKey = ticket?.cooldownKey ?? limiter.key("cool", "\(provider)/\(model)")
+        let modelName = "\(provider)/\(model)"
+        let cooldownKey = ticket?.cooldownKey ?? limiter.key("cool", modelName)
+        let breakerKey = ticket?.breakerKey ?? limiter.key("brk", modelName)
         var cooldown: Duration?
-        if rateLimited {
+        if errorClass == .rateLimited {
             cooldown = retryAfter ?? rateLimits?.requestsReset ?? rateLimits?.tokensReset ?? configuration.defaultCooldown
         }
         if let r = rateLimits {
             if r.requestsRemaining == 0 { cooldown = max(cooldown ?? .zero, r.requestsReset ?? configuration.defaultCooldown) }
             if r.tokensRemaining == 0 { cooldown = max(cooldown ?? .zero, r.tokensReset ?? configuration.defaultCooldown) }
         }
+        let breakerFailure = errorClass.map { [.serverError, .overloaded, .timeout, .connection].contains($0) } ?? false
         do {
             if let cooldown, cooldown > .zero {
                 try await limiter.cooldown(cooldownKey, for: cooldown)
-                logger.info("provider cooldown", metadata: ["model": "\(provider)/\(model)", "seconds": "\(Self.seconds(cooldown))"])
+                logger.info("provider cooldown", metadata: ["model": "\(modelName)", "seconds": "\(Self.seconds(cooldown))"])
             }
             if let remaining = rateLimits?.tokensRemaining, let tpm = ticket?.modelBuckets.first(where: { $0.key.hasSuffix(":tpm") }) {
                 try await limiter.observe(tpm, remaining: remaining)
@@ -388,10 +411,21 @@ public final class Admission: Sendable {
             if let remaining = rateLimits?.requestsRemaining, let rpm = ticket?.modelBuckets.first(where: { $0.key.hasSuffix(":rpm") }) {
                 try await limiter.observe(rpm, remaining: remaining)
             }
+            if breakerFailure {
+                if try await limiter.recordBreaker(breakerKey, success: false, policy: configuration.breaker, openFor: retryAfter) {
+                    logger.warning("circuit breaker opened", metadata: ["model": "\(modelName)", "error_class": "\(errorClass?.rawValue ?? "")"])
+                }
+            } else if succeeded, ticket?.recordSuccess == true {
+                try await limiter.recordBreaker(breakerKey, success: true, policy: configuration.breaker)
+                state.withLock { s in
+                    s.nextTry[breakerKey] = nil
+                    s.blockReason[breakerKey] = nil
+                }
+            }
         } catch {
             limiterFailed(error, "provider feedback")
         }
-        guard let ticket else { return }
+        guard let ticket, ticket.reserved else { return }
         let used = usage.map {
             RateLimiter.SettledUsage(inputTokens: $0.inputTokens + $0.cacheReadTokens + $0.cacheWriteTokens,
                                      outputTokens: $0.outputTokens, costUSD: costUSD ?? 0)

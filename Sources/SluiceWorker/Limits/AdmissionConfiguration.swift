@@ -28,6 +28,11 @@ public struct AdmissionConfiguration: Sendable {
     /// A job of a model without a price, for a tenant with a USD budget, waits this long
     /// before it is looked at again (add a price to release it). Default 5 min.
     public var unpricedRetry: Duration = .seconds(300)
+    /// Circuit breakers per provider/model, shared by every worker through Redis (needs a
+    /// Redis URL). Defaults: open after 5 consecutive failures or a failure ratio ≥ 50 % over
+    /// 30 s with at least 20 calls; open for 30 s (or the provider's longer Retry-After); then
+    /// one probe. Counted failures: server errors, overloaded, timeouts, connection errors.
+    public var breaker = RateLimiter.BreakerPolicy()
     /// Redis key prefix and hash tag (`{sluice}:…`). Default `sluice`.
     public var keyPrefix: String = "sluice"
 

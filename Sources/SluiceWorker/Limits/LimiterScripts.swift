@@ -9,23 +9,40 @@ import SluiceRedis
 /// negative: an envelope larger than what a lane may use starts once the bucket is as full as
 /// that lane allows, and later callers wait for the debt to refill.
 enum LimiterScripts {
-    /// Admission: checks every bucket, cooldown and budget of one job start and takes from all
-    /// of them, or from none.
+    /// Admission: checks every bucket, cooldown, budget and the circuit breaker of one job
+    /// start and takes from all of them, or from none.
     ///
-    /// KEYS: reservation, then `nb` buckets, `nc` cooldowns, `ng` budget counters.
-    /// ARGV: nb, nc, ng, reservation TTL (ms); per bucket: capacity, refill per ms, amount,
-    /// floor fraction (the lane's reserve); per budget: limit, amount, seed (recorded spend,
-    /// used when the counter does not exist), TTL (s).
-    /// Returns `{1, used…}` (budget counters after the reservation) or
-    /// `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` | `budget` (1-based index
-    /// within its kind). A reservation that already exists (a repeated admission of the same
-    /// attempt) is admitted again without taking anything.
+    /// KEYS: reservation, then `nb` buckets, `nc` cooldowns, `ng` budget counters, `nr` (0 or 1)
+    /// breaker.
+    /// ARGV: nb, nc, ng, reservation TTL (ms), nr, probe time (ms); per bucket: capacity, refill
+    /// per ms, amount, floor fraction (the lane's reserve); per budget: limit, amount, seed
+    /// (recorded spend, used when the counter does not exist), TTL (s).
+    /// Returns `{1, probe, breaker failures, used…}` (probe 1: this start is the half-open
+    /// breaker's probe; used: budget counters after the reservation) or
+    /// `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` | `budget` | `breaker` (1-based
+    /// index within its kind). A reservation that already exists (a repeated admission of the
+    /// same attempt) is admitted again without taking anything. With no bucket and no budget no
+    /// reservation is written.
     static let admit = RedisScript("""
     local nb, nc, ng = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-    local resttl = tonumber(ARGV[4])
-    if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
+    local resttl, nr, probems = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+    local reserve = nb + ng > 0
+    if reserve and redis.call('EXISTS', KEYS[1]) == 1 then return {1, 0, 0} end
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local probe, fails = 0, 0
+    if nr == 1 then
+      local bk = KEYS[2 + nb + nc + ng]
+      local b = redis.call('HMGET', bk, 'open_until', 'probe_until', 'fails')
+      fails = tonumber(b[3] or '0')
+      local open_until = tonumber(b[1] or '0')
+      if open_until > 0 then
+        if now < open_until then return {0, open_until - now, 'breaker', 1} end
+        local probe_until = tonumber(b[2] or '0')
+        if now < probe_until then return {0, probe_until - now, 'probe', 1} end
+        probe = 1
+      end
+    end
     for i = 1, nc do
       local ttl = redis.call('PTTL', KEYS[1 + nb + i])
       if ttl > 0 then return {0, ttl, 'cooldown', i} end
@@ -33,7 +50,7 @@ enum LimiterScripts {
     local levels = {}
     local wait, blocking = 0, 0
     for i = 1, nb do
-      local a = 5 + (i - 1) * 4
+      local a = 7 + (i - 1) * 4
       local cap, rate, amount, floor = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
       local key = KEYS[1 + i]
       local state = redis.call('HMGET', key, 't', 'ts')
@@ -42,18 +59,17 @@ enum LimiterScripts {
         level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate)
       end
       levels[i] = level
-      local reserve = cap * floor
-      local need = math.min(amount, cap - reserve) + reserve
+      local keep = cap * floor
+      local need = math.min(amount, cap - keep) + keep
       if level < need then
         local w = math.ceil((need - level) / rate)
         if w > wait then wait, blocking = w, i end
       end
     end
     if wait > 0 then return {0, wait, 'bucket', blocking} end
-    local used = {}
     for i = 1, ng do
-      local a = 5 + nb * 4 + (i - 1) * 4
-      local limit, amount, seed, ttl = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+      local a = 7 + nb * 4 + (i - 1) * 4
+      local limit, seed, ttl = tonumber(ARGV[a]), ARGV[a + 2], tonumber(ARGV[a + 3])
       local key = KEYS[1 + nb + nc + i]
       local value = redis.call('GET', key)
       if not value then
@@ -62,9 +78,14 @@ enum LimiterScripts {
       end
       if tonumber(value) >= limit then return {0, redis.call('TTL', key) * 1000, 'budget', i} end
     end
+    if probe == 1 then
+      redis.call('HSET', KEYS[2 + nb + nc + ng], 'probe_until', now + probems)
+    end
+    local reply = {1, probe, fails}
+    if not reserve then return reply end
     local fields = {}
     for i = 1, nb do
-      local a = 5 + (i - 1) * 4
+      local a = 7 + (i - 1) * 4
       local cap, rate, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
       local key = KEYS[1 + i]
       redis.call('HSET', key, 't', tostring(levels[i] - amount), 'ts', now)
@@ -73,21 +94,56 @@ enum LimiterScripts {
       fields[#fields + 1] = tostring(amount) .. '|' .. ARGV[a] .. '|' .. ARGV[a + 1]
     end
     for i = 1, ng do
-      local a = 5 + nb * 4 + (i - 1) * 4
+      local a = 7 + nb * 4 + (i - 1) * 4
       local key = KEYS[1 + nb + nc + i]
-      used[i] = redis.call('INCRBYFLOAT', key, ARGV[a + 1])
+      reply[#reply + 1] = redis.call('INCRBYFLOAT', key, ARGV[a + 1])
       fields[#fields + 1] = key
       fields[#fields + 1] = ARGV[a + 1]
     end
-    if #fields > 0 then
-      redis.call('HSET', KEYS[1], unpack(fields))
-    else
-      redis.call('HSET', KEYS[1], '-', '0')
-    end
+    redis.call('HSET', KEYS[1], unpack(fields))
     redis.call('PEXPIRE', KEYS[1], resttl)
-    local reply = {1}
-    for i = 1, ng do reply[#reply + 1] = used[i] end
     return reply
+    """)
+
+    /// Circuit breaker bookkeeping after a call of one provider/model (KEYS[1]).
+    ///
+    /// ARGV: outcome (1 success, 0 counted failure), consecutive failures that open it, failure
+    /// ratio that opens it, calls the ratio needs, ratio window (ms), open time (ms).
+    /// Closed → open after N consecutive failures, or a failure ratio ≥ R over a window with at
+    /// least M calls; open → half-open when the open time has passed (admission lets one probe
+    /// through); the probe's success closes it, its failure opens it again.
+    /// Returns 1 when this call opened (or re-opened) the breaker, else 0.
+    static let breaker = RedisScript("""
+    local ok = ARGV[1] == '1'
+    local n, ratio, minimum, window, open = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local b = redis.call('HMGET', KEYS[1], 'fails', 'ws', 'wf', 'wt', 'open_until')
+    local fails, ws, wf, wt = tonumber(b[1] or '0'), tonumber(b[2] or '0'), tonumber(b[3] or '0'), tonumber(b[4] or '0')
+    local open_until = tonumber(b[5] or '0')
+    if now - ws > window then ws, wf, wt = now, 0, 0 end
+    wt = wt + 1
+    local opened = 0
+    if ok then
+      fails = 0
+      if open_until > 0 and now >= open_until then
+        open_until = 0
+        wf, wt = 0, 0
+        redis.call('HDEL', KEYS[1], 'probe_until')
+      end
+    else
+      fails = fails + 1
+      wf = wf + 1
+      if open_until > 0 and now >= open_until then
+        open_until, opened = now + open, 1
+        redis.call('HDEL', KEYS[1], 'probe_until')
+      elseif open_until == 0 and (fails >= n or (wt >= minimum and wf / wt >= ratio)) then
+        open_until, opened = now + open, 1
+      end
+    end
+    redis.call('HSET', KEYS[1], 'fails', fails, 'ws', ws, 'wf', wf, 'wt', wt, 'open_until', open_until)
+    redis.call('PEXPIRE', KEYS[1], window * 2 + open + 60000)
+    return opened
     """)
 
     /// Settlement: replaces what a reservation took by what the call actually used, once.

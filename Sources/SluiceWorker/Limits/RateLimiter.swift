@@ -82,20 +82,31 @@ public struct RateLimiter: Sendable {
         public var budgets: [Budget]
         /// How long an unsettled reservation is kept (then it expires and nothing is refunded).
         public var reservationTTL: Duration
+        /// The provider/model's circuit breaker key, if it has one.
+        public var breaker: String?
+        /// How long a half-open breaker's probe may take before another start may probe.
+        public var probeTimeout: Duration
 
-        public init(reservation: String, buckets: [Bucket], cooldowns: [String], budgets: [Budget], reservationTTL: Duration) {
+        public init(reservation: String, buckets: [Bucket], cooldowns: [String], budgets: [Budget], reservationTTL: Duration,
+                    breaker: String? = nil, probeTimeout: Duration = .seconds(30)) {
             self.reservation = reservation
             self.buckets = buckets
             self.cooldowns = cooldowns
             self.budgets = budgets
             self.reservationTTL = reservationTTL
+            self.breaker = breaker
+            self.probeTimeout = probeTimeout
         }
     }
 
     /// What admission decided.
     public enum Decision: Sendable, Equatable {
-        /// Taken from every bucket and budget; the values are the budget counters afterwards.
-        case admitted(budgetsUsed: [Double])
+        /// Taken from every bucket and budget; `budgetsUsed` are the budget counters afterwards;
+        /// `probe`: this start is the half-open breaker's probe; `breakerFailures`: failures the
+        /// breaker has on record (its successes must then be recorded too).
+        case admitted(budgetsUsed: [Double], probe: Bool = false, breakerFailures: Int = 0)
+        /// The provider/model's circuit breaker is open (or its probe is running): wait this long.
+        case breaker(wait: Duration)
         /// The bucket at this index is short: wait this long.
         case bucket(index: Int, wait: Duration)
         /// The cooldown at this index is in force for this long.
@@ -130,8 +141,10 @@ public struct RateLimiter: Sendable {
         keys += request.buckets.map(\.key)
         keys += request.cooldowns
         keys += request.budgets.map(\.key)
+        if let breaker = request.breaker { keys.append(breaker) }
         var args = [String(request.buckets.count), String(request.cooldowns.count), String(request.budgets.count),
-                    String(max(1000, Int(request.reservationTTL.components.seconds) * 1000))]
+                    String(max(1000, Int(request.reservationTTL.components.seconds) * 1000)),
+                    request.breaker == nil ? "0" : "1", String(Self.milliseconds(request.probeTimeout))]
         for bucket in request.buckets {
             args += [Self.number(bucket.capacity), Self.number(bucket.refillPerMillisecond), Self.number(bucket.amount),
                      Self.number(bucket.floorFraction)]
@@ -149,13 +162,17 @@ public struct RateLimiter: Sendable {
             throw WorkerError(.limiter, "the admission script returned \(reply)")
         }
         if first == 1 {
-            return .admitted(budgetsUsed: items.dropFirst().compactMap { $0.string.flatMap(Double.init) })
+            return .admitted(budgetsUsed: items.dropFirst(3).compactMap { $0.string.flatMap(Double.init) },
+                             probe: items.count > 1 && items[1].int == 1, breakerFailures: Int(items.count > 2 ? items[2].int ?? 0 : 0))
         }
         let wait = Duration.milliseconds(max(1, items.count > 1 ? (items[1].int ?? 1) : 1))
         let index = items.count > 3 ? Int(items[3].int ?? 1) - 1 : 0
         switch items.count > 2 ? items[2].string : nil {
         case "cooldown": return .cooldown(index: index, wait: wait)
         case "budget": return .budget(index: index, resetsIn: wait)
+        case "breaker": return .breaker(wait: wait)
+        // A half-open breaker's probe is running: look again soon (it may close any moment).
+        case "probe": return .breaker(wait: min(wait, .seconds(2)))
         default: return .bucket(index: index, wait: wait)
         }
     }
@@ -183,6 +200,48 @@ public struct RateLimiter: Sendable {
     public func cooldown(_ cooldownKey: String, for duration: Duration) async throws(RedisError) {
         let ms = max(1, Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000))
         _ = try await redis.eval(LimiterScripts.cooldown, keys: [cooldownKey], args: [String(ms)])
+    }
+
+    /// Circuit breaker settings (see ``LimiterScripts/breaker``).
+    public struct BreakerPolicy: Sendable, Hashable {
+        /// Consecutive failures that open the breaker. Default 5.
+        public var consecutiveFailures: Int = 5
+        /// Failure ratio over `window` that opens it… Default 0.5.
+        public var failureRatio: Double = 0.5
+        /// …once the window has at least this many calls. Default 20.
+        public var minimumCalls: Int = 20
+        /// The ratio's window. Default 30 s.
+        public var window: Duration = .seconds(30)
+        /// How long it stays open before a probe (the provider's Retry-After when longer).
+        /// Default 30 s.
+        public var openFor: Duration = .seconds(30)
+        public init() {}
+    }
+
+    /// Records a call's outcome in the provider/model's breaker (a counted failure, or a
+    /// success). Returns true when this call opened it.
+    @discardableResult
+    public func recordBreaker(_ breakerKey: String, success: Bool, policy: BreakerPolicy, openFor: Duration? = nil) async throws(RedisError) -> Bool {
+        let reply = try await redis.eval(LimiterScripts.breaker, keys: [breakerKey], args: [
+            success ? "1" : "0", String(policy.consecutiveFailures), Self.number(policy.failureRatio), String(policy.minimumCalls),
+            String(Self.milliseconds(policy.window)), String(Self.milliseconds(max(openFor ?? .zero, policy.openFor))),
+        ])
+        return reply.int == 1
+    }
+
+    /// A breaker's state for `sluice limits show`: open for how long, failures on record.
+    public func breakerState(_ breakerKey: String) async throws(RedisError) -> (openFor: Duration?, failures: Int) {
+        let replies = try await redis.pipeline([["HMGET", breakerKey, "open_until", "fails"], ["TIME"]])
+        guard let fields = replies[0].array, let time = replies[1].array, time.count == 2,
+              let seconds = time[0].string.flatMap(Double.init), let micros = time[1].string.flatMap(Double.init) else { return (nil, 0) }
+        let now = seconds * 1000 + (micros / 1000).rounded(.down)
+        let openUntil = fields.first?.string.flatMap(Double.init) ?? 0
+        let failures = Int(fields.last?.string.flatMap(Double.init) ?? 0)
+        return (openUntil > now ? .milliseconds(Int64(openUntil - now)) : nil, failures)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Lowers a bucket to what the provider reports remaining.
