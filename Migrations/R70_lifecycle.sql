@@ -156,7 +156,12 @@ BEGIN
                f.result ->> 'finish_reason', f.result -> 'raw_response',
                coalesce(f.input_tokens, 0), coalesce(f.output_tokens, 0),
                coalesce(f.cache_read_tokens, 0), coalesce(f.cache_write_tokens, 0),
-               f.cost_usd, f.result ->> 'provider', f.result ->> 'model',
+               -- The job's cost: this attempt's and every earlier attempt's that reported usage
+               -- (a cut stream, a failure after tokens were spent), not only the successful one.
+               CASE WHEN f.cost_usd IS NULL THEN NULL
+                    ELSE f.cost_usd + coalesce((SELECT sum(a.cost_usd) FROM sluice.attempts a
+                                                 WHERE a.job_id = f.id AND a.attempt < f.attempt), 0) END,
+               f.result ->> 'provider', f.result ->> 'model',
                (f.result ->> 'latency_ms')::double precision, (f.result ->> 'ttft_ms')::double precision
           FROM upd f WHERE f.outcome = 'succeeded'
         ON CONFLICT (job_id) DO NOTHING

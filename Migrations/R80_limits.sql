@@ -86,7 +86,7 @@ BEGIN
         SELECT j.id FROM sluice.jobs j JOIN items i ON i.id = j.id
          WHERE j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
          ORDER BY j.id
-           FOR UPDATE OF j
+           FOR NO KEY UPDATE OF j
     ), upd AS (
         UPDATE sluice.jobs j
            SET state = 'queued', attempt = j.attempt - 1, run_at = greatest(i.run_at, now()), lease_owner = NULL,

@@ -75,6 +75,26 @@ struct WorkerProviderTests {
         #expect((a.costUSD ?? 0) > 0)
     }
 
+    /// A job's cost counts every attempt that spent tokens: an Anthropic stream cut after its
+    /// first chunks (input usage already reported) is paid for, then the retry succeeds.
+    @Test func jobCostIsTheSumOverItsAttempts() async throws {
+        let s = try await setUp()
+        let id = try await s.h.client.enqueue(JobSpec(
+            tenant: "acme", provider: "anthropic", model: "claude-sonnet-4-5",
+            request: chat("a prompt long enough to cost something [[mock: disconnect_after=2, fail_times=1, tokens=8]]"),
+            maxOutputTokens: 50, maxAttempts: 3)).id
+        let job = try await s.h.withWorkers([try worker(s)]) { try await s.h.client.wait(for: id, timeout: .seconds(30)) }
+        #expect(job.state == .succeeded)
+        #expect(job.attempt == 2)
+        let costs = try await s.h.postgres.query(
+            "SELECT coalesce(cost_usd, 0)::float8 FROM sluice.attempts WHERE job_id = $1 ORDER BY attempt", [id])
+            .rows.map { try $0.decode(Double.self, at: 0) }
+        #expect(costs.count == 2)
+        #expect(costs[0] > 0, "the cut attempt reported input usage and is costed")
+        let result = try #require(try await s.h.client.result(id))
+        #expect(abs((result.costUSD ?? 0) - (costs[0] + costs[1])) < 1e-9)
+    }
+
     @Test func overloadedThenSuccessAndCutStreamsNeverSucceed() async throws {
         let s = try await setUp()
         let retried = try await s.h.client.enqueue(JobSpec(

@@ -10,6 +10,8 @@ public struct JobResult: Sendable, Hashable {
     public var finishReason: String?
     public var rawResponse: JSONDocument?
     public var usage: Usage
+    /// USD of the whole job: every attempt that reported usage (failed ones too), nil when the
+    /// model has no price.
     public var costUSD: Double?
     public var provider: String
     public var model: String
