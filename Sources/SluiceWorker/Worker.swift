@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import Sluice
 public import SluicePostgres
+import Metrics
 import SluiceSupport
 
 /// One worker process's engine: claims jobs in batches sized to its free slots, runs them
@@ -22,6 +23,8 @@ public final class Worker: Service, Sendable {
     let wakeup = Wakeup()
     let draining = Locked(false)
     let completer: Completer
+    /// The process's metrics (swift-metrics; no-ops unless the application bootstrapped a backend).
+    let metrics: WorkerMetrics
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -37,14 +40,19 @@ public final class Worker: Service, Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = "\(workerID)"
         self.logger = logger
+        self.metrics = WorkerMetrics()
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
-                                   interval: configuration.completionInterval, logger: logger)
+                                   interval: configuration.completionInterval, metrics: metrics, logger: logger)
     }
 
     /// Jobs running in this process now.
     public var inFlight: Int { running.withLock { $0.count } }
+
+    /// Whether graceful shutdown began: no more claims, in-flight jobs finishing (`/readyz`
+    /// answers not ready).
+    public var isDraining: Bool { draining.current }
 
     /// Free slots ordinary (non-privileged) jobs may take.
     func ordinaryFree(inFlight: Int) -> Int {
@@ -57,6 +65,9 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         try await register()
+        metrics.slotsGauge.record(configuration.concurrency)
+        metrics.runningGauge.record(0)
+        metrics.drainingGauge.record(0)
         logger.info("worker started", metadata: [
             "concurrency": "\(configuration.concurrency)",
             "lanes": "\(configuration.lanes.map(\.rawValue).joined(separator: ","))",
@@ -73,6 +84,7 @@ public final class Worker: Service, Sendable {
                 await self.claimLoop()
             } onGracefulShutdown: {
                 self.draining.withLock { $0 = true }
+                self.metrics.drainingGauge.record(1)
                 Task { await self.wakeup.signal() }
             }
             // In-flight jobs are done (or released); write what is left and stop the helpers.
@@ -114,7 +126,11 @@ public final class Worker: Service, Sendable {
                         pollDelay = configuration.pollInterval
                         for job in claimed {
                             let control = JobControl(timeout: job.timeout)
-                            running.withLock { $0[job.id] = (job.attempt, control) }
+                            let now = running.withLock { running -> Int in
+                                running[job.id] = (job.attempt, control)
+                                return running.count
+                            }
+                            metrics.runningGauge.record(now)
                             jobs.addTask {
                                 if let outcome = await self.execute(job, control: control) {
                                     await self.completer.submit(outcome)
@@ -123,6 +139,7 @@ public final class Worker: Service, Sendable {
                                     running.removeValue(forKey: job.id)
                                     return running.count
                                 }
+                                self.metrics.runningGauge.record(left)
                                 if control.reason == .shutdown {
                                     await self.release(job)
                                 }
@@ -155,15 +172,60 @@ public final class Worker: Service, Sendable {
     }
 
     private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {
-        try await store.claim(.init(
+        let start = ContinuousClock.now
+        let jobs = try await store.claim(.init(
             worker: id, limit: limit, lanes: configuration.lanes, tenants: configuration.tenants,
             lease: configuration.lease, starvationAfter: configuration.starvationAfter, reserved: reserved,
             tenantWindow: configuration.claimTenantWindow))
+        metrics.claimDuration.record(duration: ContinuousClock.now - start)
+        if !jobs.isEmpty { metrics.claimBatchSize.record(jobs.count) }
+        for job in jobs {
+            metrics.job(job).claimed.increment()
+            // Both timestamps are the database's clock: started_at is set by the claim.
+            if let startedAt = job.startedAt {
+                metrics.pickup(job.lane).recordSeconds(max(0, startedAt.timeIntervalSince(job.runAt)))
+            }
+        }
+        return jobs
     }
 
     /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
     /// owns the job (lease lost) or it goes back to the queue (shutdown).
     func execute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        let outcome = await attempt(job, control: control)
+        if let outcome { record(outcome, of: job) }
+        return outcome
+    }
+
+    /// Counts the attempt's outcome and logs retries, dead letters and cancellations with the
+    /// job's id, tenant and attempt (the error text redacted; never the prompt or output).
+    private func record(_ outcome: AttemptOutcome, of job: Job) {
+        let handles = metrics.job(job)
+        var metadata: Logger.Metadata = [
+            "job_id": "\(job.id)", "tenant": "\(job.tenant)", "attempt": "\(job.attempt)", "lane": "\(job.lane.rawValue)",
+            "provider": "\(job.provider)", "model": "\(job.model)",
+        ]
+        if let errorClass = outcome.errorClass { metadata["error_class"] = "\(errorClass.rawValue)" }
+        if let message = outcome.errorMessage { metadata["error"] = "\(LogRedaction.redact(message))" }
+        switch outcome.kind {
+        case .succeeded:
+            handles.succeeded.increment()
+            logger.debug("job succeeded", metadata: metadata)
+        case .retry:
+            handles.retried.increment()
+            if let retryAt = outcome.retryAt { metadata["retry_in_ms"] = "\(Int(retryAt.timeIntervalSinceNow * 1000))" }
+            logger.info("attempt failed; job will be retried", metadata: metadata)
+        case .dead:
+            handles.dead.increment()
+            if let reason = outcome.reason { metadata["reason"] = "\(LogRedaction.redact(reason))" }
+            logger.warning("job dead-lettered", metadata: metadata)
+        case .cancelled:
+            handles.cancelled.increment()
+            logger.info("job cancelled while running", metadata: metadata)
+        }
+    }
+
+    private func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
@@ -181,6 +243,9 @@ public final class Worker: Service, Sendable {
             maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
             traceparent: job.traceparent, attempt: job.attempt)
 
+        let callMetrics = metrics.call(provider: job.provider, model: job.model)
+        let inFlightCalls = metrics.inFlight(provider: job.provider)
+        inFlightCalls.increment()
         var result = await control.run { () -> Result<ProviderResult, ProviderFailure> in
             do {
                 return .success(try await provider.call(call))
@@ -193,6 +258,8 @@ public final class Worker: Service, Sendable {
             }
         }
         outcome.duration = clock.now - start
+        inFlightCalls.decrement()
+        callMetrics.latency.record(duration: outcome.duration)
 
         if let reason = control.reason {
             switch reason {
@@ -212,6 +279,8 @@ public final class Worker: Service, Sendable {
         }
         switch result {
         case .success(let value):
+            metrics.record(usage: value.usage, cost: value.costUSD, handles: callMetrics)
+            if let ttft = value.timeToFirstToken { callMetrics.ttft.record(duration: ttft) }
             outcome.kind = .succeeded
             outcome.usage = value.usage
             outcome.costUSD = value.costUSD
@@ -223,9 +292,15 @@ public final class Worker: Service, Sendable {
             outcome.httpStatus = failure.httpStatus
             outcome.usage = failure.usage
             outcome.costUSD = failure.costUSD
+            metrics.record(usage: failure.usage, cost: failure.costUSD, handles: callMetrics)
+            metrics.error(provider: job.provider, model: job.model, errorClass: failure.errorClass).increment()
+            if failure.httpStatus == 429 { callMetrics.rateLimited.increment() }
             if failure.isRetryable && job.attempt < job.maxAttempts {
                 outcome.kind = .retry
                 let delay = retry.delay(afterAttempt: job.attempt, retryAfter: failure.retryAfter)
+                if let retryAfter = failure.retryAfter, retryAfter > .zero {
+                    callMetrics.retryAfter.increment(by: delay.milliseconds / 1000)
+                }
                 outcome.retryAt = Date().addingTimeInterval(delay.milliseconds / 1000)
             } else {
                 outcome.kind = .dead
@@ -315,7 +390,10 @@ public final class Worker: Service, Sendable {
             if Task.isCancelled { break }
             do {
                 let rescued = try await store.rescueExpired(limit: 1000)
-                if rescued > 0 { logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"]) }
+                if rescued > 0 {
+                    metrics.rescued.increment(by: rescued)
+                    logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"])
+                }
                 try await store.removeSilentWorkers(silentFor: configuration.workerExpiry)
             } catch {
                 logger.warning("rescue failed", metadata: ["error": "\(error)"])
