@@ -270,4 +270,62 @@ struct OpsEndpointTests {
         workers.send(SIGTERM)
         #expect(await workers.waitForExit(timeout: .seconds(30)) == .exited(0))
     }
+
+    /// A private redis-server for one test (SIGKILLed and reaped when the test ends).
+    func startRedis(port: Int) async throws -> ChildProcess {
+        let redis = try ChildProcess.spawn("/usr/bin/redis-server", [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+        ], stopSignal: SIGKILL)
+        for _ in 0..<100 {
+            if !Self.canBind(port) { return redis }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Failure("redis-server on port \(port) did not start")
+    }
+
+    @Test func readyzFollowsRedisAndDraining() async throws {
+        let h = try WorkerHarness.current
+        let redisPort = try Self.freePortPair()
+        var redis = try await startRedis(port: redisPort)
+        let port = try Self.freePortPair()
+        let workers = try startWorkers(h, port: port, extra: ["--log-level", "critical"],
+                                       environment: ["SLUICE_REDIS_URL": "redis://127.0.0.1:\(redisPort)"])
+        let http = HTTPClient(logger: h.logger)
+        defer { Task { await http.shutdown() } }
+        let ready = "http://127.0.0.1:\(port)/readyz"
+        _ = try await waitForStatus(http, ready, 200)
+
+        redis.send(SIGKILL)
+        #expect(await redis.waitForExit(timeout: .seconds(10)) != nil)
+        let body = try await waitForStatus(http, ready, 503)
+        #expect(body.contains("\"redis\""), "\(body)")
+        #expect(!body.contains("\"postgres\""), "\(body)")
+        redis = try await startRedis(port: redisPort)
+        _ = try await waitForStatus(http, ready, 200)
+
+        // Draining: after SIGTERM the process running a slow job answers 503 "draining" until
+        // the job is done, and exits 0.
+        let id = try await h.client.enqueue(echo("acme", "slow", metadata: #"{"echo_delay_ms":4000}"#)).id
+        var owner: String?
+        for _ in 0..<100 {
+            owner = try await h.client.job(id)?.leaseOwner
+            if owner != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let pids = try await h.postgres.query("SELECT pid FROM sluice.workers ORDER BY pid", []).rows.map { try $0.decode(Int32.self, at: 0) }
+        workers.send(SIGTERM)
+        var sawDraining = false
+        for _ in 0..<30 where !sawDraining {
+            for index in 0..<2 {
+                if let answer = await get(http, "http://127.0.0.1:\(port + index)/readyz"), answer.status == 503,
+                   answer.body.contains("\"draining\"") {
+                    sawDraining = true
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(sawDraining, "no process answered 503 draining (owner \(owner ?? "none"), workers \(pids))")
+        #expect(await workers.waitForExit(timeout: .seconds(30)) == .exited(0))
+        #expect(try await h.client.job(id)?.state == .succeeded)
+    }
 }
