@@ -65,9 +65,10 @@ public struct ReadinessProbe: Sendable {
     /// so a hung dependency never hangs the probe.
     private static func run(_ check: ReadinessCheck, timeout: Duration) async -> String? {
         let once = Locked<CheckedContinuation<String?, Never>?>(nil)
+        let timer = Locked<Task<Void, Never>?>(nil)
         return await withCheckedContinuation { continuation in
             once.withLock { $0 = continuation }
-            func finish(_ value: String?) {
+            @Sendable func finish(_ value: String?) {
                 once.withLock { stored in
                     stored?.resume(returning: value)
                     stored = nil
@@ -80,11 +81,14 @@ public struct ReadinessProbe: Sendable {
                 } catch {
                     finish(LogRedaction.redact("\(error)"))
                 }
+                timer.withLock { $0?.cancel() }
             }
-            Task {
-                try? await Task.sleep(for: timeout)
-                finish("no answer within \(timeout)")
-                work.cancel()
+            timer.withLock { timer in
+                timer = Task {
+                    do { try await Task.sleep(for: timeout) } catch { return }
+                    finish("no answer within \(timeout)")
+                    work.cancel()
+                }
             }
         }
     }

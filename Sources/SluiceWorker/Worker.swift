@@ -201,28 +201,35 @@ public final class Worker: Service, Sendable {
     /// job's id, tenant and attempt (the error text redacted; never the prompt or output).
     private func record(_ outcome: AttemptOutcome, of job: Job) {
         let handles = metrics.job(job)
+        // Metadata is an autoclosure argument: built only when the level is enabled (not for
+        // every succeeded job at the default level).
+        switch outcome.kind {
+        case .succeeded:
+            handles.succeeded.increment()
+            logger.debug("job succeeded", metadata: Self.logMetadata(job, outcome))
+        case .retry:
+            handles.retried.increment()
+            logger.info("attempt failed; job will be retried", metadata: Self.logMetadata(job, outcome))
+        case .dead:
+            handles.dead.increment()
+            logger.warning("job dead-lettered", metadata: Self.logMetadata(job, outcome))
+        case .cancelled:
+            handles.cancelled.increment()
+            logger.info("job cancelled while running", metadata: Self.logMetadata(job, outcome))
+        }
+    }
+
+    /// `job_id`, `tenant`, `attempt`, lane, provider, model and what went wrong (free text redacted).
+    static func logMetadata(_ job: Job, _ outcome: AttemptOutcome) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
             "job_id": "\(job.id)", "tenant": "\(job.tenant)", "attempt": "\(job.attempt)", "lane": "\(job.lane.rawValue)",
             "provider": "\(job.provider)", "model": "\(job.model)",
         ]
         if let errorClass = outcome.errorClass { metadata["error_class"] = "\(errorClass.rawValue)" }
         if let message = outcome.errorMessage { metadata["error"] = "\(LogRedaction.redact(message))" }
-        switch outcome.kind {
-        case .succeeded:
-            handles.succeeded.increment()
-            logger.debug("job succeeded", metadata: metadata)
-        case .retry:
-            handles.retried.increment()
-            if let retryAt = outcome.retryAt { metadata["retry_in_ms"] = "\(Int(retryAt.timeIntervalSinceNow * 1000))" }
-            logger.info("attempt failed; job will be retried", metadata: metadata)
-        case .dead:
-            handles.dead.increment()
-            if let reason = outcome.reason { metadata["reason"] = "\(LogRedaction.redact(reason))" }
-            logger.warning("job dead-lettered", metadata: metadata)
-        case .cancelled:
-            handles.cancelled.increment()
-            logger.info("job cancelled while running", metadata: metadata)
-        }
+        if let reason = outcome.reason { metadata["reason"] = "\(LogRedaction.redact(reason))" }
+        if let retryAt = outcome.retryAt { metadata["retry_in_ms"] = "\(max(0, Int(retryAt.timeIntervalSinceNow * 1000)))" }
+        return metadata
     }
 
     private func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
