@@ -3,6 +3,7 @@ import Logging
 import Sluice
 import SluiceHTTP
 import SluiceJSON
+import SluiceMockProvider
 import SluicePostgres
 import SluiceTestScope
 import SluiceTestSupport
@@ -327,5 +328,53 @@ struct OpsEndpointTests {
         #expect(sawDraining, "no process answered 503 draining (owner \(owner ?? "none"), workers \(pids))")
         #expect(await workers.waitForExit(timeout: .seconds(30)) == .exited(0))
         #expect(try await h.client.job(id)?.state == .succeeded)
+    }
+
+    /// A real provider call over HTTP (the mock, OpenAI wire format): a 429 with Retry-After,
+    /// then success; the 429, the Retry-After wait, tokens, cost and TTFT show on /metrics.
+    @Test func providerCallsAreMeasured() async throws {
+        let h = try WorkerHarness.current
+        let scope = try TestScope.required(for: "the mock provider")
+        let mock = try await MockProviderServer.start(configuration: .init(port: 0), logger: h.logger)
+        scope.onExit("mock provider") { await mock.stop() }
+        try await h.client.register(providers: [RegisteredProvider(name: "openai", kind: .openai, models: ["gpt-4o-mini"])])
+        let port = try Self.freePortPair()
+        let workers = try startWorkers(h, port: port, extra: ["--log-level", "info"], environment: [
+            "OPENAI_BASE_URL": mock.openAIBaseURL.absoluteString, "OPENAI_API_KEY": "sk-test-openai-key-0001",
+        ])
+        let http = HTTPClient(logger: h.logger)
+        defer { Task { await http.shutdown() } }
+        _ = try await waitForStatus(http, "http://127.0.0.1:\(port)/readyz", 200)
+        let id = try await h.client.enqueue(JobSpec(
+            tenant: "acme", lane: .interactive, provider: "openai", model: "gpt-4o-mini",
+            request: chat("measure me [[mock: status=429, retry_after_ms=200, fail_times=1, tokens=7]]"))).id
+        let job = try await h.client.wait(for: id, timeout: .seconds(30))
+        #expect(job.state == .succeeded)
+        #expect(job.attempt == 2)
+
+        let labels = ["provider": "openai", "model": "gpt-4o-mini"]
+        var scrapes: [Scrape] = []
+        for _ in 0..<50 {
+            scrapes = [try await scrape(port), try await scrape(port + 1)]
+            if scrapes.map({ $0.sum("sluice_job_attempts_total", ["outcome": "succeeded"]) }).reduce(0, +) == 1 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        func total(_ name: String, _ extra: [String: String] = [:]) -> Double {
+            scrapes.map { $0.sum(name, labels.merging(extra) { $1 }) }.reduce(0, +)
+        }
+        #expect(total("sluice_provider_rate_limited_total") == 1)
+        #expect(abs(total("sluice_provider_retry_after_seconds_total") - 0.2) < 0.001)
+        #expect(total("sluice_provider_errors_total", ["error_class": "rate_limited"]) == 1)
+        #expect(total("sluice_job_attempts_total", ["outcome": "retried", "lane": "interactive"]) == 1)
+        #expect(total("sluice_tokens_total", ["kind": "output"]) == 7)
+        #expect(total("sluice_tokens_total", ["kind": "input"]) > 0)
+        #expect(total("sluice_cost_usd_total") > 0)
+        #expect(total("sluice_provider_ttft_seconds_count") == 1)
+        #expect(total("sluice_provider_latency_seconds_count") == 2)
+        #expect(scrapes.map { $0.sum("sluice_provider_calls_in_flight", ["provider": "openai"]) }.reduce(0, +) == 0)
+
+        workers.send(SIGTERM)
+        #expect(await workers.waitForExit(timeout: .seconds(30)) == .exited(0))
+        #expect(!workers.standardError().contains("sk-test-openai-key-0001"))
     }
 }
