@@ -32,6 +32,8 @@ let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
 
 let package = Package(
     name: "sluice",
@@ -46,6 +48,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Operations: metrics through swift-metrics (the worker library), exported by
+        // swift-prometheus on /metrics, /healthz and /readyz served by Hummingbird (the CLI only).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: C system libraries (found by pkg-config) and the shim for variadic calls
@@ -55,7 +62,7 @@ let package = Package(
         .target(name: "CSluiceShims", dependencies: ["CCurl"]),
 
         // MARK: Thin safe wrappers (no job vocabulary)
-        .target(name: "SluiceSupport", dependencies: [log], swiftSettings: swiftSettings),
+        .target(name: "SluiceSupport", dependencies: ["SluiceJSON", log], swiftSettings: swiftSettings),
         .target(name: "SluicePostgres", dependencies: ["CLibPQ", "SluiceSupport", log, lifecycle], swiftSettings: swiftSettings),
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceSupport", log, lifecycle], swiftSettings: swiftSettings),
         .target(name: "SluiceHTTP", dependencies: ["CCurl", "CSluiceShims", "SluiceSupport", log, lifecycle], swiftSettings: swiftSettings),
@@ -84,7 +91,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceSupport", log, lifecycle],
+            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceSupport", log, lifecycle, metrics],
             swiftSettings: swiftSettings
         ),
 
@@ -92,8 +99,9 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
+                "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
                 argumentParser, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                metrics, prometheus, hummingbird,
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,6 +123,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SluiceJSONTests", dependencies: ["SluiceJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceSupportTests", dependencies: ["SluiceSupport", "SluiceJSON", log], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluicePostgresTests",
             dependencies: ["SluicePostgres", "SluicePostgresTestSupport", "SluiceSupport", "SluiceTestScope", log],
@@ -137,7 +146,6 @@ let package = Package(
 
 if development {
     package.dependencies += [
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),

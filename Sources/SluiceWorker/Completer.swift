@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Sluice
 import SluicePostgres
 
@@ -26,6 +27,7 @@ actor Completer {
     private let interval: Duration
     private let maxConcurrentWrites: Int
     private let logger: Logger
+    private let metrics: WorkerMetrics
     private var buffer: [Pending] = []
     private var writing = 0
     /// Jobs whose outcomes are being written now.
@@ -33,7 +35,8 @@ actor Completer {
     private var failures = 0
 
     init(store: JobStore, workerID: String, batchSize: Int, interval: Duration,
-         maxConcurrentWrites: Int = 2, logger: Logger) {
+         maxConcurrentWrites: Int = 2, metrics: WorkerMetrics, logger: Logger) {
+        self.metrics = metrics
         self.store = store
         self.workerID = workerID
         self.batchSize = batchSize
@@ -109,7 +112,9 @@ actor Completer {
             let finished = outcomes.filter { $0.kind != .deferred }
             var recorded = try await store.deferJobs(worker: workerID, deferrals)
             if !finished.isEmpty {
+                let start = ContinuousClock.now
                 recorded += try await store.finishAttempts(worker: workerID, outcomes: finished)
+                metrics.finishDuration.record(duration: ContinuousClock.now - start)
             }
             writing -= 1
             failures = 0

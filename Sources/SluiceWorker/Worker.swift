@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import Sluice
 public import SluicePostgres
+import Metrics
 import SluiceSupport
 
 /// One worker process's engine: claims jobs in batches sized to its free slots, runs them
@@ -24,6 +25,8 @@ public final class Worker: Service, Sendable {
     let completer: Completer
     /// Rate limits, budgets and kill switches (nil: every claimed job starts).
     public let admission: Admission?
+    /// The process's metrics (swift-metrics; no-ops unless the application bootstrapped a backend).
+    let metrics: WorkerMetrics
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -43,14 +46,19 @@ public final class Worker: Service, Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = "\(workerID)"
         self.logger = logger
+        self.metrics = WorkerMetrics()
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
-                                   interval: configuration.completionInterval, logger: logger)
+                                   interval: configuration.completionInterval, metrics: metrics, logger: logger)
     }
 
     /// Jobs running in this process now.
     public var inFlight: Int { running.withLock { $0.count } }
+
+    /// Whether graceful shutdown began: no more claims, in-flight jobs finishing (`/readyz`
+    /// answers not ready).
+    public var isDraining: Bool { draining.current }
 
     /// Free slots ordinary (non-privileged) jobs may take.
     func ordinaryFree(inFlight: Int) -> Int {
@@ -64,6 +72,9 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         try await admission?.checkAtStart()
         try await register()
+        metrics.slotsGauge.record(configuration.concurrency)
+        metrics.runningGauge.record(0)
+        metrics.drainingGauge.record(0)
         logger.info("worker started", metadata: [
             "concurrency": "\(configuration.concurrency)",
             "lanes": "\(configuration.lanes.map(\.rawValue).joined(separator: ","))",
@@ -83,6 +94,7 @@ public final class Worker: Service, Sendable {
                 await self.claimLoop()
             } onGracefulShutdown: {
                 self.draining.withLock { $0 = true }
+                self.metrics.drainingGauge.record(1)
                 Task { await self.wakeup.signal() }
             }
             // In-flight jobs are done (or released); write what is left and stop the helpers.
@@ -129,7 +141,11 @@ public final class Worker: Service, Sendable {
                         pollDelay = configuration.pollInterval
                         for job in claimed {
                             let control = JobControl(timeout: job.timeout)
-                            running.withLock { $0[job.id] = (job.attempt, control) }
+                            let now = running.withLock { running -> Int in
+                                running[job.id] = (job.attempt, control)
+                                return running.count
+                            }
+                            metrics.runningGauge.record(now)
                             jobs.addTask {
                                 if let outcome = await self.admitAndExecute(job, control: control) {
                                     await self.completer.submit(outcome)
@@ -138,6 +154,7 @@ public final class Worker: Service, Sendable {
                                     running.removeValue(forKey: job.id)
                                     return running.count
                                 }
+                                self.metrics.runningGauge.record(left)
                                 if control.reason == .shutdown {
                                     await self.release(job)
                                 }
@@ -170,10 +187,21 @@ public final class Worker: Service, Sendable {
     }
 
     private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {
-        try await store.claim(.init(
+        let start = ContinuousClock.now
+        let jobs = try await store.claim(.init(
             worker: id, limit: limit, lanes: configuration.lanes, tenants: configuration.tenants,
             lease: configuration.lease, starvationAfter: configuration.starvationAfter, reserved: reserved,
             tenantWindow: configuration.claimTenantWindow, skipTenants: admission?.skipTenants ?? []))
+        metrics.claimDuration.record(duration: ContinuousClock.now - start)
+        if !jobs.isEmpty { metrics.claimBatchSize.record(jobs.count) }
+        for job in jobs {
+            metrics.job(job).claimed.increment()
+            // Both timestamps are the database's clock: started_at is set by the claim.
+            if let startedAt = job.startedAt {
+                metrics.pickup(job.lane).recordSeconds(max(0, startedAt.timeIntervalSince(job.runAt)))
+            }
+        }
+        return jobs
     }
 
     /// Admission (when configured), then the attempt, then settlement of what it reserved.
@@ -199,6 +227,49 @@ public final class Worker: Service, Sendable {
     /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
     /// owns the job (lease lost) or it goes back to the queue (shutdown).
     func execute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        let outcome = await attempt(job, control: control)
+        if let outcome { record(outcome, of: job) }
+        return outcome
+    }
+
+    /// Counts the attempt's outcome and logs retries, dead letters and cancellations with the
+    /// job's id, tenant and attempt (the error text redacted; never the prompt or output).
+    private func record(_ outcome: AttemptOutcome, of job: Job) {
+        let handles = metrics.job(job)
+        // Metadata is an autoclosure argument: built only when the level is enabled (not for
+        // every succeeded job at the default level).
+        switch outcome.kind {
+        case .succeeded:
+            handles.succeeded.increment()
+            logger.debug("job succeeded", metadata: Self.logMetadata(job, outcome))
+        case .retry:
+            handles.retried.increment()
+            logger.info("attempt failed; job will be retried", metadata: Self.logMetadata(job, outcome))
+        case .dead:
+            handles.dead.increment()
+            logger.warning("job dead-lettered", metadata: Self.logMetadata(job, outcome))
+        case .cancelled:
+            handles.cancelled.increment()
+            logger.info("job cancelled while running", metadata: Self.logMetadata(job, outcome))
+        case .deferred:
+            break  // not an attempt: admission put the job back (admitAndExecute)
+        }
+    }
+
+    /// `job_id`, `tenant`, `attempt`, lane, provider, model and what went wrong (free text redacted).
+    static func logMetadata(_ job: Job, _ outcome: AttemptOutcome) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "job_id": "\(job.id)", "tenant": "\(job.tenant)", "attempt": "\(job.attempt)", "lane": "\(job.lane.rawValue)",
+            "provider": "\(job.provider)", "model": "\(job.model)",
+        ]
+        if let errorClass = outcome.errorClass { metadata["error_class"] = "\(errorClass.rawValue)" }
+        if let message = outcome.errorMessage { metadata["error"] = "\(LogRedaction.redact(message))" }
+        if let reason = outcome.reason { metadata["reason"] = "\(LogRedaction.redact(reason))" }
+        if let retryAt = outcome.retryAt { metadata["retry_in_ms"] = "\(max(0, Int(retryAt.timeIntervalSinceNow * 1000)))" }
+        return metadata
+    }
+
+    private func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
@@ -216,6 +287,9 @@ public final class Worker: Service, Sendable {
             maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
             traceparent: job.traceparent, attempt: job.attempt)
 
+        let callMetrics = metrics.call(provider: job.provider, model: job.model)
+        let inFlightCalls = metrics.inFlight(provider: job.provider)
+        inFlightCalls.increment()
         var result = await control.run { () -> Result<ProviderResult, ProviderFailure> in
             do {
                 return .success(try await provider.call(call))
@@ -228,6 +302,8 @@ public final class Worker: Service, Sendable {
             }
         }
         outcome.duration = clock.now - start
+        inFlightCalls.decrement()
+        callMetrics.latency.record(duration: outcome.duration)
 
         if let reason = control.reason {
             switch reason {
@@ -247,6 +323,8 @@ public final class Worker: Service, Sendable {
         }
         switch result {
         case .success(let value):
+            metrics.record(usage: value.usage, cost: value.costUSD, handles: callMetrics)
+            if let ttft = value.timeToFirstToken { callMetrics.ttft.record(duration: ttft) }
             outcome.kind = .succeeded
             outcome.usage = value.usage
             outcome.costUSD = value.costUSD
@@ -260,9 +338,15 @@ public final class Worker: Service, Sendable {
             outcome.costUSD = failure.costUSD
             outcome.retryAfter = failure.retryAfter
             outcome.rateLimits = failure.rateLimits
+            metrics.record(usage: failure.usage, cost: failure.costUSD, handles: callMetrics)
+            metrics.error(provider: job.provider, model: job.model, errorClass: failure.errorClass).increment()
+            if failure.httpStatus == 429 { callMetrics.rateLimited.increment() }
             if failure.isRetryable && job.attempt < job.maxAttempts {
                 outcome.kind = .retry
                 let delay = retry.delay(afterAttempt: job.attempt, retryAfter: failure.retryAfter)
+                if let retryAfter = failure.retryAfter, retryAfter > .zero {
+                    callMetrics.retryAfter.increment(by: delay.milliseconds / 1000)
+                }
                 outcome.retryAt = Date().addingTimeInterval(delay.milliseconds / 1000)
             } else {
                 outcome.kind = .dead
@@ -358,7 +442,10 @@ public final class Worker: Service, Sendable {
             if Task.isCancelled { break }
             do {
                 let rescued = try await store.rescueExpired(limit: 1000)
-                if rescued > 0 { logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"]) }
+                if rescued > 0 {
+                    metrics.rescued.increment(by: rescued)
+                    logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"])
+                }
                 try await store.removeSilentWorkers(silentFor: configuration.workerExpiry)
             } catch {
                 logger.warning("rescue failed", metadata: ["error": "\(error)"])

@@ -7,6 +7,7 @@ import SluiceHTTP
 import SluicePostgres
 import SluiceRedis
 import SluiceProviders
+import SluiceRedis
 import SluiceWorker
 import UnixSignals
 
@@ -54,6 +55,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Longest an outcome waits for its completion statement, in milliseconds (default 5).")
     var completionIntervalMs: Int?
 
+    @Option(name: .long, help: "Serve /metrics, /healthz and /readyz on this port; worker process i (from 0) uses port + i (default: $SLUICE_METRICS_PORT; no server when neither is set).")
+    var metricsPort: Int?
+
+    @Option(name: .long, help: "Address the metrics server binds.")
+    var metricsHost: String = "0.0.0.0"
+
+    @Option(name: .long, help: "Seconds between the queue depth samples taken by one elected process (default 15).")
+    var queueSampleSeconds: Double?
+
     @Flag(name: .long, help: .hidden)
     var child = false
 
@@ -64,19 +74,37 @@ struct WorkerCommand: AsyncParsableCommand {
             let count = processes ?? ProcessInfo.processInfo.activeProcessorCount
             guard count >= 1 && count <= 256 else { throw ValidationError("--processes must be from 1 to 256") }
             _ = try workerConfiguration()  // validate before spawning anything
-            let code = await WorkerSupervisor(processes: count, childArguments: childArguments(),
-                                              logger: try options.makeLogger("sluice.supervisor")).run()
+            let port = try resolvedMetricsPort(processes: count)
+            let code = await WorkerSupervisor(processes: count, metricsPorts: port.map { port in (0..<count).map { port + $0 } },
+                                              childArguments: { slot in childArguments(metricsPort: port.map { $0 + slot }) },
+                                              logger: try options.makeLogger("sluice.supervisor", defaultFormat: .json)).run()
             if code != 0 { throw ExitCode(code) }
         }
     }
 
-    private func childArguments() -> [String] {
+    /// The supervisor's arguments for one child: without `--processes`, with that child's own
+    /// `--metrics-port`.
+    private func childArguments(metricsPort: Int?) -> [String] {
         var arguments = Array(CommandLine.arguments.dropFirst())
-        if let index = arguments.firstIndex(of: "--processes") {
-            arguments.removeSubrange(index...min(index + 1, arguments.count - 1))
+        for option in ["--processes", "--metrics-port"] {
+            while let index = arguments.firstIndex(of: option) {
+                arguments.removeSubrange(index...min(index + 1, arguments.count - 1))
+            }
+            arguments.removeAll { $0.hasPrefix(option + "=") }
         }
-        arguments.removeAll { $0.hasPrefix("--processes=") }
+        if let metricsPort { arguments += ["--metrics-port", "\(metricsPort)"] }
         return arguments + ["--child"]
+    }
+
+    /// The first process's metrics port (`--metrics-port`, else $SLUICE_METRICS_PORT), nil for
+    /// none; checked so that every process's port (port + i) is valid.
+    func resolvedMetricsPort(processes: Int) throws -> Int? {
+        let text = metricsPort.map(String.init) ?? ProcessInfo.processInfo.environment["SLUICE_METRICS_PORT"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let text else { return nil }
+        guard let port = Int(text), port >= 1, port + processes - 1 <= 65535 else {
+            throw ValidationError("--metrics-port (or SLUICE_METRICS_PORT) must be from 1 to \(65536 - processes) for \(processes) process(es) (got \(text))")
+        }
+        return port
     }
 
     func workerConfiguration() throws -> WorkerConfiguration {
@@ -111,12 +139,16 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     private func runWorker() async throws {
-        let logger = try options.makeLogger("sluice.worker")
+        let logger = try options.makeLogger("sluice.worker", defaultFormat: .json)
         let configuration = try workerConfiguration()
+        let metricsPort = try resolvedMetricsPort(processes: 1)
+        // Before the worker creates its metric handles: swift-metrics binds them to the factory
+        // in place when they are made.
+        let registry = metricsPort.map { _ in PrometheusBackend.bootstrap() }
         let providersConfiguration = try ProvidersConfiguration.load(environment: options.environment)
         let prices = try PriceTable(overrides: providersConfiguration.priceOverrides, logger: logger)
         let http = HTTPClient(logger: logger)
-        let registry = ProviderRegistry(configuration: providersConfiguration, httpClient: http, priceTable: prices, logger: logger)
+        let providers = ProviderRegistry(configuration: providersConfiguration, httpClient: http, priceTable: prices, logger: logger)
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(),
                                       pool: .init(maxConnections: 8), logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: postgres), .init(service: http)]
@@ -138,12 +170,33 @@ struct WorkerCommand: AsyncParsableCommand {
                 return prices.cost(providers: [provider] + (kind.map { [$0] } ?? []), model: model, usage: usage)
             }, logger: logger)
         let worker = try Worker(configuration: configuration, postgres: postgres,
-                                providers: { registry.provider(named: $0) }, logger: logger, admission: admission)
+                                providers: { providers.provider(named: $0) }, logger: logger, admission: admission)
+        if let metricsPort, let registry {
+            // The operations endpoints start before the worker and stop after it (a ServiceGroup
+            // stops in reverse order), so /readyz answers "draining" while the worker drains.
+            let probePostgres = PostgresClient(configuration: try options.postgresConfiguration(),
+                                               pool: .init(maxConnections: 1, acquireTimeout: .seconds(2), idleHealthCheck: .seconds(5)),
+                                               logger: logger)
+            var checks = [ReadinessCheck.postgres(probePostgres)]
+            services.append(.init(service: probePostgres))
+            if let redisConfiguration = try options.redisConfiguration() {
+                let redis = RedisClient(configuration: redisConfiguration, pool: .init(maxConnections: 1), logger: logger)
+                checks.append(ReadinessCheck(name: "redis") { _ = try await redis.command(["PING"]) })
+                services.append(.init(service: redis))
+            }
+            let probe = ReadinessProbe(checks: checks, draining: { worker.isDraining })
+            services.append(.init(service: OpsServer.application(
+                configuration: .init(host: metricsHost, port: metricsPort), registry: registry, readiness: probe, logger: logger)))
+            var sampler = QueueSampler.Configuration()
+            if let queueSampleSeconds {
+                guard queueSampleSeconds >= 1 else { throw ValidationError("--queue-sample-seconds must be at least 1") }
+                sampler.interval = .milliseconds(Int(queueSampleSeconds * 1000))
+            }
+            services.append(.init(service: QueueSampler(configuration: sampler, postgres: try options.postgresConfiguration(), logger: logger)))
+        }
         services.append(.init(service: worker))
         let group = ServiceGroup(configuration: .init(
-            services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch let error as WorkerError where error.code == .invalidConfiguration || error.code == .limiter {

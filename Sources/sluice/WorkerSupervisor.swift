@@ -21,12 +21,17 @@ final class WorkerSupervisor: Sendable {
     }
 
     private let processes: Int
-    private let childArguments: [String]
+    private let metricsPorts: [Int]?
+    private let childArguments: @Sendable (_ slot: Int) -> [String]
     private let logger: Logger
     private let state = Locked(State())
 
-    init(processes: Int, childArguments: [String], logger: Logger) {
+    /// - Parameters:
+    ///   - metricsPorts: the metrics port of each slot (logged), nil without metrics.
+    ///   - childArguments: the arguments of the child in a slot (a restarted child keeps its slot's).
+    init(processes: Int, metricsPorts: [Int]?, childArguments: @escaping @Sendable (_ slot: Int) -> [String], logger: Logger) {
         self.processes = processes
+        self.metricsPorts = metricsPorts
         self.childArguments = childArguments
         self.logger = logger
     }
@@ -34,7 +39,9 @@ final class WorkerSupervisor: Sendable {
     func run() async -> Int32 {
         // Trapping starts before the first child does, so no signal finds the default action.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        logger.info("supervisor starting workers", metadata: ["processes": "\(processes)"])
+        var metadata: Logger.Metadata = ["processes": "\(processes)"]
+        if let metricsPorts { metadata["metrics_ports"] = "\(metricsPorts.map(String.init).joined(separator: ","))" }
+        logger.info("supervisor starting workers", metadata: metadata)
         return await withTaskGroup(of: Int32?.self) { group in
             group.addTask {
                 for await signal in signals { self.shutdown(signal: signal.rawValue) }
@@ -74,7 +81,7 @@ final class WorkerSupervisor: Sendable {
             let started = Date()
             let pid: pid_t? = state.withLock { state in
                 if state.stopping { return nil }
-                guard let pid = spawn() else { return -1 }
+                guard let pid = spawn(slot: slot) else { return -1 }
                 state.children[slot] = pid
                 return pid
             }
@@ -109,7 +116,7 @@ final class WorkerSupervisor: Sendable {
     }
 
     /// Starts one child; nil when spawning failed (logged).
-    private func spawn() -> pid_t? {
+    private func spawn(slot: Int) -> pid_t? {
         let executable = Self.executablePath()
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -124,7 +131,7 @@ final class WorkerSupervisor: Sendable {
         sigaddset(&defaults, SIGPIPE)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([executable] + childArguments).map { strdup($0) } + [nil]
+        let argv = ([executable] + childArguments(slot)).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, nil, &attributes, argv, environ)

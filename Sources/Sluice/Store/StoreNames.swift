@@ -15,4 +15,7 @@ public enum StoreNames {
     public static let claimLock: Int64 = 7_305_692_411_130_281_001
     /// Transaction-level advisory lock that elects the one pruning worker.
     public static let pruneLock: Int64 = 7_305_692_411_130_281_002
+    /// Session-level advisory lock held by the one worker process that samples queue depth
+    /// for metrics (released when its session ends, so another process takes over).
+    public static let queueSamplerLock: Int64 = 7_305_692_411_130_281_003
 }
