@@ -218,4 +218,29 @@ struct LimiterTests {
         #expect(opened)
         #expect(try await limiter.breakerState(breaker).openFor != nil)
     }
+
+    @Test func providerWindowFromHeadersStopsStartsUntilItResets() async throws {
+        let limiter = try Self.limiter()
+        let tokens = limiter.key("pw", "openai/gpt-4o", "tok")
+        // The provider said: 1,000 tokens left, resetting in 1.5 s. A later answer from the same
+        // window with more left (out of order) does not raise it; a lower one does.
+        try await limiter.providerWindow(tokens, remaining: 1_000, reset: .milliseconds(1500))
+        try await limiter.providerWindow(tokens, remaining: 5_000, reset: .milliseconds(1400))
+        try await limiter.providerWindow(tokens, remaining: 900, reset: .milliseconds(1400))
+        func start(_ id: String, _ amount: Double) async throws -> RateLimiter.Decision {
+            var request = RateLimiter.Request(reservation: id, buckets: [], cooldowns: [], budgets: [], reservationTTL: .seconds(60))
+            request.windows = [(tokens, amount)]
+            return try await limiter.admit(request)
+        }
+        #expect(try await start("a", 600) == .admitted(budgetsUsed: []))
+        guard case .cooldown(-1, let wait) = try await start("b", 600) else {
+            Issue.record("expected the used-up window to refuse")
+            return
+        }
+        #expect(wait > .zero && wait <= .milliseconds(1500))
+        #expect(try await start("c", 300) == .admitted(budgetsUsed: []))
+        // After the reset the window is gone: starts go through again.
+        try await Task.sleep(for: .milliseconds(1600))
+        #expect(try await start("d", 600) == .admitted(budgetsUsed: []))
+    }
 }

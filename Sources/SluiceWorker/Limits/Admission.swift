@@ -208,8 +208,9 @@ public final class Admission: Sendable {
             // No bucket to take, but a provider cooldown (a 429 seen by any worker) and the
             // model's circuit breaker still hold: one script call without a reservation.
             guard let limiter else { return .start(nil) }
+            let tokens = max(job.estimatedInputTokens, 1) + (job.maxOutputTokens ?? configuration.defaultMaxOutputTokens)
             return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: [], buckets: [], budgets: [],
-                                budgetLabels: [], tenantLimits: nil, now: now)
+                                budgetLabels: [], tenantLimits: nil, envelopeTokens: tokens, now: now)
         }
         guard let limiter else {
             state.withLock { s in
@@ -269,7 +270,7 @@ public final class Admission: Sendable {
         }
         return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: modelBuckets,
                             buckets: modelBuckets + tenantBuckets, budgets: budgets, budgetLabels: budgetLabels,
-                            tenantLimits: tenantLimits, now: now)
+                            tenantLimits: tenantLimits, envelopeTokens: input + output, now: now)
     }
 
     private typealias BudgetLabel = (label: String, recorded: Double, soft: Double?, window: BudgetWindow)
@@ -278,7 +279,7 @@ public final class Admission: Sendable {
     /// yet") and turns the answer into a verdict.
     private func decide(_ job: Job, limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
                         buckets: [RateLimiter.Bucket], budgets: [RateLimiter.Budget], budgetLabels: [BudgetLabel],
-                        tenantLimits: TenantLimits?, now: Date) async -> Verdict {
+                        tenantLimits: TenantLimits?, envelopeTokens: Int, now: Date) async -> Verdict {
         func wait(_ until: Date, _ reason: String) -> Verdict {
             .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason))
         }
@@ -299,10 +300,12 @@ public final class Admission: Sendable {
             return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
         }
 
-        let request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
+        var request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
                                           cooldowns: [cooldownKey], budgets: budgets,
                                           reservationTTL: job.timeout + .seconds(600), breaker: breakerKey,
                                           probeTimeout: job.timeout + .seconds(5))
+        // What the provider's own headers said remains in its window (requests and tokens).
+        request.windows = [(limiter.key("pw", modelName, "req"), 1), (limiter.key("pw", modelName, "tok"), Double(envelopeTokens))]
         let decision: RateLimiter.Decision
         do {
             decision = try await limiter.admit(request)
@@ -354,9 +357,11 @@ public final class Admission: Sendable {
                 if isTenant { s.skip[job.tenant] = max(s.skip[job.tenant] ?? until, until) }
             }
             return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
-        case .cooldown(_, let delay):
+        case .cooldown(let index, let delay):
             let until = now.addingTimeInterval(delay.seconds)
-            let reason = "provider cooldown for \(modelName) (a 429 or no capacity left at the provider)"
+            let reason = index < 0
+                ? "provider window for \(modelName) used up (its rate-limit headers); resets in \(Self.seconds(delay))"
+                : "provider cooldown for \(modelName) (a 429 or no capacity left at the provider)"
             state.withLock { s in
                 s.nextTry[cooldownKey] = max(s.nextTry[cooldownKey] ?? until, until)
                 s.blockReason[cooldownKey] = reason
@@ -405,11 +410,11 @@ public final class Admission: Sendable {
                 try await limiter.cooldown(cooldownKey, for: cooldown)
                 logger.info("provider cooldown", metadata: ["model": "\(modelName)", "seconds": "\(Self.seconds(cooldown))"])
             }
-            if let remaining = rateLimits?.tokensRemaining, let tpm = ticket?.modelBuckets.first(where: { $0.key.hasSuffix(":tpm") }) {
-                try await limiter.observe(tpm, remaining: remaining)
+            if let remaining = rateLimits?.tokensRemaining, let reset = rateLimits?.tokensReset {
+                try await limiter.providerWindow(limiter.key("pw", modelName, "tok"), remaining: remaining, reset: reset)
             }
-            if let remaining = rateLimits?.requestsRemaining, let rpm = ticket?.modelBuckets.first(where: { $0.key.hasSuffix(":rpm") }) {
-                try await limiter.observe(rpm, remaining: remaining)
+            if let remaining = rateLimits?.requestsRemaining, let reset = rateLimits?.requestsReset {
+                try await limiter.providerWindow(limiter.key("pw", modelName, "req"), remaining: remaining, reset: reset)
             }
             if breakerFailure {
                 if try await limiter.recordBreaker(breakerKey, success: false, policy: configuration.breaker, openFor: retryAfter) {

@@ -13,10 +13,10 @@ enum LimiterScripts {
     /// start and takes from all of them, or from none.
     ///
     /// KEYS: reservation, then `nb` buckets, `nc` cooldowns, `ng` budget counters, `nr` (0 or 1)
-    /// breaker.
-    /// ARGV: nb, nc, ng, reservation TTL (ms), nr, probe time (ms); per bucket: capacity, refill
-    /// per ms, amount, floor fraction (the lane's reserve); per budget: limit, amount, seed
-    /// (recorded spend, used when the counter does not exist), TTL (s).
+    /// breaker, `nw` provider windows (what the provider's headers said remains until its reset).
+    /// ARGV: nb, nc, ng, reservation TTL (ms), nr, probe time (ms), nw; per bucket: capacity,
+    /// refill per ms, amount, floor fraction (the lane's reserve); per budget: limit, amount, seed
+    /// (recorded spend, used when the counter does not exist), TTL (s); per window: amount.
     /// Returns `{1, probe, breaker failures, used…}` (probe 1: this start is the half-open
     /// breaker's probe; used: budget counters after the reservation) or
     /// `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` | `budget` | `breaker` (1-based
@@ -25,7 +25,7 @@ enum LimiterScripts {
     /// reservation is written.
     static let admit = RedisScript("""
     local nb, nc, ng = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-    local resttl, nr, probems = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+    local resttl, nr, probems, nw = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
     local reserve = nb + ng > 0
     if reserve and redis.call('EXISTS', KEYS[1]) == 1 then return {1, 0, 0} end
     local t = redis.call('TIME')
@@ -47,10 +47,18 @@ enum LimiterScripts {
       local ttl = redis.call('PTTL', KEYS[1 + nb + i])
       if ttl > 0 then return {0, ttl, 'cooldown', i} end
     end
+    local wbase = 1 + nb + nc + ng + nr
+    local wargs = 8 + nb * 4 + ng * 4
+    for i = 1, nw do
+      local left = redis.call('GET', KEYS[wbase + i])
+      if left and tonumber(left) < tonumber(ARGV[wargs + i - 1]) then
+        return {0, math.max(redis.call('PTTL', KEYS[wbase + i]), 1), 'window', i}
+      end
+    end
     local levels = {}
     local wait, blocking = 0, 0
     for i = 1, nb do
-      local a = 7 + (i - 1) * 4
+      local a = 8 + (i - 1) * 4
       local cap, rate, amount, floor = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
       local key = KEYS[1 + i]
       local state = redis.call('HMGET', key, 't', 'ts')
@@ -68,7 +76,7 @@ enum LimiterScripts {
     end
     if wait > 0 then return {0, wait, 'bucket', blocking} end
     for i = 1, ng do
-      local a = 7 + nb * 4 + (i - 1) * 4
+      local a = 8 + nb * 4 + (i - 1) * 4
       local limit, seed, ttl = tonumber(ARGV[a]), ARGV[a + 2], tonumber(ARGV[a + 3])
       local key = KEYS[1 + nb + nc + i]
       local value = redis.call('GET', key)
@@ -81,11 +89,16 @@ enum LimiterScripts {
     if probe == 1 then
       redis.call('HSET', KEYS[2 + nb + nc + ng], 'probe_until', now + probems)
     end
+    for i = 1, nw do
+      if redis.call('EXISTS', KEYS[wbase + i]) == 1 then
+        redis.call('INCRBYFLOAT', KEYS[wbase + i], -tonumber(ARGV[wargs + i - 1]))
+      end
+    end
     local reply = {1, probe, fails}
     if not reserve then return reply end
     local fields = {}
     for i = 1, nb do
-      local a = 7 + (i - 1) * 4
+      local a = 8 + (i - 1) * 4
       local cap, rate, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
       local key = KEYS[1 + i]
       redis.call('HSET', key, 't', tostring(levels[i] - amount), 'ts', now)
@@ -94,7 +107,7 @@ enum LimiterScripts {
       fields[#fields + 1] = tostring(amount) .. '|' .. ARGV[a] .. '|' .. ARGV[a + 1]
     end
     for i = 1, ng do
-      local a = 7 + nb * 4 + (i - 1) * 4
+      local a = 8 + nb * 4 + (i - 1) * 4
       local key = KEYS[1 + nb + nc + i]
       reply[#reply + 1] = redis.call('INCRBYFLOAT', key, ARGV[a + 1])
       fields[#fields + 1] = key
@@ -190,19 +203,20 @@ enum LimiterScripts {
     return left
     """)
 
-    /// Drift correction: lowers a bucket's level to what the provider says remains (ARGV[1]),
-    /// never raises it (in-flight calls the provider has not counted yet still hold their
-    /// reservations). ARGV: remaining, capacity, refill per ms.
-    static let observe = RedisScript("""
-    local remaining, cap, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    local state = redis.call('HMGET', KEYS[1], 't', 'ts')
-    local level = cap
-    if state[1] then level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate) end
-    if remaining < level then
-      redis.call('HSET', KEYS[1], 't', tostring(remaining), 'ts', now)
-      redis.call('PEXPIRE', KEYS[1], math.ceil((cap - remaining) / rate) + 1000)
+    /// Provider feedback: what the provider's rate-limit headers say remains (ARGV[1]) until
+    /// its window resets (ARGV[2] ms), in KEYS[1]. A later reset (a new window) replaces the
+    /// value; within a window the lower value wins (responses arrive out of order). Admission
+    /// takes each start's amount from it and waits for the reset when it is short.
+    static let window = RedisScript("""
+    local remaining, reset = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 0 or reset > ttl + 1000 then
+      redis.call('SET', KEYS[1], remaining, 'PX', math.max(reset, 1))
+      return 1
+    end
+    local current = tonumber(redis.call('GET', KEYS[1]) or remaining)
+    if remaining < current then
+      redis.call('SET', KEYS[1], remaining, 'KEEPTTL')
       return 1
     end
     return 0

@@ -86,6 +86,8 @@ public struct RateLimiter: Sendable {
         public var breaker: String?
         /// How long a half-open breaker's probe may take before another start may probe.
         public var probeTimeout: Duration
+        /// Provider windows (keys) and what this start takes from each (1 request, its tokens).
+        public var windows: [(key: String, amount: Double)] = []
 
         public init(reservation: String, buckets: [Bucket], cooldowns: [String], budgets: [Budget], reservationTTL: Duration,
                     breaker: String? = nil, probeTimeout: Duration = .seconds(30)) {
@@ -142,9 +144,10 @@ public struct RateLimiter: Sendable {
         keys += request.cooldowns
         keys += request.budgets.map(\.key)
         if let breaker = request.breaker { keys.append(breaker) }
+        keys += request.windows.map(\.key)
         var args = [String(request.buckets.count), String(request.cooldowns.count), String(request.budgets.count),
                     String(max(1000, Int(request.reservationTTL.components.seconds) * 1000)),
-                    request.breaker == nil ? "0" : "1", String(Self.milliseconds(request.probeTimeout))]
+                    request.breaker == nil ? "0" : "1", String(Self.milliseconds(request.probeTimeout)), String(request.windows.count)]
         for bucket in request.buckets {
             args += [Self.number(bucket.capacity), Self.number(bucket.refillPerMillisecond), Self.number(bucket.amount),
                      Self.number(bucket.floorFraction)]
@@ -152,6 +155,7 @@ public struct RateLimiter: Sendable {
         for budget in request.budgets {
             args += [Self.number(budget.limit), Self.number(budget.amount), Self.number(budget.seed), String(max(1, budget.ttlSeconds))]
         }
+        args += request.windows.map { Self.number($0.amount) }
         let reply: RedisValue
         do {
             reply = try await redis.eval(LimiterScripts.admit, keys: keys, args: args)
@@ -171,6 +175,7 @@ public struct RateLimiter: Sendable {
         case "cooldown": return .cooldown(index: index, wait: wait)
         case "budget": return .budget(index: index, resetsIn: wait)
         case "breaker": return .breaker(wait: wait)
+        case "window": return .cooldown(index: -1, wait: wait)
         // A half-open breaker's probe is running: look again soon (it may close any moment).
         case "probe": return .breaker(wait: min(wait, .seconds(2)))
         default: return .bucket(index: index, wait: wait)
@@ -244,10 +249,11 @@ public struct RateLimiter: Sendable {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
-    /// Lowers a bucket to what the provider reports remaining.
-    public func observe(_ bucket: Bucket, remaining: Int) async throws(RedisError) {
-        _ = try await redis.eval(LimiterScripts.observe, keys: [bucket.key],
-                                 args: [String(remaining), Self.number(bucket.capacity), Self.number(bucket.refillPerMillisecond)])
+    /// Records what the provider says remains (`remaining`) until its window resets in `reset`
+    /// (``LimiterScripts/window``).
+    public func providerWindow(_ windowKey: String, remaining: Int, reset: Duration) async throws(RedisError) {
+        _ = try await redis.eval(LimiterScripts.window, keys: [windowKey],
+                                 args: [String(remaining), String(max(1, Self.milliseconds(reset)))])
     }
 
     /// The level a bucket has now (capacity when Redis has no state for it), for `limits show`.
