@@ -208,7 +208,8 @@ public final class Worker: Service, Sendable {
     func admitAndExecute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
         guard let admission else { return await execute(job, control: control) }
         switch await admission.admit(job) {
-        case .wait(let deferral):
+        case .wait(let deferral, let limit):
+            metrics.rateLimitWait(provider: job.provider, model: job.model, limit: limit).increment()
             var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .deferred, startedAt: Date(), duration: .zero)
             outcome.retryAt = deferral.runAt
             outcome.reason = deferral.reason

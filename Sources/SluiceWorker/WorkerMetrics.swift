@@ -59,6 +59,8 @@ public final class WorkerMetrics: Sendable {
     public static let queueOldestAge = "sluice_queue_oldest_age_seconds"
     /// 1 on the process that currently samples the queue, 0 elsewhere.
     public static let queueSampler = "sluice_queue_sampler"
+    /// Claimed jobs admission put back to wait, by `limit`.
+    public static let rateLimitWaits = "sluice_rate_limit_waits_total"
 
     private static let latencyBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600]
     private static let pickupBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
@@ -95,6 +97,8 @@ public final class WorkerMetrics: Sendable {
         .init(queueOldestAge, .gauge, labels: ["lane"],
               help: "Age in seconds of the oldest runnable queued job per lane, 0 when none (sampled by one elected process)."),
         .init(queueSampler, .gauge, help: "1 on the worker process that samples the queue, 0 elsewhere."),
+        .init(rateLimitWaits, .counter, labels: ["provider", "model", "limit"],
+              help: "Claimed jobs put back to wait (no attempt used), by what held them: rpm, tpm, itpm, otpm, tenant_rpm, tenant_tpm, cooldown, window, breaker, budget, paused, unpriced, unavailable."),
     ]
 
     /// Names reserved for features being built now (rate-limit buckets, circuit breakers,
@@ -105,8 +109,6 @@ public final class WorkerMetrics: Sendable {
     public static let planned: [MetricDefinition] = [
         .init("sluice_rate_limit_bucket_fill_ratio", .gauge, labels: ["provider", "model", "limit"],
               help: "Fill of a rate-limit bucket, 0 (empty) to 1 (full), by limit: rpm, tpm."),
-        .init("sluice_rate_limit_waits_total", .counter, labels: ["provider", "model", "limit"],
-              help: "Jobs that waited for rate-limit capacity before their call."),
         .init("sluice_rate_limit_wait_seconds", .histogram, labels: ["provider", "model"],
               help: "Seconds a job waited for rate-limit capacity.", buckets: latencyBuckets),
         .init("sluice_circuit_breaker_state", .gauge, labels: ["provider", "model"],
@@ -244,6 +246,11 @@ public final class WorkerMetrics: Sendable {
     }
 
     func pickup(_ lane: Lane) -> Metrics.Timer { pickupHandles[lane]! }
+
+    /// A job admission put back, by what held it (a bounded set of limit names).
+    func rateLimitWait(provider: String, model: String, limit: String) -> Counter {
+        Counter(label: Self.rateLimitWaits, dimensions: [("provider", provider), ("model", model), ("limit", limit)])
+    }
 
     /// Records usage and cost of one call (successful or not).
     func record(usage: Usage?, cost: Double?, handles: CallHandles) {

@@ -22,8 +22,10 @@ public final class Admission: Sendable {
     public enum Verdict: Sendable {
         /// Start it; settle the ticket when the call ends (nil: no bucket was taken).
         case start(Ticket?)
-        /// Put it back without starting it.
-        case wait(JobStore.Deferral)
+        /// Put it back without starting it; `limit` names what holds it (a label of
+        /// `sluice_rate_limit_waits_total`: rpm, tpm, itpm, otpm, cooldown, window, breaker,
+        /// budget, paused, unpriced, unavailable).
+        case wait(JobStore.Deferral, limit: String)
     }
 
     /// A taken reservation, settled after the call.
@@ -197,12 +199,12 @@ public final class Admission: Sendable {
         let modelLimits = models[modelName]
         let tenantLimits = tenants[job.tenant]
         let now = Date()
-        func wait(_ until: Date, _ reason: String) -> Verdict {
-            .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason))
+        func wait(_ until: Date, _ reason: String, _ limit: String) -> Verdict {
+            .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason), limit: limit)
         }
 
         if modelLimits?.paused == true {
-            return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)")
+            return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)", "paused")
         }
         guard modelLimits?.hasRateLimit == true || tenantLimits != nil else {
             // No bucket to take, but a provider cooldown (a 429 seen by any worker) and the
@@ -218,7 +220,7 @@ public final class Admission: Sendable {
                 s.pausedUntil = .now + configuration.unavailableRetry
             }
             return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
-                        "limits are configured but this worker has no Redis (SLUICE_REDIS_URL)")
+                        "limits are configured but this worker has no Redis (SLUICE_REDIS_URL)", "unavailable")
         }
 
         // The envelope: estimated input plus the output limit.
@@ -262,7 +264,7 @@ public final class Admission: Sendable {
             if t.hasUSDBudget {
                 guard let price = cost(job.provider, job.model, envelope) else {
                     return wait(now.addingTimeInterval(configuration.unpricedRetry.seconds),
-                                "model \(modelName) has no price and tenant \(job.tenant) has a USD budget: add a price for it")
+                                "model \(modelName) has no price and tenant \(job.tenant) has a USD budget: add a price for it", "unpriced")
                 }
                 add(day, "usd", t.dailyUSD, t.dailyUSDSoft, price, t.spentDayUSD)
                 add(month, "usd", t.monthlyUSD, t.monthlyUSDSoft, price, t.spentMonthUSD)
@@ -280,24 +282,25 @@ public final class Admission: Sendable {
     private func decide(_ job: Job, limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
                         buckets: [RateLimiter.Bucket], budgets: [RateLimiter.Budget], budgetLabels: [BudgetLabel],
                         tenantLimits: TenantLimits?, envelopeTokens: Int, now: Date) async -> Verdict {
-        func wait(_ until: Date, _ reason: String) -> Verdict {
-            .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason))
+        func wait(_ until: Date, _ reason: String, _ limit: String) -> Verdict {
+            .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason), limit: limit)
         }
         let cooldownKey = limiter.key("cool", modelName)
         let breakerKey = limiter.key("brk", modelName)
 
         // Known empty (from an earlier answer): put back without asking Redis.
-        let known = state.withLock { s -> (Date, String)? in
-            var found: (Date, String)?
+        let known = state.withLock { s -> (Date, String, String)? in
+            var found: (Date, String, String)?
             for key in buckets.map(\.key) + [cooldownKey, breakerKey] {
                 if let next = s.nextTry[key], next > now, next > (found?.0 ?? .distantPast) {
-                    found = (next, s.blockReason[key] ?? "rate limit: waiting for \(modelName) or tenant \(job.tenant) capacity")
+                    let limit = key == cooldownKey ? "cooldown" : key == breakerKey ? "breaker" : String(key.split(separator: ":").last ?? "rate")
+                    found = (next, s.blockReason[key] ?? "rate limit: waiting for \(modelName) or tenant \(job.tenant) capacity", limit)
                 }
             }
             return found
         }
-        if let (until, reason) = known {
-            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
+        if let (until, reason, limit) = known {
+            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason, limit)
         }
 
         var request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
@@ -318,7 +321,7 @@ public final class Admission: Sendable {
             }
             limiterFailed(error, "admission")
             return wait(now.addingTimeInterval(configuration.unavailableRetry.seconds),
-                        "rate limiter unavailable (Redis); no start until it answers")
+                        "rate limiter unavailable (Redis); no start until it answers", "unavailable")
         }
         switch decision {
         case .admitted(let used, let probe, let breakerFailures):
@@ -343,7 +346,7 @@ public final class Admission: Sendable {
                 s.nextTry[breakerKey] = max(s.nextTry[breakerKey] ?? until, until)
                 s.blockReason[breakerKey] = reason
             }
-            return wait(until, reason)
+            return wait(until, reason, "breaker")
         case .bucket(let index, let delay):
             let blocking = buckets[index]
             let isTenant = index >= modelBuckets.count
@@ -356,7 +359,7 @@ public final class Admission: Sendable {
                 s.blockReason[blocking.key] = reason
                 if isTenant { s.skip[job.tenant] = max(s.skip[job.tenant] ?? until, until) }
             }
-            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
+            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason, isTenant ? "tenant_" + kind : kind)
         case .cooldown(let index, let delay):
             let until = now.addingTimeInterval(delay.seconds)
             let reason = index < 0
@@ -366,7 +369,7 @@ public final class Admission: Sendable {
                 s.nextTry[cooldownKey] = max(s.nextTry[cooldownKey] ?? until, until)
                 s.blockReason[cooldownKey] = reason
             }
-            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason)
+            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason, index < 0 ? "window" : "cooldown")
         case .budget(let index, _):
             let label = budgetLabels[index]
             let budget = budgets[index]
@@ -379,11 +382,11 @@ public final class Admission: Sendable {
                 }
                 logger.notice("hard budget spent: tenant held", metadata: ["tenant": "\(job.tenant)", "budget": "\(label.label)",
                                                                             "until": "\(label.window.end)"])
-                return wait(now, "tenant held: \(reason)")
+                return wait(now, "tenant held: \(reason)", "budget")
             }
             let until = now.addingTimeInterval(configuration.budgetSettleRetry.seconds)
             state.withLock { s in s.skip[job.tenant] = max(s.skip[job.tenant] ?? until, until) }
-            return wait(until, "\(label.label) is reserved by calls in flight; waiting for them to settle")
+            return wait(until, "\(label.label) is reserved by calls in flight; waiting for them to settle", "budget")
         }
     }
 
