@@ -185,12 +185,23 @@ $$;
 -- Renews the leases of a worker's running jobs. Returns, for each id given, whether the worker
 -- still owns it (false: the job was rescued or finished elsewhere; abort the call) and whether
 -- a cancel was requested.
+--
+-- Lock order (docs/ARCHITECTURE.md, "Lock order"): the rows are locked first, in ascending id,
+-- and only then updated. An UPDATE alone locks rows in whatever order its plan visits them (an
+-- index scan of the sorted array, a bitmap scan in heap order); the heartbeat then deadlocked
+-- (40P01) with a completion (sluice.finish_attempts) holding some of the same jobs.
 CREATE OR REPLACE FUNCTION sluice.renew_leases(p_worker text, p_ids uuid[], p_lease interval)
 RETURNS TABLE (id uuid, owned boolean, cancel_requested boolean)
 LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
-    WITH renewed AS (
-        UPDATE sluice.jobs j SET lease_expires_at = now() + p_lease
+    WITH locked AS (
+        SELECT j.id FROM sluice.jobs j
          WHERE j.id = ANY (p_ids) AND j.state = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
+    ), renewed AS (
+        UPDATE sluice.jobs j SET lease_expires_at = now() + p_lease
+          FROM locked l
+         WHERE j.id = l.id AND j.state = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.cancel_requested
     )
     SELECT i.id, r.id IS NOT NULL, coalesce(r.cancel_requested, false)

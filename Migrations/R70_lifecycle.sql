@@ -6,6 +6,12 @@
 --
 -- Completion (finish_attempts), release on shutdown, rescue of expired leases, done
 -- notifications and retention.
+--
+-- Lock order (docs/ARCHITECTURE.md, "Lock order"): a statement that may wait for job rows locks
+-- them first, in ascending id (SELECT … ORDER BY id FOR NO KEY UPDATE), and updates them after;
+-- a statement that takes them with SKIP LOCKED never waits for one. Then, in this order: the
+-- rows it writes in attempts, results and dead_letters (keyed by those jobs), usage_daily (by
+-- tenant), and the queue-depth counters (by tenant, in the statement-level trigger at the end).
 
 -- Tells waiters (SluiceClient.wait, channel sluice_done) that these jobs reached a terminal
 -- state: one notification per 200 ids, comma-separated (a payload holds < 8000 bytes), not one
@@ -27,7 +33,8 @@ CREATE OR REPLACE FUNCTION sluice.rescue_expired(p_limit integer DEFAULT 1000)
 RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
     -- One statement (data-modifying CTEs), so an idle rescue costs one index probe and no
-    -- catalog writes.
+    -- catalog writes. SKIP LOCKED: never waits for a job row (a job being renewed or finished
+    -- right now is not expired for long), so it cannot be part of a lock cycle.
     WITH expired AS (
         SELECT j.id FROM sluice.jobs j
          WHERE j.state = 'running' AND j.lease_expires_at < now()
@@ -74,12 +81,19 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
 DECLARE
     n integer;
 BEGIN
-    WITH rel AS (
+    WITH locked AS (
+        -- The lock order: rows first, by id (see the top of this file).
+        SELECT j.id FROM sluice.jobs j
+          JOIN unnest(p_ids, p_attempts) AS i(id, attempt) ON i.id = j.id AND i.attempt = j.attempt
+         WHERE j.state = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
+    ), rel AS (
         UPDATE sluice.jobs j
            SET state = 'queued', attempt = j.attempt - 1, run_at = now(), lease_owner = NULL,
                lease_expires_at = NULL, started_at = NULL
-          FROM unnest(p_ids, p_attempts) AS i(id, attempt)
-         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+          FROM locked l
+         WHERE j.id = l.id AND j.state = 'running' AND j.lease_owner = p_worker
         RETURNING j.lane
     )
     SELECT count(*) INTO n FROM rel;
@@ -119,6 +133,14 @@ BEGIN
                                                 duration_ms double precision, http_status integer, error_class text,
                                                 error_message text, retry_at timestamptz, reason text, usage jsonb,
                                                 cost_usd numeric, result jsonb)
+    ), locked AS (
+        -- The lock order: the jobs' rows first, by id (see the top of this file). Updated in
+        -- the order the items come (the order attempts finished), a group deadlocked with a
+        -- heartbeat renewing some of the same jobs in another order.
+        SELECT j.id FROM sluice.jobs j JOIN items i ON i.id = j.id AND i.attempt = j.attempt
+         WHERE j.state = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
     ), upd AS (
         UPDATE sluice.jobs j
            SET state = CASE i.outcome WHEN 'succeeded' THEN 'succeeded'::sluice.job_state
@@ -130,7 +152,7 @@ BEGIN
                lease_owner = NULL, lease_expires_at = NULL,
                last_error_class = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_class END,
                last_error = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_message END
-          FROM items i
+          FROM items i JOIN locked l ON l.id = i.id
          WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.tenant, j.lane, j.attempt, j.state, i.outcome, i.started_at, i.duration_ms, i.http_status,
                   i.error_class, i.error_message, i.retry_at, i.reason, i.cost_usd, i.result, i.input_tokens,
@@ -198,6 +220,7 @@ $$;
 CREATE OR REPLACE FUNCTION sluice.prune(p_before timestamptz, p_dead_before timestamptz, p_limit integer DEFAULT 1000)
 RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
+    -- SKIP LOCKED: never waits for a job row (see the lock order at the top of this file).
     WITH victims AS (
         SELECT j.id FROM sluice.jobs j
          WHERE j.finished_at IS NOT NULL
