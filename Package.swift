@@ -192,6 +192,7 @@ if development {
             dependencies: [
                 "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceHTTP",
                 "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", log, lifecycle,
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

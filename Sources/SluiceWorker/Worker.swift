@@ -22,6 +22,7 @@ public final class Worker: Service, Sendable {
     let wakeup = Wakeup()
     let draining = Locked(false)
     let completer: Completer
+    let databaseErrors: DatabaseErrorMonitor
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -39,12 +40,18 @@ public final class Worker: Service, Sendable {
         self.logger = logger
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
+        self.databaseErrors = DatabaseErrorMonitor(logger: logger)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
-                                   interval: configuration.completionInterval, logger: logger)
+                                   interval: configuration.completionInterval, logger: logger, errors: databaseErrors)
     }
 
     /// Jobs running in this process now.
     public var inFlight: Int { running.withLock { $0.count } }
+
+    /// Database errors this worker met that are not those of an unreachable or restarting
+    /// database (a deadlock `40P01`, a constraint or internal error, …), by SQLSTATE. Each was
+    /// also logged at error level; the loop that met it carried on. Normally empty.
+    public var unexpectedDatabaseErrors: [String: Int] { databaseErrors.unexpected }
 
     /// Free slots ordinary (non-privileged) jobs may take.
     func ordinaryFree(inFlight: Int) -> Int {
@@ -135,7 +142,7 @@ public final class Worker: Service, Sendable {
                         }
                         claimedAny = !claimed.isEmpty
                     } catch {
-                        logger.warning("claim failed", metadata: ["error": "\(error)"])
+                        databaseErrors.record(error, "claim failed", operation: "claim")
                         pollDelay = min(pollDelay * 2, .seconds(10))
                     }
                 }
@@ -242,7 +249,8 @@ public final class Worker: Service, Sendable {
         do {
             try await store.release(worker: id, jobs: [(job.id, job.attempt)])
         } catch {
-            logger.warning("releasing a job failed; its lease will expire", metadata: ["job": "\(job.id)", "error": "\(error)"])
+            databaseErrors.record(error, "releasing a job failed; its lease will expire", operation: "release",
+                                  metadata: ["job": "\(job.id)"])
         }
     }
 
@@ -305,7 +313,7 @@ public final class Worker: Service, Sendable {
                 }
             }
         } catch {
-            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            databaseErrors.record(error, "heartbeat failed", operation: "heartbeat")
         }
     }
 
@@ -318,7 +326,7 @@ public final class Worker: Service, Sendable {
                 if rescued > 0 { logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"]) }
                 try await store.removeSilentWorkers(silentFor: configuration.workerExpiry)
             } catch {
-                logger.warning("rescue failed", metadata: ["error": "\(error)"])
+                databaseErrors.record(error, "rescue failed", operation: "rescue")
             }
         }
     }
@@ -327,7 +335,11 @@ public final class Worker: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.pruneInterval * Double.random(in: 0.9...1.1))
             if Task.isCancelled { break }
-            _ = try? await prune()
+            do {
+                try await prune()
+            } catch {
+                databaseErrors.record(error, "pruning failed", operation: "prune")
+            }
         }
     }
 
