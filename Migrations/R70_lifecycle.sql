@@ -77,23 +77,24 @@ $$;
 -- shutdown past its grace period). Only jobs the worker still owns at that attempt move.
 CREATE OR REPLACE FUNCTION sluice.release(p_worker text, p_ids uuid[], p_attempts integer[])
 RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 DECLARE
     n integer;
 BEGIN
     WITH locked AS (
-        -- The lock order: rows first, by id (see the top of this file).
+        -- The lock order: rows first, by id (see the top of this file); found by primary key
+        -- only (as in finish_attempts).
         SELECT j.id FROM sluice.jobs j
-          JOIN unnest(p_ids, p_attempts) AS i(id, attempt) ON i.id = j.id AND i.attempt = j.attempt
-         WHERE j.state = 'running' AND j.lease_owner = p_worker
+         WHERE j.id = ANY (p_ids) AND j.state::text = 'running' AND j.lease_owner = p_worker
          ORDER BY j.id
            FOR NO KEY UPDATE OF j
     ), rel AS (
         UPDATE sluice.jobs j
            SET state = 'queued', attempt = j.attempt - 1, run_at = now(), lease_owner = NULL,
                lease_expires_at = NULL, started_at = NULL
-          FROM locked l
-         WHERE j.id = l.id AND j.state = 'running' AND j.lease_owner = p_worker
+          FROM unnest(p_ids, p_attempts) AS i(id, attempt)
+         WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND i.id = j.id AND i.attempt = j.attempt
+           AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.lane
     )
     SELECT count(*) INTO n FROM rel;
@@ -113,9 +114,15 @@ $$;
 -- An item is applied only if p_worker still holds the job's lease at that attempt and the job
 -- is running, so a stale worker that wakes up after a rescue cannot overwrite anything.
 -- Returns the ids that were applied.
+--
+-- Jobs are found by primary key only (docs/ARCHITECTURE.md, "Plans and statistics"): the
+-- statement's plan is cached per session, maybe from a moment the table was empty, and the
+-- statistics of a table full of history put the running jobs at ~1 row, so the planner took
+-- the partial index of running jobs and read all of it once per item (O(items x running)).
+-- `state::text` keeps that index out, enable_seqscan = off keeps the plan from scanning the table.
 CREATE OR REPLACE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb)
 RETURNS SETOF uuid
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 BEGIN
     -- One statement (data-modifying CTEs): no temporary table, no catalog writes per group.
     -- PL/pgSQL rather than a SQL function so the statement's plan is cached per session (a
@@ -137,8 +144,8 @@ BEGIN
         -- The lock order: the jobs' rows first, by id (see the top of this file). Updated in
         -- the order the items come (the order attempts finished), a group deadlocked with a
         -- heartbeat renewing some of the same jobs in another order.
-        SELECT j.id FROM sluice.jobs j JOIN items i ON i.id = j.id AND i.attempt = j.attempt
-         WHERE j.state = 'running' AND j.lease_owner = p_worker
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.id = ANY (ARRAY(SELECT i.id FROM items i)) AND j.state::text = 'running' AND j.lease_owner = p_worker
          ORDER BY j.id
            FOR NO KEY UPDATE OF j
     ), upd AS (
@@ -152,8 +159,9 @@ BEGIN
                lease_owner = NULL, lease_expires_at = NULL,
                last_error_class = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_class END,
                last_error = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_message END
-          FROM items i JOIN locked l ON l.id = i.id
-         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+          FROM items i
+         WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND j.id = i.id AND j.attempt = i.attempt
+           AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.tenant, j.lane, j.attempt, j.state, i.outcome, i.started_at, i.duration_ms, i.http_status,
                   i.error_class, i.error_message, i.retry_at, i.reason, i.cost_usd, i.result, i.input_tokens,
                   i.output_tokens, i.cache_read_tokens, i.cache_write_tokens
