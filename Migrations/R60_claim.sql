@@ -44,11 +44,14 @@ CREATE OR REPLACE FUNCTION sluice.claim(p_worker text, p_limit integer, p_lanes 
 RETURNS SETOF sluice.jobs
 -- force_generic_plan: with the window's tenants as an array parameter the plan cache judged
 -- custom plans cheaper and planned the claim statement again on every call (+0.6 ms a claim).
--- enable_seqscan = off: the generic plan is made once per session, possibly while the table is
--- empty; no step of a claim may then become a scan of the whole table (docs/ARCHITECTURE.md,
+-- enable_seqscan = off, enable_bitmapscan = off: the generic plan is made once per session,
+-- possibly while the table is empty, and every read of jobs here is an ordered index probe with
+-- a LIMIT or a primary-key lookup. Made on the empty table, the tenant window's probe was a
+-- bitmap scan of the whole claim index plus a sort for its LIMIT 1 (305 ms with 133k queued
+-- jobs); no step of a claim may become a scan of the whole table or index (docs/ARCHITECTURE.md,
 -- "Plans and statistics").
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off AS $$
+SET enable_seqscan = off SET enable_bitmapscan = off AS $$
 DECLARE
     v_window text[];
     v_interactive text[];
