@@ -200,6 +200,7 @@ if development {
             dependencies: [
                 "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceHTTP",
                 "SluiceRedis", "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", log, lifecycle,
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -24,6 +24,8 @@ $$;
 -- it is. Returns the job's state afterwards. SECURITY DEFINER (tenant roles may not update jobs
 -- directly); a role bound to a tenant can cancel only that tenant's jobs, and another tenant's
 -- job is "not found" to it, as under row-level security.
+-- Locks one job row (docs/ARCHITECTURE.md, "Lock order"); a transaction that cancels several
+-- jobs should cancel them in ascending id, the order every statement of the worker locks them in.
 CREATE OR REPLACE FUNCTION sluice.cancel(job uuid) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
 DECLARE

@@ -50,7 +50,14 @@ CREATE OR REPLACE FUNCTION sluice.claim(p_worker text, p_limit integer, p_lanes 
 RETURNS SETOF sluice.jobs
 -- force_generic_plan: with the window's tenants as an array parameter the plan cache judged
 -- custom plans cheaper and planned the claim statement again on every call (+0.6 ms a claim).
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET plan_cache_mode = force_generic_plan AS $$
+-- enable_seqscan = off, enable_bitmapscan = off: the generic plan is made once per session,
+-- possibly while the table is empty, and every read of jobs here is an ordered index probe with
+-- a LIMIT or a primary-key lookup. Made on the empty table, the tenant window's probe was a
+-- bitmap scan of the whole claim index plus a sort for its LIMIT 1 (305 ms with 133k queued
+-- jobs); no step of a claim may become a scan of the whole table or index (docs/ARCHITECTURE.md,
+-- "Plans and statistics").
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off SET enable_bitmapscan = off AS $$
 DECLARE
     v_window text[];
     v_interactive text[];
@@ -177,9 +184,18 @@ BEGIN
          ORDER BY p.pos
          LIMIT p_limit
     ), locked AS (
-        SELECT j.id FROM sluice.jobs j JOIN capped c ON c.id = j.id
-         WHERE j.state = 'queued'
-           FOR UPDATE OF j SKIP LOCKED
+        -- One primary-key probe per chosen job, whatever the statistics say. (A join let the
+        -- planner drive it from the claim index when its cached plan had been made while the
+        -- queue was empty: every queued row against every chosen one, 1-11 s per claim after a
+        -- burst until autovacuum analysed the table.) The lateral subquery with its row lock
+        -- cannot be flattened, so the chosen rows drive the loop; `state::text` keeps the
+        -- partial indexes on `state = 'queued'` out of the inner scan, so only the primary key
+        -- can serve it. (SKIP LOCKED: a claim never waits for a job row, so the order in which
+        -- it takes them does not matter for deadlocks; see "Lock order".)
+        SELECT l.id FROM capped c
+         CROSS JOIN LATERAL (SELECT j.id FROM sluice.jobs j
+                              WHERE j.id = c.id AND j.state::text = 'queued'
+                                FOR UPDATE OF j SKIP LOCKED) l
     )
     UPDATE sluice.jobs j
        SET state = 'running', attempt = j.attempt + 1, lease_owner = p_worker,
@@ -193,12 +209,26 @@ $$;
 -- Renews the leases of a worker's running jobs. Returns, for each id given, whether the worker
 -- still owns it (false: the job was rescued or finished elsewhere; abort the call) and whether
 -- a cancel was requested.
+--
+-- Lock order (docs/ARCHITECTURE.md, "Lock order"): the rows are locked first, in ascending id,
+-- and only then updated. An UPDATE alone locks rows in whatever order its plan visits them (an
+-- index scan of the sorted array, a bitmap scan in heap order); the heartbeat then deadlocked
+-- (40P01) with a completion (sluice.finish_attempts) holding some of the same jobs.
 CREATE OR REPLACE FUNCTION sluice.renew_leases(p_worker text, p_ids uuid[], p_lease interval)
 RETURNS TABLE (id uuid, owned boolean, cancel_requested boolean)
-LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
-    WITH renewed AS (
+LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
+    -- Rows are found by primary key only (docs/ARCHITECTURE.md, "Plans and statistics"):
+    -- `state::text` keeps the partial index of running jobs out of it (with statistics taken
+    -- while no job ran, the planner expected ~1 running row and read the whole running index
+    -- once per id: 0.5-0.9 s for 1,000 ids), and the update reads the locked ids as an array.
+    WITH locked AS (
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.id = ANY (p_ids) AND j.state::text = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
+    ), renewed AS (
         UPDATE sluice.jobs j SET lease_expires_at = now() + p_lease
-         WHERE j.id = ANY (p_ids) AND j.state = 'running' AND j.lease_owner = p_worker
+         WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.cancel_requested
     )
     SELECT i.id, r.id IS NOT NULL, coalesce(r.cancel_requested, false)

@@ -6,6 +6,12 @@
 --
 -- Completion (finish_attempts), release on shutdown, rescue of expired leases, done
 -- notifications and retention.
+--
+-- Lock order (docs/ARCHITECTURE.md, "Lock order"): a statement that may wait for job rows locks
+-- them first, in ascending id (SELECT … ORDER BY id FOR NO KEY UPDATE), and updates them after;
+-- a statement that takes them with SKIP LOCKED never waits for one. Then, in this order: the
+-- rows it writes in attempts, results and dead_letters (keyed by those jobs), usage_daily (by
+-- tenant), and the queue-depth counters (by tenant, in the statement-level trigger at the end).
 
 -- Tells waiters (SluiceClient.wait, channel sluice_done) that these jobs reached a terminal
 -- state: one notification per 200 ids, comma-separated (a payload holds < 8000 bytes), not one
@@ -27,7 +33,8 @@ CREATE OR REPLACE FUNCTION sluice.rescue_expired(p_limit integer DEFAULT 1000)
 RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
     -- One statement (data-modifying CTEs), so an idle rescue costs one index probe and no
-    -- catalog writes.
+    -- catalog writes. SKIP LOCKED: never waits for a job row (a job being renewed or finished
+    -- right now is not expired for long), so it cannot be part of a lock cycle.
     WITH expired AS (
         SELECT j.id FROM sluice.jobs j
          WHERE j.state = 'running' AND j.lease_expires_at < now()
@@ -70,16 +77,24 @@ $$;
 -- shutdown past its grace period). Only jobs the worker still owns at that attempt move.
 CREATE OR REPLACE FUNCTION sluice.release(p_worker text, p_ids uuid[], p_attempts integer[])
 RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 DECLARE
     n integer;
 BEGIN
-    WITH rel AS (
+    WITH locked AS (
+        -- The lock order: rows first, by id (see the top of this file); found by primary key
+        -- only (as in finish_attempts).
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.id = ANY (p_ids) AND j.state::text = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
+    ), rel AS (
         UPDATE sluice.jobs j
            SET state = 'queued', attempt = j.attempt - 1, run_at = now(), lease_owner = NULL,
                lease_expires_at = NULL, started_at = NULL
           FROM unnest(p_ids, p_attempts) AS i(id, attempt)
-         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+         WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND i.id = j.id AND i.attempt = j.attempt
+           AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.lane
     )
     SELECT count(*) INTO n FROM rel;
@@ -99,9 +114,15 @@ $$;
 -- An item is applied only if p_worker still holds the job's lease at that attempt and the job
 -- is running, so a stale worker that wakes up after a rescue cannot overwrite anything.
 -- Returns the ids that were applied.
+--
+-- Jobs are found by primary key only (docs/ARCHITECTURE.md, "Plans and statistics"): the
+-- statement's plan is cached per session, maybe from a moment the table was empty, and the
+-- statistics of a table full of history put the running jobs at ~1 row, so the planner took
+-- the partial index of running jobs and read all of it once per item (O(items x running)).
+-- `state::text` keeps that index out, enable_seqscan = off keeps the plan from scanning the table.
 CREATE OR REPLACE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb)
 RETURNS SETOF uuid
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 BEGIN
     -- One statement (data-modifying CTEs): no temporary table, no catalog writes per group.
     -- PL/pgSQL rather than a SQL function so the statement's plan is cached per session (a
@@ -119,6 +140,14 @@ BEGIN
                                                 duration_ms double precision, http_status integer, error_class text,
                                                 error_message text, retry_at timestamptz, reason text, usage jsonb,
                                                 cost_usd numeric, result jsonb)
+    ), locked AS (
+        -- The lock order: the jobs' rows first, by id (see the top of this file). Updated in
+        -- the order the items come (the order attempts finished), a group deadlocked with a
+        -- heartbeat renewing some of the same jobs in another order.
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.id = ANY (ARRAY(SELECT i.id FROM items i)) AND j.state::text = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
     ), upd AS (
         UPDATE sluice.jobs j
            SET state = CASE i.outcome WHEN 'succeeded' THEN 'succeeded'::sluice.job_state
@@ -131,7 +160,8 @@ BEGIN
                last_error_class = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_class END,
                last_error = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_message END
           FROM items i
-         WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
+         WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND j.id = i.id AND j.attempt = i.attempt
+           AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.tenant, j.lane, j.attempt, j.state, i.outcome, i.started_at, i.duration_ms, i.http_status,
                   i.error_class, i.error_message, i.retry_at, i.reason, i.cost_usd, i.result, i.input_tokens,
                   i.output_tokens, i.cache_read_tokens, i.cache_write_tokens
@@ -203,6 +233,7 @@ $$;
 CREATE OR REPLACE FUNCTION sluice.prune(p_before timestamptz, p_dead_before timestamptz, p_limit integer DEFAULT 1000)
 RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
+    -- SKIP LOCKED: never waits for a job row (see the lock order at the top of this file).
     WITH victims AS (
         SELECT j.id FROM sluice.jobs j
          WHERE j.finished_at IS NOT NULL

@@ -15,7 +15,22 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
     @Option(help: "Comma-separated slots per worker process for the end-to-end run.") var concurrency: String = "512,1024"
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
-    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,interactive,bare).") var only: String?
+    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,interactive,bare; sustained and burst run only when named).") var only: String?
+    @Option(help: "Minutes of the sustained-load run (10 for the record, 2 in quick runs).") var minutes: Double = 10
+    @Option(help: "Sustained run: queue depth the producers hold.") var depth: Int = 1000
+    @Option(help: "Sustained run: jobs per sluice.enqueue_batch call.") var batch: Int = 128
+    @Option(help: "Sustained run: producer connections.") var producers: Int = 2
+    @Option(help: "Sustained and burst runs: worker processes.") var workerProcesses: Int = 2
+    @Option(help: "Sustained run: slots per worker process.") var sustainedConcurrency: Int = 256
+    @Option(help: "Sustained run: echo call duration in milliseconds.") var sustainedDelayMs: Int = 1
+    @Option(help: "Sustained run: tenants the jobs are spread over.") var tenants: Int = 10
+    @Option(help: "Sustained run: seconds per sample.") var sampleSeconds: Int = 10
+    @Option(help: "Burst run: jobs in the one enqueue.") var burstJobs: Int = 150_000
+    @Option(help: "Burst run: slots per worker process.") var burstConcurrency: Int = 256
+    @Option(help: "Burst run: echo call duration in milliseconds.") var burstDelayMs: Int = 50
+    @Option(help: "Where the sustained and burst runs write their SVG plots (none: no plots).") var plotDirectory: String = "docs/bench"
+    @Option(help: "SQL file applied after migrating each sustained/burst database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
+    @Option(help: "Suffix of the plot file names (e.g. -before).") var plotSuffix: String = ""
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -45,6 +60,18 @@ struct QueueBench: AsyncParsableCommand {
         if sections.contains("fairness-cpu") { try await bench.fairness(seconds: seconds, noisyDelayMs: 50, baseline: baseline) }
         if sections.contains("interactive") { try await bench.interactive(seconds: seconds) }
         if sections.contains("bare") { try await bench.bareSQL(jobs: jobs) }
+        let plotPath = { (name: String) -> String? in
+            plotDirectory.isEmpty || plotDirectory == "none" ? nil : "\(plotDirectory)/\(name)\(plotSuffix).svg"
+        }
+        if sections.contains("burst") {
+            try await bench.burst(jobs: burstJobs, processes: workerProcesses, concurrency: burstConcurrency, delayMs: burstDelayMs,
+                                  plot: plotPath("burst"), override: afterMigrateSQL)
+        }
+        if sections.contains("sustained") {
+            try await bench.sustained(minutes: minutes, processes: workerProcesses, concurrency: sustainedConcurrency, depth: depth,
+                                      batch: batch, producers: producers, delayMs: sustainedDelayMs, tenants: tenants,
+                                      sampleSeconds: sampleSeconds, plot: plotPath("sustained"), override: afterMigrateSQL)
+        }
     }
 }
 

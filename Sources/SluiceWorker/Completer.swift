@@ -28,6 +28,7 @@ actor Completer {
     private let maxConcurrentWrites: Int
     private let logger: Logger
     private let metrics: WorkerMetrics
+    private let errors: DatabaseErrorMonitor
     private var buffer: [Pending] = []
     private var writing = 0
     /// Jobs whose outcomes are being written now.
@@ -35,7 +36,7 @@ actor Completer {
     private var failures = 0
 
     init(store: JobStore, workerID: String, batchSize: Int, interval: Duration,
-         maxConcurrentWrites: Int = 2, metrics: WorkerMetrics, logger: Logger) {
+         maxConcurrentWrites: Int = 2, metrics: WorkerMetrics, logger: Logger, errors: DatabaseErrorMonitor) {
         self.metrics = metrics
         self.store = store
         self.workerID = workerID
@@ -43,6 +44,7 @@ actor Completer {
         self.interval = interval
         self.maxConcurrentWrites = maxConcurrentWrites
         self.logger = logger
+        self.errors = errors
     }
 
     /// Queues an outcome; a full group is written right away. Returns at once, or, while the
@@ -130,7 +132,8 @@ actor Completer {
             failures += 1
             // Back at the front, in order; run() retries with backoff.
             buffer.insert(contentsOf: group, at: 0)
-            logger.warning("writing outcomes failed; will retry", metadata: ["error": "\(error)", "pending": "\(buffer.count)"])
+            errors.record(error, "writing outcomes failed; will retry", operation: "finishAttempts",
+                          metadata: ["pending": "\(buffer.count)"])
             return false
         }
     }

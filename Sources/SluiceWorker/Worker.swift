@@ -27,6 +27,7 @@ public final class Worker: Service, Sendable {
     public let admission: Admission?
     /// The process's metrics (swift-metrics; no-ops unless the application bootstrapped a backend).
     let metrics: WorkerMetrics
+    let databaseErrors: DatabaseErrorMonitor
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -49,8 +50,9 @@ public final class Worker: Service, Sendable {
         self.metrics = WorkerMetrics()
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
+        self.databaseErrors = DatabaseErrorMonitor(logger: logger)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
-                                   interval: configuration.completionInterval, metrics: metrics, logger: logger)
+                                   interval: configuration.completionInterval, metrics: metrics, logger: logger, errors: databaseErrors)
     }
 
     /// Jobs running in this process now.
@@ -59,6 +61,11 @@ public final class Worker: Service, Sendable {
     /// Whether graceful shutdown began: no more claims, in-flight jobs finishing (`/readyz`
     /// answers not ready).
     public var isDraining: Bool { draining.current }
+
+    /// Database errors this worker met that are not those of an unreachable or restarting
+    /// database (a deadlock `40P01`, a constraint or internal error, …), by SQLSTATE. Each was
+    /// also logged at error level; the loop that met it carried on. Normally empty.
+    public var unexpectedDatabaseErrors: [String: Int] { databaseErrors.unexpected }
 
     /// Free slots ordinary (non-privileged) jobs may take.
     func ordinaryFree(inFlight: Int) -> Int {
@@ -167,7 +174,7 @@ public final class Worker: Service, Sendable {
                         }
                         claimedAny = !claimed.isEmpty
                     } catch {
-                        logger.warning("claim failed", metadata: ["error": "\(error)"])
+                        databaseErrors.record(error, "claim failed", operation: "claim")
                         pollDelay = min(pollDelay * 2, .seconds(10))
                     }
                 }
@@ -364,7 +371,8 @@ public final class Worker: Service, Sendable {
         do {
             try await store.release(worker: id, jobs: [(job.id, job.attempt)])
         } catch {
-            logger.warning("releasing a job failed; its lease will expire", metadata: ["job": "\(job.id)", "error": "\(error)"])
+            databaseErrors.record(error, "releasing a job failed; its lease will expire", operation: "release",
+                                  metadata: ["job": "\(job.id)"])
         }
     }
 
@@ -433,7 +441,7 @@ public final class Worker: Service, Sendable {
                 }
             }
         } catch {
-            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            databaseErrors.record(error, "heartbeat failed", operation: "heartbeat")
         }
     }
 
@@ -449,7 +457,7 @@ public final class Worker: Service, Sendable {
                 }
                 try await store.removeSilentWorkers(silentFor: configuration.workerExpiry)
             } catch {
-                logger.warning("rescue failed", metadata: ["error": "\(error)"])
+                databaseErrors.record(error, "rescue failed", operation: "rescue")
             }
         }
     }
@@ -458,7 +466,11 @@ public final class Worker: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.pruneInterval * Double.random(in: 0.9...1.1))
             if Task.isCancelled { break }
-            _ = try? await prune()
+            do {
+                try await prune()
+            } catch {
+                databaseErrors.record(error, "pruning failed", operation: "prune")
+            }
         }
     }
 

@@ -1,0 +1,148 @@
+import Foundation
+import Sluice
+import SluicePostgres
+import SluiceTestSupport
+import Testing
+
+/// The lock order of job rows (docs/ARCHITECTURE.md, "Lock order"): every statement that may
+/// wait for a job row locks its rows in ascending id before it updates them, so heartbeats
+/// (`sluice.renew_leases`), completions (`sluice.finish_attempts`) and releases of one worker
+/// never wait for each other in a cycle. Before, the heartbeat locked rows in the order its
+/// plan visited them and a completion in the order its outcomes came, and the two deadlocked
+/// (SQLSTATE 40P01) under saturation.
+@Suite("Lock order: heartbeats, completions and releases never deadlock", .workerDatabase)
+struct LockOrderTests {
+    /// Jobs in play per round; of these, each heartbeat renews a random 3/4 and each completion
+    /// group finishes a random 3/8, every list in random order, all four statements at once.
+    static let inPlay = 400
+
+    @Test func overlappingHeartbeatsAndCompletionsNeverDeadlock() async throws {
+        let h = try WorkerHarness.current
+        // A table large enough that the planner reaches the rows through the primary key, in
+        // the order each statement lists them (not one heap scan order shared by all).
+        for _ in 0..<2 {
+            _ = try await h.client.enqueue(batch: (0..<10_000).map { echo("t\($0 % 4)", "filler \($0)") })
+        }
+        _ = try await h.postgres.query("ANALYZE sluice.jobs")
+        let all = try await h.postgres.query("SELECT id FROM sluice.jobs ORDER BY random() LIMIT \(unescaped: String(Self.inPlay))")
+            .rows.map { try $0.decode(UUID.self, at: 0) }
+        let store = h.client.store
+        var failures: [String: Int] = [:]
+        var rounds = 0
+        var finished = 0
+        for _ in 0..<40 {
+            rounds += 1
+            // Every job in play is running under worker w at attempt 1.
+            _ = try await h.postgres.query("""
+                UPDATE sluice.jobs SET state = 'running', attempt = 1, lease_owner = 'w', finished_at = NULL,
+                       lease_expires_at = now() + interval '1 minute', started_at = now()
+                 WHERE id = ANY($1)
+                """, [all])
+            let renewals = (0..<2).map { _ in Array(all.shuffled().prefix(3 * Self.inPlay / 4)) }
+            let groups = (0..<2).map { _ in Array(all.shuffled().prefix(3 * Self.inPlay / 8)) }
+            let results = await withTaskGroup(of: (applied: Int, sqlState: String?).self) { group in
+                for ids in renewals {
+                    group.addTask {
+                        do {
+                            _ = try await store.renewLeases(worker: "w", jobs: ids, lease: .seconds(60))
+                            return (0, nil)
+                        } catch {
+                            return (0, sqlState(error))
+                        }
+                    }
+                }
+                for ids in groups {
+                    group.addTask {
+                        let outcomes = ids.map { id in
+                            var outcome = AttemptOutcome(jobID: id, attempt: 1, kind: .retry, startedAt: Date(), duration: .milliseconds(1))
+                            outcome.errorClass = .serverError
+                            outcome.errorMessage = "try again"
+                            outcome.retryAt = Date().addingTimeInterval(3600)
+                            return outcome
+                        }
+                        do {
+                            return (try await store.finishAttempts(worker: "w", outcomes: outcomes), nil)
+                        } catch {
+                            return (0, sqlState(error))
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            for result in results {
+                if let state = result.sqlState { failures[state, default: 0] += 1 }
+                finished += result.applied
+            }
+            // What the completions applied is exactly the union of their groups (each job once),
+            // and every other job in play is still running with its lease.
+            let union = Set(groups.joined())
+            if failures.isEmpty {
+                #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'queued' AND attempt = 1",
+                                          [Array(union)]) == union.count)
+                #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'running' AND lease_owner = 'w'",
+                                          [all]) == all.count - union.count)
+            }
+            if !failures.isEmpty { break }
+        }
+        #expect(failures.isEmpty, "statements failed after \(rounds) rounds, by SQLSTATE (40P01 = deadlock): \(failures)")
+        #expect(finished > 0)
+    }
+
+    /// Releases (graceful shutdown) and completions of overlapping jobs, concurrently: the
+    /// release of a job being completed either wins (queued, attempt not consumed) or finds it
+    /// gone; neither deadlocks.
+    @Test func overlappingReleasesAndCompletionsNeverDeadlock() async throws {
+        let h = try WorkerHarness.current
+        _ = try await h.client.enqueue(batch: (0..<10_000).map { echo("t\($0 % 4)", "filler \($0)") })
+        _ = try await h.postgres.query("ANALYZE sluice.jobs")
+        let all = try await h.postgres.query("SELECT id FROM sluice.jobs ORDER BY random() LIMIT 300")
+            .rows.map { try $0.decode(UUID.self, at: 0) }
+        let store = h.client.store
+        var failures: [String: Int] = [:]
+        for _ in 0..<30 {
+            _ = try await h.postgres.query("""
+                UPDATE sluice.jobs SET state = 'running', attempt = 1, lease_owner = 'w', finished_at = NULL,
+                       lease_expires_at = now() + interval '1 minute', started_at = now()
+                 WHERE id = ANY($1)
+                """, [all])
+            let released = Array(all.shuffled().prefix(200))
+            let completed = Array(all.shuffled().prefix(200))
+            let states = await withTaskGroup(of: String?.self) { group in
+                group.addTask {
+                    do {
+                        try await store.release(worker: "w", jobs: released.map { ($0, 1) })
+                        return nil
+                    } catch { return sqlState(error) }
+                }
+                group.addTask {
+                    do {
+                        _ = try await store.renewLeases(worker: "w", jobs: all.shuffled(), lease: .seconds(60))
+                        return nil
+                    } catch { return sqlState(error) }
+                }
+                group.addTask {
+                    let outcomes = completed.map { AttemptOutcome(jobID: $0, attempt: 1, kind: .cancelled, startedAt: Date(), duration: .zero) }
+                    do {
+                        _ = try await store.finishAttempts(worker: "w", outcomes: outcomes)
+                        return nil
+                    } catch { return sqlState(error) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            for case let state? in states { failures[state, default: 0] += 1 }
+            if !failures.isEmpty { break }
+            // Every job of both lists left `running` through exactly one of the two.
+            let touched = Array(Set(released).union(completed))
+            #expect(try await h.count("""
+                SELECT count(*) FROM sluice.jobs WHERE id = ANY($1)
+                   AND ((state = 'queued' AND attempt = 0) OR (state = 'cancelled' AND attempt = 1))
+                """, [touched]) == touched.count)
+        }
+        #expect(failures.isEmpty, "statements failed, by SQLSTATE (40P01 = deadlock): \(failures)")
+    }
+}
+
+/// The SQLSTATE behind a store error (or the error's text when there is none).
+private func sqlState(_ error: any Error) -> String {
+    (error as? SluiceError)?.underlying?.sqlState ?? "\(error)"
+}
