@@ -32,6 +32,7 @@ let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
     name: "sluice",
@@ -46,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C system libraries (found by pkg-config) and the shim for variadic calls
@@ -84,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluicePostgres", "SluiceSupport", log, lifecycle],
+            dependencies: ["Sluice", "SluicePostgres", "SluiceHTTP", "SluiceJSON", "SluiceSupport", crypto, log, lifecycle],
             swiftSettings: swiftSettings
         ),
 
@@ -93,7 +95,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
-                argumentParser, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                argumentParser, crypto, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -191,7 +193,8 @@ if development {
             name: "SluiceWorkerTests",
             dependencies: [
                 "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceHTTP",
-                "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", log, lifecycle,
+                "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", crypto, hummingbird, log, lifecycle,
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

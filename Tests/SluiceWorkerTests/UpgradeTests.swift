@@ -83,7 +83,7 @@ import Testing
     /// Each job's row, result and dead letter, as JSON text.
     func snapshot(_ postgres: PostgresClient, _ ids: [UUID]) async throws -> [UUID: String] {
         let rows = try await postgres.query("""
-            SELECT j.id, jsonb_build_object('job', to_jsonb(j), 'result', to_jsonb(r), 'dead', to_jsonb(d))::text
+            SELECT j.id, jsonb_build_object('job', to_jsonb(j) - 'replay_of', 'result', to_jsonb(r), 'dead', to_jsonb(d))::text
               FROM sluice.jobs j LEFT JOIN sluice.results r ON r.job_id = j.id LEFT JOIN sluice.dead_letters d ON d.job_id = j.id
              WHERE j.id = ANY($1)
             """, [ids])
