@@ -169,9 +169,10 @@ if development {
             name: "sluice-bench",
             dependencies: [
                 "CLibPQ", "Sluice", "SluiceJSON", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
-                argumentParser, log, hummingbird,
+                argumentParser, log, lifecycle, hummingbird,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Benchmarks/sluice-bench",
             swiftSettings: swiftSettings

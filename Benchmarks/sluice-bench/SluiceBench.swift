@@ -7,6 +7,6 @@ struct SluiceBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-bench",
         abstract: "Sluice benchmarks (run via scripts/bench).",
-        subcommands: [PostgresBench.self, RedisBench.self, HTTPBench.self, ProvidersBench.self, MockBench.self, QueueBench.self]
+        subcommands: [PostgresBench.self, RedisBench.self, HTTPBench.self, ProvidersBench.self, MockBench.self, QueueBench.self, WebhookBench.self]
     )
 }

@@ -86,6 +86,7 @@ enum Output {
 
     static var stdinIsTerminal: Bool { isatty(STDIN_FILENO) == 1 }
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
     static func error(_ message: String) {
         FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -22,7 +22,7 @@ struct StatsCommand: AsyncParsableCommand {
                 if json {
                     Output.line { StatsCommand.write(stats, to: &$0) }
                 } else {
-                    if watch && Output.stderrIsTerminal { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                    if watch && Output.stdoutIsTerminal { print("\u{1B}[H\u{1B}[2J", terminator: "") }
                     StatsCommand.printText(stats)
                 }
                 if watch { try await Task.sleep(for: interval) }
