@@ -117,10 +117,11 @@ public final class WebhookDispatcher: Service, Sendable {
                 self.stopping.withLock { $0 = true }
                 Task { await self.slotFreed.signal() }
             }
-            // Deliveries in flight are done: write their outcomes, then stop the helpers.
-            await self.flush()
+            // Deliveries in flight are done: stop the helpers, then write what is left (a write
+            // the writer had in flight when it was cancelled is back in the buffer).
             background.cancelAll()
         }
+        await flush(attempts: 10)
         logger.info("webhook dispatcher stopped")
     }
 
@@ -171,9 +172,11 @@ public final class WebhookDispatcher: Service, Sendable {
         }
     }
 
-    /// Writes every buffered outcome (retrying a failed write until it succeeds or the task is
-    /// cancelled: an outcome that is never written only means the delivery is sent again).
-    private func flush() async {
+    /// Writes every buffered outcome, retrying a failed write until it succeeds, the task is
+    /// cancelled or `attempts` writes failed (an outcome that is never written only means the
+    /// delivery is sent again after its lease, with the same webhook-id).
+    private func flush(attempts: Int = .max) async {
+        var failures = 0
         while true {
             let batch: [WebhookOutcome] = outcomes.withLock { buffer in
                 let batch = Array(buffer.prefix(configuration.completionBatch))
@@ -184,8 +187,11 @@ public final class WebhookDispatcher: Service, Sendable {
             do {
                 try await store.finishWebhooks(batch, disableAfter: configuration.disableAfter)
             } catch {
-                logger.warning("recording webhook outcomes failed; retrying", metadata: ["error": "\(error)", "count": "\(batch.count)"])
                 outcomes.withLock { $0.insert(contentsOf: batch, at: 0) }
+                failures += 1
+                if Task.isCancelled { return }
+                logger.warning("recording webhook outcomes failed; retrying", metadata: ["error": "\(error)", "count": "\(batch.count)"])
+                if failures >= attempts { return }
                 do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
             }
         }
