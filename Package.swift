@@ -34,6 +34,7 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
 let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
     name: "sluice",
@@ -53,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C system libraries (found by pkg-config) and the shim for variadic calls
@@ -91,7 +93,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceSupport", log, lifecycle, metrics],
+            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport", crypto, log, lifecycle, metrics],
             swiftSettings: swiftSettings
         ),
 
@@ -100,7 +102,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
-                argumentParser, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                argumentParser, crypto, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 metrics, prometheus, hummingbird,
             ],
             swiftSettings: swiftSettings
@@ -175,9 +177,10 @@ if development {
             name: "sluice-bench",
             dependencies: [
                 "CLibPQ", "Sluice", "SluiceJSON", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceSupport",
-                "SluiceWorker", "SluiceMockProvider", argumentParser, log, hummingbird,
+                "SluiceWorker", "SluiceMockProvider", argumentParser, log, lifecycle, hummingbird,
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Benchmarks/sluice-bench",
             swiftSettings: swiftSettings
@@ -199,8 +202,9 @@ if development {
             name: "SluiceWorkerTests",
             dependencies: [
                 "SluiceWorker", "Sluice", "SluiceProviders", "SluiceMockProvider", "SluicePostgres", "SluiceHTTP",
-                "SluiceRedis", "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", log, lifecycle,
+                "SluiceRedis", "SluiceSupport", "SluiceTestSupport", "SluiceTestScope", crypto, hummingbird, log, lifecycle,
                 .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

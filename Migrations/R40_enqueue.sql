@@ -169,7 +169,8 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM sluice.tenants tt WHERE tt.id = u.tenant);
     IF reason IS NOT NULL THEN
         IF NOT s.auto_create_tenants OR me IS NOT NULL THEN
-            RAISE EXCEPTION 'unknown tenant %', reason USING ERRCODE = 'SL005', COLUMN = 'tenant', CONSTRAINT = 'exists';
+            RAISE EXCEPTION 'unknown tenant %: create it with `sluice tenants create %` (or let first jobs create tenants: UPDATE sluice.settings SET auto_create_tenants = true)', reason, reason
+                USING ERRCODE = 'SL005', COLUMN = 'tenant', CONSTRAINT = 'exists';
         END IF;
         INSERT INTO sluice.tenants (id) SELECT DISTINCT u.tenant FROM unnest(g_tenant) u(tenant) ORDER BY 1
         ON CONFLICT DO NOTHING;

@@ -11,6 +11,7 @@ package enum SluiceMigrationFiles {
         ("0001_job_store.sql", PackageResources._001_job_store_sql),
         ("0002_submit_api.sql", PackageResources._002_submit_api_sql),
         ("0003_worker.sql", PackageResources._003_worker_sql),
+        ("0005_webhooks.sql", PackageResources._005_webhooks_sql),
         ("0006_limits.sql", PackageResources._006_limits_sql),
         ("R10_store.sql", PackageResources.R10_store_sql),
         ("R20_tenancy.sql", PackageResources.R20_tenancy_sql),
@@ -20,5 +21,6 @@ package enum SluiceMigrationFiles {
         ("R60_claim.sql", PackageResources.R60_claim_sql),
         ("R70_lifecycle.sql", PackageResources.R70_lifecycle_sql),
         ("R80_limits.sql", PackageResources.R80_limits_sql),
+        ("R80_webhooks.sql", PackageResources.R80_webhooks_sql),
     ]
 }

@@ -123,6 +123,8 @@ struct Bench {
         let url = components.string!
         let postgres = PostgresClient(configuration: try PostgresConfiguration(url: url), pool: .init(maxConnections: 20), logger: logger)
         try await SluiceSchema.migrate(postgres, logger: logger)
+        // The benchmarks enqueue for tenants they never create (auto_create_tenants is off by default since 0005).
+        _ = try await postgres.query("UPDATE sluice.settings SET auto_create_tenants = true")
         return (url, postgres, SluiceClient(postgres: postgres, logger: logger))
     }
 

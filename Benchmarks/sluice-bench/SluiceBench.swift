@@ -7,6 +7,7 @@ struct SluiceBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-bench",
         abstract: "Sluice benchmarks (run via scripts/bench).",
-        subcommands: [PostgresBench.self, RedisBench.self, HTTPBench.self, ProvidersBench.self, MockBench.self, QueueBench.self, LimitsBench.self]
+        subcommands: [PostgresBench.self, RedisBench.self, HTTPBench.self, ProvidersBench.self, MockBench.self, QueueBench.self,
+                      LimitsBench.self, WebhookBench.self]
     )
 }

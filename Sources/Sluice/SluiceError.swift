@@ -32,6 +32,10 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible, CustomDebug
         public static let timeout = Code("timeout")
         /// The database failed (connection, unexpected SQL error); see `underlying`.
         public static let database = Code("database")
+        /// An operator command's argument is out of range or malformed; see `field` and `rule`.
+        public static let invalidArgument = Code("invalidArgument")
+        /// The thing to create exists already, or was done already (a replayed dead letter).
+        public static let conflict = Code("conflict")
 
         public var description: String { name }
     }
@@ -84,6 +88,10 @@ public struct SluiceError: Error, Sendable, CustomStringConvertible, CustomDebug
             ("operation", operation), ("message", message), ("field", field), ("rule", rule),
             ("batchErrors", batchErrors.isEmpty ? nil : batchErrors), ("underlying", underlying),
         ])
+    }
+
+    static func argument(_ field: String, _ rule: String, _ message: String) -> SluiceError {
+        SluiceError(code: .invalidArgument, message: message, field: field, rule: rule)
     }
 
     static func invalid(_ field: String, _ rule: String, _ message: String) -> SluiceError {

@@ -220,6 +220,16 @@ final class CurlEventLoop {
         check(sluice_curl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1))
         check(sluice_curl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, configuration.receiveBufferSize))
         check(userAgent.withCString { sluice_curl_easy_setopt_string(easy, CURLOPT_USERAGENT, $0) })
+        if let pin = request.pinnedAddress {
+            guard pin.port > 0 && pin.port < 65536, !pin.host.isEmpty,
+                  !pin.host.utf8.contains(where: { $0 <= 32 || $0 == UInt8(ascii: ":") || $0 >= 127 }),
+                  !pin.address.isEmpty, pin.address.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "]") }) else {
+                return context.transfer.error(.invalidRequest, "invalid pinned address")
+            }
+            let list = curl_slist_append(nil, pin.curlEntry)
+            context.resolveList = list
+            check(sluice_curl_easy_setopt_slist(easy, CURLOPT_RESOLVE, list))
+        }
         if let connect = request.timeouts.connect {
             check(sluice_curl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, connect.milliseconds)))
         } else {

@@ -21,6 +21,8 @@ final class EasyContext {
     unowned let loop: CurlEventLoop
     let easy: UnsafeMutableRawPointer
     var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The `CURLOPT_RESOLVE` list of a request with a pinned address.
+    var resolveList: UnsafeMutablePointer<curl_slist>?
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     // Response head as parsed from the header callback.
@@ -55,6 +57,7 @@ final class EasyContext {
 
     deinit {
         if let headerList { curl_slist_free_all(headerList) }
+        if let resolveList { curl_slist_free_all(resolveList) }
         errorBuffer.deallocate()
     }
 

@@ -7,7 +7,37 @@ import SluicePostgres
 /// `sluice jobs show ID` and `sluice jobs list`.
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "jobs", abstract: "Inspect jobs.", subcommands: [Show.self, List.self])
+        commandName: "jobs", abstract: "Inspect and cancel jobs.", subcommands: [Show.self, List.self, Cancel.self])
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel jobs: queued ones at once, running ones are asked to stop.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "Job ids.") var ids: [String]
+        @Flag(name: .long, help: "Print JSON lines: {\"id\", \"state\"}.") var json = false
+
+        func run() async throws {
+            guard !ids.isEmpty else { throw UsageError("give at least one job id") }
+            let parsed = try ids.map { try Parse.uuid($0, option: "ID") }
+            let states = try await options.withStore("sluice.jobs") { store, _ in
+                var states: [(UUID, JobState)] = []
+                for id in parsed { states.append((id, try await store.cancel(id))) }
+                return states
+            }
+            for (id, state) in states {
+                if json {
+                    Output.line { w in
+                        w.beginObject()
+                        w.put("id", id)
+                        w.put("state", state.rawValue)
+                        w.endObject()
+                    }
+                } else {
+                    print("\(id.uuidString.lowercased())  \(state == .running ? "cancel requested (running)" : state.rawValue)")
+                }
+            }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one job and its result.")
@@ -16,12 +46,12 @@ struct JobsCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Print JSON.") var json = false
 
         func run() async throws {
-            guard let uuid = UUID(uuidString: id) else { throw ValidationError("ID: \(id) is not a UUID") }
+            let uuid = try Parse.uuid(id, option: "ID")
             let logger = try options.makeLogger("sluice.jobs")
             let client = SluiceClient(postgres: PostgresClient(configuration: try options.postgresConfiguration(), logger: logger), logger: logger)
             guard let job = try await client.job(uuid) else {
                 await client.shutdown()
-                throw ValidationError("job \(id) not found")
+                throw UsageError("unknown job \(id)")
             }
             let result = try await client.result(uuid)
             await client.shutdown()
@@ -36,39 +66,32 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a tenant's jobs, newest first.")
+        static let configuration = CommandConfiguration(abstract: "List jobs, newest first (every tenant's unless --tenant).")
         @OptionGroup var options: GlobalOptions
-        @Option(name: .long, help: "Tenant.") var tenant: String
-        @Option(name: .long, help: "Only this state.") var state: String?
-        @Option(name: .long, help: "Only this lane.") var lane: String?
+        @Option(name: .long, help: "Only this tenant's.") var tenant: String?
+        @Option(name: .long, help: "Only this state (queued, running, succeeded, dead, cancelled).") var state: String?
+        @Option(name: .long, help: "Only this lane (interactive, high, normal, batch).") var lane: String?
+        @Option(name: .long, help: "Only jobs created within this duration (e.g. 15m, 2h, 7d).") var since: String?
         @Option(name: .long, help: "At most this many.") var limit: Int = 50
         @Option(name: .long, help: "Jobs older than this id (pagination).") var after: String?
         @Flag(name: .long, help: "Print JSON lines.") var json = false
 
         func run() async throws {
-            let state = try self.state.map { text -> JobState in
-                guard let state = JobState(rawValue: text) else { throw ValidationError("--state: unknown state \(text)") }
-                return state
+            let state = try Parse.state(self.state)
+            let lane = try Parse.lane(self.lane)
+            let since = try Parse.since(self.since)
+            let after = try self.after.map { try Parse.uuid($0, option: "--after") }
+            guard limit >= 1 && limit <= 100_000 else { throw UsageError("--limit must be from 1 to 100000") }
+            let jobs = try await options.withStore("sluice.jobs") { store, _ in
+                try await store.listJobs(tenant: tenant, state: state, lane: lane, since: since, limit: limit, after: after)
             }
-            let lane = try self.lane.map { text -> Lane in
-                guard let lane = Lane(rawValue: text) else { throw ValidationError("--lane: unknown lane \(text)") }
-                return lane
-            }
-            let after = try self.after.map { text -> UUID in
-                guard let id = UUID(uuidString: text) else { throw ValidationError("--after: \(text) is not a UUID") }
-                return id
-            }
-            let logger = try options.makeLogger("sluice.jobs")
-            let client = SluiceClient(postgres: PostgresClient(configuration: try options.postgresConfiguration(), logger: logger), logger: logger)
-            let jobs = try await client.list(tenant: tenant, state: state, lane: lane, limit: limit, after: after)
-            await client.shutdown()
             for job in jobs {
                 if json {
                     var writer = JSONWriter()
                     JobPrinter.write(job, result: nil, to: &writer)
                     print(String(decoding: writer.bytes, as: UTF8.self))
                 } else {
-                    print("\(job.id.uuidString.lowercased())  \(job.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(job.lane.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(job.provider)/\(job.model)  attempt \(job.attempt)/\(job.maxAttempts)")
+                    print("\(job.id.uuidString.lowercased())  \(job.tenant)  \(job.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(job.lane.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(job.provider)/\(job.model)  attempt \(job.attempt)/\(job.maxAttempts)")
                 }
             }
         }

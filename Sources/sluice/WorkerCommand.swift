@@ -64,6 +64,27 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between the queue depth samples taken by one elected process (default 15).")
     var queueSampleSeconds: Double?
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Deliver the webhook outbox from this worker's processes.")
+    var webhooks = true
+
+    @Option(name: .long, help: "Webhook deliveries in flight per process (default 64).")
+    var webhookConcurrency: Int?
+
+    @Option(name: .long, help: "Webhook retry schedule: comma-separated delays before each attempt (default 0,5s,5m,30m,2h,5h,10h,10h).")
+    var webhookSchedule: String?
+
+    @Option(name: .long, help: "Seconds one webhook delivery attempt may take (default 15).")
+    var webhookTimeoutSeconds: Double?
+
+    @Option(name: .long, help: "Seconds a claimed webhook delivery stays claimed before another process may send it (default 60).")
+    var webhookLeaseSeconds: Double?
+
+    @Option(name: .long, help: "Disable an endpoint failing without a success for this long (default 5d).")
+    var webhookDisableAfter: String?
+
+    @Option(name: .long, help: "Networks webhooks may reach whatever their class, and over http (CIDR, comma-separated; added to $SLUICE_WEBHOOK_ALLOW).")
+    var webhookAllow: String?
+
     @Flag(name: .long, help: .hidden)
     var child = false
 
@@ -75,6 +96,7 @@ struct WorkerCommand: AsyncParsableCommand {
             guard count >= 1 && count <= 256 else { throw ValidationError("--processes must be from 1 to 256") }
             _ = try workerConfiguration()  // validate before spawning anything
             let port = try resolvedMetricsPort(processes: count)
+            _ = try webhookConfiguration()
             let code = await WorkerSupervisor(processes: count, metricsPorts: port.map { port in (0..<count).map { port + $0 } },
                                               childArguments: { slot in childArguments(metricsPort: port.map { $0 + slot }) },
                                               logger: try options.makeLogger("sluice.supervisor", defaultFormat: .json)).run()
@@ -131,6 +153,29 @@ struct WorkerCommand: AsyncParsableCommand {
         if let completionIntervalMs { configuration.completionInterval = .milliseconds(completionIntervalMs) }
         configuration.interactiveReserve = interactiveReserve
         do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.message)
+        }
+        return configuration
+    }
+
+    func webhookConfiguration() throws -> WebhookDispatcher.Configuration {
+        var configuration = WebhookDispatcher.Configuration()
+        if let webhookConcurrency { configuration.concurrency = webhookConcurrency }
+        if let webhookSchedule {
+            configuration.schedule = try webhookSchedule.split(separator: ",").map {
+                try DurationText.required(String($0), option: "--webhook-schedule")
+            }
+        }
+        if let webhookTimeoutSeconds { configuration.timeout = .milliseconds(Int(webhookTimeoutSeconds * 1000)) }
+        if let webhookLeaseSeconds { configuration.lease = .milliseconds(Int(webhookLeaseSeconds * 1000)) }
+        if let webhookDisableAfter {
+            configuration.disableAfter = try DurationText.required(webhookDisableAfter, option: "--webhook-disable-after")
+        }
+        do {
+            configuration.allowed = try WebhookAddressGuard.allowList(ProcessInfo.processInfo.environment["SLUICE_WEBHOOK_ALLOW"] ?? "")
+                + WebhookAddressGuard.allowList(webhookAllow ?? "")
             try configuration.validate()
         } catch {
             throw ValidationError(error.message)
@@ -195,6 +240,12 @@ struct WorkerCommand: AsyncParsableCommand {
             services.append(.init(service: QueueSampler(configuration: sampler, postgres: try options.postgresConfiguration(), logger: logger)))
         }
         services.append(.init(service: worker))
+        if webhooks {
+            // Listed last, so it stops first and the HTTP client and the pool outlive it.
+            let dispatcher = try WebhookDispatcher(configuration: try webhookConfiguration(), store: JobStore(postgres: postgres),
+                                                   http: http, logger: logger)
+            services.append(.init(service: dispatcher))
+        }
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -36,13 +36,19 @@ public struct MigratedDatabase: Sendable {
 
     /// Creates a database named `prefix` + 16 random hex digits in the current ``TestScope``,
     /// which drops it after it ends, and unless `migrate` is false applies the Sluice schema.
-    static func make(prefix: String, poolSize: Int, migrate: Bool) async throws -> MigratedDatabase {
+    ///
+    /// `autoCreateTenants` turns `sluice.settings.auto_create_tenants` back on (the schema's
+    /// default is off since 0005): most tests enqueue for tenants they never created.
+    static func make(prefix: String, poolSize: Int, migrate: Bool, autoCreateTenants: Bool = true) async throws -> MigratedDatabase {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let scope = try TestScope.required(for: "a migrated database")
         let database = try await TemporaryDatabase.create(prefix: prefix)
         let postgres = try database.client(pool: .init(maxConnections: poolSize), logger: logger)
-        if migrate { try await SluiceSchema.migrate(postgres, logger: logger) }
+        if migrate {
+            try await SluiceSchema.migrate(postgres, logger: logger)
+            if autoCreateTenants { _ = try await postgres.query("UPDATE sluice.settings SET auto_create_tenants = true") }
+        }
         let client = SluiceClient(postgres: postgres, logger: logger)
         scope.onExit("SluiceClient") { await client.shutdown() }
         return MigratedDatabase(name: database.name, url: database.url, postgres: postgres, client: client, logger: logger)
@@ -67,11 +73,14 @@ public struct MigratedDatabaseTrait: TestTrait, SuiteTrait, TestScoping {
     public let poolSize: Int
     /// false: the database starts empty (for tests that apply migrations themselves).
     public let migrate: Bool
+    /// true (the default for tests): an unknown tenant's first job creates it, as before 0005.
+    public let autoCreateTenants: Bool
 
-    public init(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) {
+    public init(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true, autoCreateTenants: Bool = true) {
         self.prefix = prefix
         self.poolSize = poolSize
         self.migrate = migrate
+        self.autoCreateTenants = autoCreateTenants
     }
 
     public var isRecursive: Bool { true }
@@ -80,7 +89,8 @@ public struct MigratedDatabaseTrait: TestTrait, SuiteTrait, TestScoping {
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         try await withTestScope {
-            let database = try await MigratedDatabase.make(prefix: prefix, poolSize: poolSize, migrate: migrate)
+            let database = try await MigratedDatabase.make(prefix: prefix, poolSize: poolSize, migrate: migrate,
+                                                          autoCreateTenants: autoCreateTenants)
             try await MigratedDatabase.$scoped.withValue(database) { try await function() }
         }
     }
@@ -88,16 +98,18 @@ public struct MigratedDatabaseTrait: TestTrait, SuiteTrait, TestScoping {
 
 extension TestTrait where Self == MigratedDatabaseTrait {
     /// A fresh migrated database for the test (empty with `migrate: false`), dropped after it ends.
-    public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) -> Self {
-        MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate)
+    public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true,
+                                        autoCreateTenants: Bool = true) -> Self {
+        MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate, autoCreateTenants: autoCreateTenants)
     }
 }
 
 extension SuiteTrait where Self == MigratedDatabaseTrait {
     /// A fresh migrated database (empty with `migrate: false`) for each test of the suite,
     /// dropped after the test ends.
-    public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true) -> Self {
-        MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate)
+    public static func migratedDatabase(prefix: String = "sluice_t_", poolSize: Int = 20, migrate: Bool = true,
+                                        autoCreateTenants: Bool = true) -> Self {
+        MigratedDatabaseTrait(prefix: prefix, poolSize: poolSize, migrate: migrate, autoCreateTenants: autoCreateTenants)
     }
 }
 

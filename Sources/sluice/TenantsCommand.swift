@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import Sluice
+import SluiceJSON
+import SluiceSupport
+import SluiceWorker
+
+/// `sluice tenants list|show|create|set|pause|resume|rotate-secret`.
+struct TenantsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenants", abstract: "Administer tenants: limits, pausing, webhook endpoint and signing secret.",
+        subcommands: [List.self, Show.self, Create.self, Set.self, Pause.self, Resume.self, RotateSecret.self])
+
+    /// The flags of `create` and `set`, one flag per `sluice.tenants` column (``TenantUpdate``).
+    /// A new setting is one more option here and one more line in ``updates``.
+    struct Settings: ParsableArguments {
+        @Option(name: .long, help: "Jobs of the tenant running at once, across all workers.") var maxConcurrency: Int?
+        @Option(name: .long, help: "Jobs the tenant may have queued; more are refused at enqueue.") var maxQueued: Int?
+        @Option(name: .long, help: "The tenant's webhook endpoint (https; setting it re-enables a disabled endpoint).") var webhookURL: String?
+        @Flag(name: .long, help: "Remove the tenant's webhook endpoint.") var clearWebhookURL = false
+
+        func updates() throws -> [TenantUpdate] {
+            if clearWebhookURL && webhookURL != nil { throw UsageError("--webhook-url and --clear-webhook-url exclude each other") }
+            var updates: [TenantUpdate] = []
+            if let maxConcurrency { updates.append(.maxConcurrency(maxConcurrency)) }
+            if let maxQueued { updates.append(.maxQueuedJobs(maxQueued)) }
+            if let webhookURL { updates.append(.webhookURL(webhookURL)) }
+            if clearWebhookURL { updates.append(.webhookURL(nil)) }
+            return updates
+        }
+    }
+
+    static func write(_ tenant: Tenant, to w: inout JSONWriter) {
+        w.beginObject()
+        w.put("id", tenant.id)
+        w.put("paused", tenant.paused)
+        w.put("max_concurrency", tenant.maxConcurrency)
+        w.put("max_queued", tenant.maxQueuedJobs)
+        w.put("rpm", tenant.rpm)
+        w.put("tpm", tenant.tpm)
+        w.put("webhook_url", tenant.webhookURL)
+        w.put("webhook_disabled", tenant.webhookDisabled)
+        w.put("active_secrets", tenant.activeSecrets)
+        w.put("queued", tenant.queued)
+        w.put("running", tenant.running)
+        w.put("created_at", tenant.createdAt)
+        w.put("updated_at", tenant.updatedAt)
+        w.endObject()
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tenants with their limits and load.")
+        @OptionGroup var options: GlobalOptions
+        @Flag(name: .long, help: "Print JSON lines.") var json = false
+
+        func run() async throws {
+            let tenants = try await options.withStore("sluice.tenants") { store, _ in try await store.tenants() }
+            for tenant in tenants {
+                if json {
+                    Output.line { TenantsCommand.write(tenant, to: &$0) }
+                } else {
+                    print("\(Output.pad(tenant.id, 20)) \(tenant.paused ? "paused " : "active ") queued \(tenant.queued)  running \(tenant.running)/\(tenant.maxConcurrency)  webhook \(tenant.webhookURL ?? "-")\(tenant.webhookDisabled.map { " (disabled: \($0))" } ?? "")")
+                }
+            }
+            if !json && tenants.isEmpty { print("no tenants") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one tenant.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The tenant id.") var tenant: String
+        @Flag(name: .long, help: "Print JSON.") var json = false
+
+        func run() async throws {
+            guard let found = try await options.withStore("sluice.tenants", { store, _ in try await store.tenant(tenant) }) else {
+                throw UsageError("unknown tenant \(tenant): create it with `sluice tenants create \(tenant)`")
+            }
+            if json {
+                Output.line { TenantsCommand.write(found, to: &$0) }
+            } else {
+                print("tenant:          \(found.id)\(found.paused ? "  (paused)" : "")")
+                print("max concurrency: \(found.maxConcurrency)   max queued: \(found.maxQueuedJobs)")
+                print("rpm / tpm:       \(found.rpm.map(String.init) ?? "-") / \(found.tpm.map(String.init) ?? "-")")
+                print("webhook:         \(found.webhookURL ?? "-")\(found.webhookDisabled.map { "  (disabled: \($0))" } ?? "")")
+                print("secrets:         \(found.activeSecrets) signing")
+                print("load:            \(found.queued) queued, \(found.running) running")
+                print("created:         \(Timestamps.rfc3339(found.createdAt))   updated: \(Timestamps.rfc3339(found.updatedAt))")
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a tenant and print its webhook signing secret (shown only this once).")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The tenant id (a-z, 0-9, _ and -).") var tenant: String
+        @OptionGroup var settings: Settings
+        @Flag(name: .long, help: "Print JSON: {\"id\", \"secret\"}.") var json = false
+
+        func run() async throws {
+            let updates = try settings.updates()
+            let secret = try WebhookSigner.generateSecret()
+            try await options.withStore("sluice.tenants") { store, _ in
+                try await store.createTenant(tenant, updates: updates, secret: secret)
+            }
+            if json {
+                Output.line { w in
+                    w.beginObject()
+                    w.put("id", tenant)
+                    w.put("secret", secret.revealed)
+                    w.endObject()
+                }
+            } else {
+                print("created tenant \(tenant)")
+                print("webhook signing secret (shown only now; `sluice tenants rotate-secret \(tenant)` makes a new one):")
+                print(secret.revealed)
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a tenant's limits or webhook endpoint.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The tenant id.") var tenant: String
+        @OptionGroup var settings: Settings
+
+        func run() async throws {
+            let updates = try settings.updates()
+            guard !updates.isEmpty else { throw UsageError("nothing to set: pass at least one of the options (see --help)") }
+            try await options.withStore("sluice.tenants") { store, _ in try await store.updateTenant(tenant, updates) }
+            print("updated tenant \(tenant)")
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause a tenant: its new jobs are refused and its queued jobs are not started.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The tenant id.") var tenant: String
+
+        func run() async throws {
+            try await options.withStore("sluice.tenants") { store, _ in try await store.updateTenant(tenant, [.paused(true)]) }
+            print("paused tenant \(tenant)")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused tenant.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The tenant id.") var tenant: String
+
+        func run() async throws {
+            try await options.withStore("sluice.tenants") { store, _ in try await store.updateTenant(tenant, [.paused(false)]) }
+            print("resumed tenant \(tenant)")
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-secret",
+            abstract: "Make a new webhook signing secret and print it once; the old one keeps signing for the grace period.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The tenant id.") var tenant: String
+        @Option(name: .long, help: "How long the old secret keeps signing too (default 24h; 0 ends it now).") var grace: String = "24h"
+        @Flag(name: .long, help: "Print JSON: {\"secret\"}.") var json = false
+
+        func run() async throws {
+            let grace = try Parse.duration(self.grace, option: "--grace")
+            let secret = try WebhookSigner.generateSecret()
+            try await options.withStore("sluice.tenants") { store, _ in
+                try await store.rotateTenantSecret(tenant, secret: secret, grace: grace)
+            }
+            if json {
+                Output.line { w in
+                    w.beginObject()
+                    w.put("secret", secret.revealed)
+                    w.endObject()
+                }
+            } else {
+                print("new webhook signing secret for \(tenant) (shown only now; the old one signs too for \(self.grace)):")
+                print(secret.revealed)
+            }
+        }
+    }
+}
