@@ -18,6 +18,13 @@ struct TenantsCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Jobs the tenant may have queued; more are refused at enqueue.") var maxQueued: Int?
         @Option(name: .long, help: "The tenant's webhook endpoint (https; setting it re-enables a disabled endpoint).") var webhookURL: String?
         @Flag(name: .long, help: "Remove the tenant's webhook endpoint.") var clearWebhookURL = false
+        @Option(name: .long, help: "Requests per minute of the tenant's plan (0 removes the limit).") var rpm: Int?
+        @Option(name: .long, help: "Tokens per minute of the tenant's plan (0 removes the limit).") var tpm: Int?
+        @Option(name: .long, help: "Hard token budget per UTC day (0 removes it); at the limit the tenant's jobs are held.") var dailyTokens: Int?
+        @Option(name: .long, help: "Hard token budget per UTC month (0 removes it).") var monthlyTokens: Int?
+        @Option(name: .long, help: "Hard budget in USD per UTC day (0 removes it).") var dailyUsd: Double?
+        @Option(name: .long, help: "Hard budget in USD per UTC month (0 removes it).") var monthlyUsd: Double?
+        @Option(name: .long, help: "Fraction of each hard budget that logs a soft-limit warning (0 < F <= 1; 0 removes it).") var softFraction: Double?
 
         func updates() throws -> [TenantUpdate] {
             if clearWebhookURL && webhookURL != nil { throw UsageError("--webhook-url and --clear-webhook-url exclude each other") }
@@ -26,6 +33,26 @@ struct TenantsCommand: AsyncParsableCommand {
             if let maxQueued { updates.append(.maxQueuedJobs(maxQueued)) }
             if let webhookURL { updates.append(.webhookURL(webhookURL)) }
             if clearWebhookURL { updates.append(.webhookURL(nil)) }
+            func limit(_ flag: String, _ value: Int?) throws -> Int?? {
+                guard let value else { return nil }
+                if value < 0 { throw UsageError("--\(flag) must be 0 (no limit) or a positive number (got \(value))") }
+                return .some(value == 0 ? nil : value)
+            }
+            func amount(_ flag: String, _ value: Double?) throws -> Double?? {
+                guard let value else { return nil }
+                if value < 0 || !value.isFinite { throw UsageError("--\(flag) must be 0 (no budget) or a positive amount (got \(value))") }
+                return .some(value == 0 ? nil : value)
+            }
+            if let v = try limit("rpm", rpm) { updates.append(.rpm(v)) }
+            if let v = try limit("tpm", tpm) { updates.append(.tpm(v)) }
+            if let v = try limit("daily-tokens", dailyTokens) { updates.append(.dailyTokens(v)) }
+            if let v = try limit("monthly-tokens", monthlyTokens) { updates.append(.monthlyTokens(v)) }
+            if let v = try amount("daily-usd", dailyUsd) { updates.append(.dailyUSD(v)) }
+            if let v = try amount("monthly-usd", monthlyUsd) { updates.append(.monthlyUSD(v)) }
+            if let v = try amount("soft-fraction", softFraction) {
+                if let f = v, f > 1 { throw UsageError("--soft-fraction must be a fraction from 0 to 1 (got \(f))") }
+                updates.append(.softFraction(v))
+            }
             return updates
         }
     }
@@ -38,6 +65,13 @@ struct TenantsCommand: AsyncParsableCommand {
         w.put("max_queued", tenant.maxQueuedJobs)
         w.put("rpm", tenant.rpm)
         w.put("tpm", tenant.tpm)
+        w.put("daily_tokens", tenant.dailyTokens)
+        w.put("monthly_tokens", tenant.monthlyTokens)
+        w.put("daily_usd", tenant.dailyUSD)
+        w.put("monthly_usd", tenant.monthlyUSD)
+        w.put("soft_fraction", tenant.softFraction)
+        w.put("held_until", tenant.heldUntil)
+        w.put("hold_reason", tenant.holdReason)
         w.put("webhook_url", tenant.webhookURL)
         w.put("webhook_disabled", tenant.webhookDisabled)
         w.put("active_secrets", tenant.activeSecrets)
@@ -82,6 +116,13 @@ struct TenantsCommand: AsyncParsableCommand {
                 print("tenant:          \(found.id)\(found.paused ? "  (paused)" : "")")
                 print("max concurrency: \(found.maxConcurrency)   max queued: \(found.maxQueuedJobs)")
                 print("rpm / tpm:       \(found.rpm.map(String.init) ?? "-") / \(found.tpm.map(String.init) ?? "-")")
+                let money = { (v: Double?) in v.map { String(format: "$%.2f", $0) } ?? "-" }
+                print("budgets:         tokens \(found.dailyTokens.map(String.init) ?? "-")/day \(found.monthlyTokens.map(String.init) ?? "-")/month, "
+                      + "\(money(found.dailyUSD))/day \(money(found.monthlyUSD))/month"
+                      + (found.softFraction.map { String(format: ", soft at %.0f %%", $0 * 100) } ?? ""))
+                if let held = found.heldUntil {
+                    print("HELD until:      \(Timestamps.rfc3339(held)): \(found.holdReason ?? "budget spent")")
+                }
                 print("webhook:         \(found.webhookURL ?? "-")\(found.webhookDisabled.map { "  (disabled: \($0))" } ?? "")")
                 print("secrets:         \(found.activeSecrets) signing")
                 print("load:            \(found.queued) queued, \(found.running) running")

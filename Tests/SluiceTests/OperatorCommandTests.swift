@@ -99,6 +99,37 @@ struct OperatorCommandTests {
         #expect(!list.stdout.contains("whsec_"))
     }
 
+    @Test func tenantsSetRateLimitsAndBudgets() async throws {
+        let db = try MigratedDatabase.current
+        _ = try await sluice(db, ["tenants", "create", "acme"])
+        let set = try await sluice(db, ["tenants", "set", "acme", "--rpm", "120", "--tpm", "90000", "--daily-tokens", "50000",
+                                        "--monthly-usd", "12.5", "--soft-fraction", "0.8"])
+        #expect(set.status == 0, "\(set.stderr)")
+        var shown = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(shown["rpm"] as? Int == 120)
+        #expect(shown["tpm"] as? Int == 90000)
+        #expect(shown["daily_tokens"] as? Int == 50000)
+        #expect(shown["monthly_usd"] as? Double == 12.5)
+        #expect(shown["soft_fraction"] as? Double == 0.8)
+        // A held tenant shows the hold; raising its budget releases it (trigger).
+        _ = try await db.postgres.query(
+            "UPDATE sluice.tenants SET held_until = now() + interval '1 hour', hold_reason = 'daily token budget of 50000 spent' WHERE id = 'acme'")
+        shown = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(shown["hold_reason"] as? String == "daily token budget of 50000 spent")
+        #expect(try await sluice(db, ["tenants", "set", "acme", "--daily-tokens", "0", "--rpm", "0"]).status == 0)
+        shown = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(shown["daily_tokens"] == nil || shown["daily_tokens"] is NSNull)
+        #expect(shown["rpm"] == nil || shown["rpm"] is NSNull)
+        #expect(shown["hold_reason"] == nil || shown["hold_reason"] is NSNull)
+        // Bad values: exit 2, the flag named, nothing half-applied.
+        for arguments in [["--rpm", "-1"], ["--daily-usd", "-3"], ["--soft-fraction", "1.5"], ["--tpm", "5", "--soft-fraction", "2"]] {
+            let run = try await sluice(db, ["tenants", "set", "acme"] + arguments)
+            #expect(run.status == 2, "\(arguments): \(run.stderr)")
+            #expect(run.stderr.contains(arguments[arguments.count - 2]), "\(arguments): \(run.stderr)")
+        }
+        #expect(try await db.count("SELECT count(*) FROM sluice.tenants WHERE id = 'acme' AND tpm = 90000") == 1)
+    }
+
     @Test func tenantsBadInputIsAUsageError() async throws {
         let db = try MigratedDatabase.current
         _ = try await sluice(db, ["tenants", "create", "acme"])

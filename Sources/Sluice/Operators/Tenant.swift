@@ -8,6 +8,15 @@ public struct Tenant: Sendable {
     public var maxQueuedJobs: Int
     public var rpm: Int?
     public var tpm: Int?
+    /// Hard budgets (UTC day and month), nil when not set.
+    public var dailyTokens: Int?
+    public var monthlyTokens: Int?
+    public var dailyUSD: Double?
+    public var monthlyUSD: Double?
+    public var softFraction: Double?
+    /// Held for a spent hard budget until then (the claim skips the tenant), and why.
+    public var heldUntil: Date?
+    public var holdReason: String?
     public var paused: Bool
     /// The endpoint without userinfo, query or fragment.
     public var webhookURL: String?
@@ -26,6 +35,7 @@ public struct Tenant: Sendable {
 public struct TenantUpdate: Sendable {
     enum Value: Sendable {
         case int(Int?)
+        case double(Double?)
         case text(String?)
         case bool(Bool)
     }
@@ -49,6 +59,41 @@ public struct TenantUpdate: Sendable {
     /// The tenant's webhook endpoint (nil removes it). Setting it re-enables a disabled endpoint.
     public static func webhookURL(_ value: String?) -> TenantUpdate {
         TenantUpdate(column: "webhook_url", value: .text(value), field: "webhook_url")
+    }
+
+    /// Requests per minute of the tenant's plan (nil removes the limit).
+    public static func rpm(_ value: Int?) -> TenantUpdate {
+        TenantUpdate(column: "rpm", value: .int(value), field: "rpm")
+    }
+
+    /// Tokens per minute of the tenant's plan (nil removes the limit).
+    public static func tpm(_ value: Int?) -> TenantUpdate {
+        TenantUpdate(column: "tpm", value: .int(value), field: "tpm")
+    }
+
+    /// Hard daily token budget (UTC day; nil removes it). At the limit the tenant is held.
+    public static func dailyTokens(_ value: Int?) -> TenantUpdate {
+        TenantUpdate(column: "daily_token_budget_hard", value: .int(value), field: "daily_tokens")
+    }
+
+    /// Hard monthly token budget (UTC month; nil removes it).
+    public static func monthlyTokens(_ value: Int?) -> TenantUpdate {
+        TenantUpdate(column: "monthly_token_budget_hard", value: .int(value), field: "monthly_tokens")
+    }
+
+    /// Hard daily budget in USD (nil removes it).
+    public static func dailyUSD(_ value: Double?) -> TenantUpdate {
+        TenantUpdate(column: "daily_usd_budget_hard", value: .double(value), field: "daily_usd")
+    }
+
+    /// Hard monthly budget in USD (nil removes it).
+    public static func monthlyUSD(_ value: Double?) -> TenantUpdate {
+        TenantUpdate(column: "monthly_usd_budget_hard", value: .double(value), field: "monthly_usd")
+    }
+
+    /// Fraction of each hard budget at which the soft warning fires (0 < F ≤ 1; nil removes it).
+    public static func softFraction(_ value: Double?) -> TenantUpdate {
+        TenantUpdate(column: "soft_fraction", value: .double(value), field: "soft_fraction")
     }
 
     /// Paused tenants' jobs are refused at enqueue and not claimed.

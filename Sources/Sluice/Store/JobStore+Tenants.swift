@@ -5,6 +5,9 @@ public import SluiceSupport
 extension JobStore {
     static let tenantColumns = """
         t.id, t.max_concurrency, t.max_queued_jobs, t.rpm, t.tpm, t.paused, t.webhook_url, t.created_at, t.updated_at,
+        t.daily_token_budget_hard, t.monthly_token_budget_hard, t.daily_usd_budget_hard::float8 AS daily_usd,
+        t.monthly_usd_budget_hard::float8 AS monthly_usd, t.soft_fraction::float8 AS soft_fraction,
+        CASE WHEN t.held_until > now() THEN t.held_until END AS held_until, CASE WHEN t.held_until > now() THEN t.hold_reason END AS hold_reason,
         (SELECT CASE WHEN e.disabled_at IS NOT NULL THEN coalesce(e.disabled_reason, 'disabled') END
            FROM sluice.webhook_endpoints e WHERE e.tenant = t.id AND e.url = t.webhook_url) AS webhook_disabled,
         (SELECT count(*) FROM sluice.tenant_secrets s WHERE s.tenant = t.id AND (s.expires_at IS NULL OR s.expires_at > now())) AS active_secrets,
@@ -97,6 +100,10 @@ extension JobStore {
             switch update.value {
             case .int(let value?) where value < 1:
                 throw SluiceError.argument(update.field, "range", "\(update.field) must be at least 1 (got \(value))")
+            case .double(let value?) where update.column == "soft_fraction" && !(value > 0 && value <= 1):
+                throw SluiceError.argument(update.field, "range", "\(update.field) must be a fraction above 0 and at most 1 (got \(value))")
+            case .double(let value?) where !(value > 0) || !value.isFinite:
+                throw SluiceError.argument(update.field, "range", "\(update.field) must be a positive amount (got \(value))")
             case .text(let url?) where update.column == "webhook_url":
                 let problem = try await run("updateTenant") {
                     try await postgres.query("""
@@ -122,6 +129,7 @@ extension JobStore {
         for update in updates {
             switch update.value {
             case .int(let value): binds.append(value)
+            case .double(let value): binds.append(value)
             case .text(let value): binds.append(value)
             case .bool(let value): binds.append(value)
             }
@@ -139,6 +147,13 @@ extension Tenant {
         maxQueuedJobs = try row.decode(Int.self, column: "max_queued_jobs")
         rpm = try row.decode(Int?.self, column: "rpm")
         tpm = try row.decode(Int?.self, column: "tpm")
+        dailyTokens = try row.decode(Int?.self, column: "daily_token_budget_hard")
+        monthlyTokens = try row.decode(Int?.self, column: "monthly_token_budget_hard")
+        dailyUSD = try row.decode(Double?.self, column: "daily_usd")
+        monthlyUSD = try row.decode(Double?.self, column: "monthly_usd")
+        softFraction = try row.decode(Double?.self, column: "soft_fraction")
+        heldUntil = try row.decode(Date?.self, column: "held_until")
+        holdReason = try row.decode(String?.self, column: "hold_reason")
         paused = try row.decode(Bool.self, column: "paused")
         webhookURL = try row.decode(String?.self, column: "webhook_url").map(WebhookURL.redacted)
         webhookDisabled = try row.decode(String?.self, column: "webhook_disabled")
