@@ -248,4 +248,23 @@ struct LimiterTests {
         try await Task.sleep(for: .milliseconds(1600))
         #expect(try await start("d", 600) == .admitted(budgetsUsed: []))
     }
+
+    @Test func refusedStartsGetSuccessiveSlotsOfTheSharedSchedule() async throws {
+        let limiter = try Self.limiter()
+        // 10 per minute: one refill every 6 s. Empty it, then three refused starts (from any
+        // worker: the schedule is in Redis) get slots about 6, 12 and 18 s out.
+        let b = Self.bucket(limiter, "m:sched:rpm", perMinute: 10, amount: 1)
+        for i in 0..<10 { #expect(try await limiter.admit(Self.request("s\(i)", [b])) == .admitted(budgetsUsed: [])) }
+        var waits: [Duration] = []
+        for i in 0..<3 {
+            guard case .bucket(_, let wait) = try await limiter.admit(Self.request("w\(i)", [b])) else {
+                Issue.record("expected a refused start")
+                return
+            }
+            waits.append(wait)
+        }
+        #expect(waits[0] > .seconds(4) && waits[0] <= .seconds(6))
+        #expect(waits[1] - waits[0] > .milliseconds(5_500) && waits[1] - waits[0] < .milliseconds(6_500))
+        #expect(waits[2] - waits[1] > .milliseconds(5_500) && waits[2] - waits[1] < .milliseconds(6_500))
+    }
 }

@@ -288,10 +288,11 @@ public final class Admission: Sendable {
         let cooldownKey = limiter.key("cool", modelName)
         let breakerKey = limiter.key("brk", modelName)
 
-        // Known empty (from an earlier answer): put back without asking Redis.
+        // A cooldown or an open breaker known from an earlier answer: put back without asking
+        // Redis. (An empty bucket is asked every time: it hands out a slot in its shared schedule.)
         let known = state.withLock { s -> (Date, String, String)? in
             var found: (Date, String, String)?
-            for key in buckets.map(\.key) + [cooldownKey, breakerKey] {
+            for key in [cooldownKey, breakerKey] {
                 if let next = s.nextTry[key], next > now, next > (found?.0 ?? .distantPast) {
                     let limit = key == cooldownKey ? "cooldown" : key == breakerKey ? "breaker" : String(key.split(separator: ":").last ?? "rate")
                     found = (next, s.blockReason[key] ?? "rate limit: waiting for \(modelName) or tenant \(job.tenant) capacity", limit)
@@ -300,7 +301,7 @@ public final class Admission: Sendable {
             return found
         }
         if let (until, reason, limit) = known {
-            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason, limit)
+            return wait(until, reason, limit)
         }
 
         var request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
@@ -354,12 +355,13 @@ public final class Admission: Sendable {
             let kind = blocking.key.split(separator: ":").last.map(String.init) ?? "rate"
             let owner = isTenant ? "tenant \(job.tenant)" : modelName
             let reason = "rate limit: \(owner) \(kind) bucket is empty (per-minute limit \(Self.integer(blocking.capacity)))"
-            state.withLock { s in
-                s.nextTry[blocking.key] = max(s.nextTry[blocking.key] ?? until, until)
-                s.blockReason[blocking.key] = reason
-                if isTenant { s.skip[job.tenant] = max(s.skip[job.tenant] ?? until, until) }
+            if isTenant {
+                // Leave the tenant out of claims until about one refill of this job's amount.
+                let refill = now.addingTimeInterval(min(delay.seconds, max(0.05, blocking.amount / max(blocking.refillPerMillisecond, 1e-9) / 1000)))
+                state.withLock { s in s.skip[job.tenant] = max(s.skip[job.tenant] ?? refill, refill) }
             }
-            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason, isTenant ? "tenant_" + kind : kind)
+            // `delay` is this job's slot in the bucket's shared schedule (LimiterScripts.admit).
+            return wait(until, reason, isTenant ? "tenant_" + kind : kind)
         case .cooldown(let index, let delay):
             let until = now.addingTimeInterval(delay.seconds)
             let reason = index < 0
@@ -369,7 +371,7 @@ public final class Admission: Sendable {
                 s.nextTry[cooldownKey] = max(s.nextTry[cooldownKey] ?? until, until)
                 s.blockReason[cooldownKey] = reason
             }
-            return wait(reserveSlot(after: until, buckets: buckets, now: now), reason, index < 0 ? "window" : "cooldown")
+            return wait(until, reason, index < 0 ? "window" : "cooldown")
         case .budget(let index, _):
             let label = budgetLabels[index]
             let budget = budgets[index]
@@ -473,23 +475,6 @@ public final class Admission: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.unavailableRetry)
             if unsettledCount > 0 { await flushUnsettled() }
-        }
-    }
-
-    /// The run time for a job that must wait until `after`: after the jobs this worker has
-    /// already put back for the same buckets, spaced by what each takes at the refill rate, so
-    /// a backlog comes back about as fast as the bucket refills (not all at once).
-    private func reserveSlot(after: Date, buckets: [RateLimiter.Bucket], now: Date) -> Date {
-        let spacing = buckets.map { $0.amount / max($0.refillPerMillisecond, 1e-9) / 1000 }.max() ?? 0
-        return state.withLock { s in
-            var start = after
-            for bucket in buckets { if let next = s.nextTry[bucket.key], next > start { start = next } }
-            for bucket in buckets { s.nextTry[bucket.key] = start.addingTimeInterval(spacing) }
-            if s.nextTry.count > 10_000 {
-                s.nextTry = s.nextTry.filter { $0.value > now }
-                s.blockReason = s.blockReason.filter { s.nextTry[$0.key] != nil }
-            }
-            return start
         }
     }
 

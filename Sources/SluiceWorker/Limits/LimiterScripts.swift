@@ -20,7 +20,8 @@ enum LimiterScripts {
     /// Returns `{1, probe, breaker failures, used…}` (probe 1: this start is the half-open
     /// breaker's probe; used: budget counters after the reservation) or
     /// `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` | `budget` | `breaker` (1-based
-    /// index within its kind). A reservation that already exists (a repeated admission of the
+    /// index within its kind). A bucket's wait is a slot in the bucket's shared schedule (field
+    /// `next`): waiters are spaced by the refill time of what each takes. A reservation that already exists (a repeated admission of the
     /// same attempt) is admitted again without taking anything. With no bucket and no budget no
     /// reservation is written.
     static let admit = RedisScript("""
@@ -74,7 +75,16 @@ enum LimiterScripts {
         if w > wait then wait, blocking = w, i end
       end
     end
-    if wait > 0 then return {0, wait, 'bucket', blocking} end
+    if wait > 0 then
+      -- A shared schedule of the bucket's waiters: this start gets the next slot after those
+      -- already handed out, and the slot after it is one refill of its amount later. Every
+      -- worker's put-back jobs come back at the bucket's rate, not each worker's at the full rate.
+      local a = 8 + (blocking - 1) * 4
+      local bkey = KEYS[1 + blocking]
+      local slot = math.max(now + wait, tonumber(redis.call('HGET', bkey, 'next') or '0'))
+      redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / tonumber(ARGV[a + 1])))
+      return {0, slot - now, 'bucket', blocking}
+    end
     for i = 1, ng do
       local a = 8 + nb * 4 + (i - 1) * 4
       local limit, seed, ttl = tonumber(ARGV[a]), ARGV[a + 2], tonumber(ARGV[a + 3])
