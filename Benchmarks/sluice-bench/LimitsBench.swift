@@ -65,7 +65,7 @@ struct LimitsBench: AsyncParsableCommand {
                             let r = request(c * 1_000_000 + i)
                             let t0 = clock.now
                             _ = try await limiter.admit(r)
-                            samples.append((clock.now - t0).secondsValue * 1000)
+                            samples.append((clock.now - t0).seconds * 1000)
                             try await limiter.settle(r, usage: .init(inputTokens: 300, outputTokens: 200, costUSD: 0.001))
                         }
                         return samples
@@ -73,7 +73,7 @@ struct LimitsBench: AsyncParsableCommand {
                 }
                 return try await group.reduce(into: []) { $0 += $1 }
             }
-            let elapsed = (clock.now - start).secondsValue
+            let elapsed = (clock.now - start).seconds
             print(String(format: "admission (4 buckets + cooldown + budget), %d caller(s): %.0f admissions+settlements/s; admission %@; 2 Redis round trips per job",
                          callers, Double(samples.count) / elapsed, Stats(samples: samples).description))
         }
@@ -175,8 +175,4 @@ struct LimitsBench: AsyncParsableCommand {
             await db.client.shutdown()
         }
     }
-}
-
-extension Duration {
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -90,7 +90,7 @@ struct MockBench: AsyncParsableCommand {
     }
 }
 
-private extension Duration {
+extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 

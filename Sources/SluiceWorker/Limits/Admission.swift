@@ -44,6 +44,8 @@ public final class Admission: Sendable {
 
     private struct State {
         var snapshot: LimitsSnapshot?
+        /// The snapshot's lookup tables, built once per refresh (not once per admission).
+        var indexed: (models: [String: ModelLimits], tenants: [String: TenantLimits])?
         var fetchedAt: ContinuousClock.Instant?
         var stale = true
         /// Bucket or cooldown key → when the next job may try it.
@@ -158,8 +160,10 @@ public final class Admission: Sendable {
             var snapshot = try await store.limitsSnapshot()
             let stored = Set(snapshot.models.map { "\($0.provider)/\($0.model)" })
             snapshot.models += configuration.fileLimits.filter { !stored.contains("\($0.provider)/\($0.model)") }
+            let indexed = snapshot.indexed()
             state.withLock { s in
                 s.snapshot = snapshot
+                s.indexed = indexed
                 s.fetchedAt = .now
                 s.stale = false
             }
@@ -194,7 +198,7 @@ public final class Admission: Sendable {
     /// Decides whether `job` may start now, taking its reservation if so.
     public func admit(_ job: Job) async -> Verdict {
         let snapshot = await limits()
-        let (models, tenants) = snapshot.indexed()
+        let (models, tenants) = state.withLock { $0.indexed } ?? snapshot.indexed()
         let modelName = "\(job.provider)/\(job.model)"
         let modelLimits = models[modelName]
         let tenantLimits = tenants[job.tenant]
@@ -212,7 +216,7 @@ public final class Admission: Sendable {
             guard let limiter else { return .start(nil) }
             let tokens = max(job.estimatedInputTokens, 1) + (job.maxOutputTokens ?? configuration.defaultMaxOutputTokens)
             return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: [], buckets: [], budgets: [],
-                                budgetLabels: [], tenantLimits: nil, envelopeTokens: tokens, now: now)
+                                budgetLabels: [], envelopeTokens: tokens, now: now)
         }
         guard let limiter else {
             state.withLock { s in
@@ -275,16 +279,16 @@ public final class Admission: Sendable {
         }
         return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: modelBuckets,
                             buckets: modelBuckets + tenantBuckets, budgets: budgets, budgetLabels: budgetLabels,
-                            tenantLimits: tenantLimits, envelopeTokens: input + output, now: now)
+                            envelopeTokens: input + output, now: now)
     }
 
     private typealias BudgetLabel = (label: String, recorded: Double, soft: Double?, window: BudgetWindow)
 
-    /// Asks Redis (unless this worker already knows a bucket, cooldown or breaker says "not
+    /// Asks Redis (unless this worker already knows a cooldown or an open breaker says "not
     /// yet") and turns the answer into a verdict.
     private func decide(_ job: Job, limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
                         buckets: [RateLimiter.Bucket], budgets: [RateLimiter.Budget], budgetLabels: [BudgetLabel],
-                        tenantLimits: TenantLimits?, envelopeTokens: Int, now: Date) async -> Verdict {
+                        envelopeTokens: Int, now: Date) async -> Verdict {
         func wait(_ until: Date, _ reason: String, _ limit: String) -> Verdict {
             .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason), limit: limit)
         }

@@ -272,7 +272,8 @@ public struct RateLimiter: Sendable {
         return ttl > 0 ? .milliseconds(ttl) : nil
     }
 
-    /// Redis's clock (seconds since 1970), for budget windows.
+    /// Redis's clock (seconds since 1970); a cheap probe of whether Redis answers. (Budget
+    /// windows use the worker's UTC clock; see docs/ARCHITECTURE.md, "Budgets".)
     public func serverTime() async throws(RedisError) -> Date {
         let reply = try await redis.command(["TIME"])
         guard let parts = reply.array, parts.count == 2, let s = parts[0].string.flatMap(Double.init),
