@@ -73,6 +73,71 @@ LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
     SELECT count(*)::integer FROM upd r CROSS JOIN done_notes CROSS JOIN lane_notes
 $$;
 
+-- Rescues the running jobs of one worker process that is known to be dead (its supervisor saw
+-- it exit abnormally: a signal, a crash, a non-zero status), without waiting for their leases.
+-- Each job goes back to the queue as a new attempt (or to dead letters when that was its last
+-- attempt, or to cancelled if a cancel was requested), exactly as sluice.rescue_expired does,
+-- with an attempts row 'interrupted' that says why (p_reason). Only jobs whose lease holder is
+-- exactly p_worker move; the dead process's registry row is removed. Returns how many jobs
+-- were rescued.
+--
+-- Exactly one result per job: the dead process can no longer renew or finish these attempts
+-- (finish_attempts refuses an item whose lease owner is not its worker), and a statement the
+-- dead process left running in its backend either commits before this one takes the row (the
+-- job is then no longer running under p_worker and is left alone) or after it (and finds
+-- nothing it owns). Lock order (docs/ARCHITECTURE.md, "Lock order"): waits for the rows, in
+-- ascending id, then updates them; lock_timeout bounds the wait (the lease covers what is
+-- left). Found through the running-jobs index (the running set, never the history).
+CREATE OR REPLACE FUNCTION sluice.rescue_worker(p_worker text, p_reason text)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off
+SET lock_timeout = '5s' AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF p_worker IS NULL OR p_worker = '' THEN
+        RAISE EXCEPTION 'rescue_worker: the worker id must not be empty'
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'worker', CONSTRAINT = 'required';
+    END IF;
+    WITH locked AS (
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.state = 'running' AND j.lease_owner = p_worker
+         ORDER BY j.id
+           FOR NO KEY UPDATE OF j
+    ), upd AS (
+        UPDATE sluice.jobs j
+           SET state = CASE WHEN j.cancel_requested THEN 'cancelled'::sluice.job_state
+                            WHEN j.attempt >= j.max_attempts THEN 'dead'::sluice.job_state
+                            ELSE 'queued'::sluice.job_state END,
+               finished_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN now() END,
+               run_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+               last_error_class = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'internal' END,
+               last_error = 'the worker process running attempt ' || j.attempt || ' died (' ||
+                            p_worker || ': ' || left(coalesce(p_reason, 'unknown'), 200) || ')'
+         WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND j.state::text = 'running' AND j.lease_owner = p_worker
+        RETURNING j.id, j.tenant, j.lane, j.state, j.attempt, j.started_at, j.last_error
+    ), att AS (
+        INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, error_class, error_message)
+        SELECT r.id, r.attempt, r.tenant, p_worker, coalesce(r.started_at, now()), now(), 'interrupted', 'internal', r.last_error
+          FROM upd r
+        ON CONFLICT (job_id, attempt) DO NOTHING
+    ), dl AS (
+        INSERT INTO sluice.dead_letters (job_id, tenant, error_class, reason, last_error, attempts)
+        SELECT r.id, r.tenant, 'internal', 'worker process died on the last attempt', r.last_error, r.attempt
+          FROM upd r WHERE r.state = 'dead'
+        ON CONFLICT (job_id) DO NOTHING
+    ), done_notes AS (
+        SELECT sluice.notify_done(array_agg(r.id)) AS sent FROM upd r WHERE r.state <> 'queued'
+    ), lane_notes AS (
+        SELECT count(pg_notify('sluice_jobs', l.lane)) AS sent
+          FROM (SELECT DISTINCT r.lane::text AS lane FROM upd r WHERE r.state = 'queued') l
+    )
+    SELECT count(*)::integer INTO n FROM upd r CROSS JOIN done_notes CROSS JOIN lane_notes;
+    DELETE FROM sluice.workers w WHERE w.id = p_worker;
+    RETURN n;
+END
+$$;
+
 -- Puts a worker's unfinished jobs back in the queue without consuming an attempt (graceful
 -- shutdown past its grace period). Only jobs the worker still owns at that attempt move.
 CREATE OR REPLACE FUNCTION sluice.release(p_worker text, p_ids uuid[], p_attempts integer[])
@@ -107,7 +172,8 @@ $$;
 
 -- Records the outcome of a batch of attempts in one transaction (group commit). Each item:
 --   {"id", "attempt", "outcome": "succeeded"|"retry"|"dead"|"cancelled", "started_at",
---    "duration_ms", "http_status", "error_class", "error_message", "retry_at" (retry),
+--    "duration_ms", "http_status", "error_class", "error_message", "retry_delay_ms" (retry:
+--    runnable again that long after now(), the database's clock; else "retry_at"),
 --    "reason" (dead), "usage": {"input","output","cache_read","cache_write"}, "cost_usd",
 --    "result": {"output_text","tool_calls","finish_reason","raw_response","provider","model",
 --               "latency_ms","ttft_ms"} (succeeded)}
@@ -132,14 +198,19 @@ BEGIN
         -- Each item is decoded once into typed columns (jsonb_to_recordset), not re-read
         -- field by field in every CTE below.
         SELECT x.id, x.attempt, x.outcome, x.started_at, x.duration_ms, x.http_status, x.error_class,
-               left(x.error_message, 2000) AS error_message, x.retry_at, x.reason, x.cost_usd, x.result,
+               left(x.error_message, 2000) AS error_message,
+               -- A retry's time comes from the database's clock plus the worker's delay, so a
+               -- worker whose clock is off does not move it; retry_at (the worker's clock) only
+               -- when no delay is given.
+               coalesce(now() + make_interval(secs => x.retry_delay_ms / 1000), x.retry_at) AS retry_at,
+               x.reason, x.cost_usd, x.result,
                (x.usage ->> 'input')::integer AS input_tokens, (x.usage ->> 'output')::integer AS output_tokens,
                (x.usage ->> 'cache_read')::integer AS cache_read_tokens,
                (x.usage ->> 'cache_write')::integer AS cache_write_tokens
           FROM jsonb_to_recordset(p_items) AS x(id uuid, attempt integer, outcome text, started_at timestamptz,
                                                 duration_ms double precision, http_status integer, error_class text,
-                                                error_message text, retry_at timestamptz, reason text, usage jsonb,
-                                                cost_usd numeric, result jsonb)
+                                                error_message text, retry_at timestamptz, retry_delay_ms double precision,
+                                                reason text, usage jsonb, cost_usd numeric, result jsonb)
     ), locked AS (
         -- The lock order: the jobs' rows first, by id (see the top of this file). Updated in
         -- the order the items come (the order attempts finished), a group deadlocked with a

@@ -42,7 +42,7 @@ public final class Worker: Service, Sendable {
         self.store = JobStore(postgres: postgres)
         self.providers = providers
         self.admission = admission
-        let workerID = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        let workerID = id ?? Self.processID(token: UUID().uuidString.prefix(8).lowercased())
         self.id = workerID
         var logger = logger
         logger[metadataKey: "worker"] = "\(workerID)"
@@ -53,6 +53,14 @@ public final class Worker: Service, Sendable {
         self.databaseErrors = DatabaseErrorMonitor(logger: logger)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
                                    interval: configuration.completionInterval, metrics: metrics, logger: logger, errors: databaseErrors)
+    }
+
+    /// The id of the worker in process `pid` on this host started with `token`:
+    /// `host:pid:token`. A supervisor that gives its child a token (`sluice worker --child
+    /// --worker-token T`) knows the child's id from the pid it spawned, so it can rescue that
+    /// child's jobs the moment it dies (`JobStore.rescueWorker`).
+    public static func processID(token: some StringProtocol, pid: Int32? = nil) -> String {
+        "\(ProcessInfo.processInfo.hostName):\(pid ?? getpid()):\(token)"
     }
 
     /// Jobs running in this process now.
@@ -356,6 +364,7 @@ public final class Worker: Service, Sendable {
                     callMetrics.retryAfter.increment(by: delay.milliseconds / 1000)
                 }
                 outcome.retryAt = Date().addingTimeInterval(delay.milliseconds / 1000)
+                outcome.retryDelay = delay
             } else {
                 outcome.kind = .dead
                 outcome.reason = failure.isRetryable

@@ -30,20 +30,24 @@ public struct WorkerConfiguration: Sendable {
     /// with the number of tenants; interactive jobs are considered whatever their tenant.
     /// Default 256.
     public var claimTenantWindow: Int = 256
-    /// Lease on a claimed job, renewed while it runs. A job whose worker dies is rescued after
-    /// at most `lease + rescueInterval`. Default 30 s.
-    public var lease: Duration = .seconds(30)
+    /// Lease on a claimed job, renewed while it runs. A worker process that dies under its
+    /// supervisor has its jobs rescued at once (`sluice worker --processes`); a job whose host or
+    /// supervisor is lost is rescued after at most `lease + rescueInterval` (+20 % jitter of the
+    /// sweep): 12.4 s with the defaults. Default 10 s (it was 30 s; renewing 512 leases costs one
+    /// statement of a few milliseconds per heartbeat, docs/bench/reliability.md).
+    public var lease: Duration = .seconds(10)
     /// How often leases are renewed and cancel requests polled (the fallback to NOTIFY).
-    /// Default 10 s (a third of the lease).
-    public var heartbeatInterval: Duration = .seconds(10)
+    /// Default 3 s (under a third of the lease: two heartbeats may fail before it expires).
+    public var heartbeatInterval: Duration = .seconds(3)
     /// While claims return jobs, how long the claim loop waits for an eighth of the slots to
     /// free before claiming what is free (a NOTIFY claims at once). Default 20 ms.
     public var claimWindow: Duration = .milliseconds(20)
     /// How often running attempts are checked against their job's timeout (an attempt may run
     /// up to this much past it). Default 100 ms.
     public var timeoutResolution: Duration = .milliseconds(100)
-    /// How often this worker looks for expired leases. Default 5 s.
-    public var rescueInterval: Duration = .seconds(5)
+    /// How often this worker looks for expired leases (jittered ±20 %; one index probe when
+    /// nothing expired). Default 2 s.
+    public var rescueInterval: Duration = .seconds(2)
     /// Fallback poll when no NOTIFY arrives (scheduled jobs, lost notifications); jittered ±20 %.
     /// Default 1 s.
     public var pollInterval: Duration = .seconds(1)

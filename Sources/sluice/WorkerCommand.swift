@@ -31,7 +31,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Comma-separated tenants to serve (default: all).")
     var tenants: String?
 
-    @Option(name: .long, help: "Lease on a running job in seconds (default 30).")
+    @Option(name: .long, help: "Lease on a running job in seconds; leases are renewed every third of it (default 10, renewed every 3 s).")
     var leaseSeconds: Double?
 
     @Option(name: .long, help: "Seconds in-flight jobs get to finish on SIGTERM (default 30).")
@@ -88,6 +88,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(name: .long, help: .hidden)
     var child = false
 
+    /// Given by the supervisor to each child: the child's worker id is `host:pid:token`
+    /// (`Worker.processID`), which the supervisor therefore knows without asking.
+    @Option(name: .long, help: .hidden)
+    var workerToken: String?
+
     func run() async throws {
         if child {
             try await runWorker()
@@ -97,25 +102,42 @@ struct WorkerCommand: AsyncParsableCommand {
             _ = try workerConfiguration()  // validate before spawning anything
             let port = try resolvedMetricsPort(processes: count)
             _ = try webhookConfiguration()
-            let code = await WorkerSupervisor(processes: count, metricsPorts: port.map { port in (0..<count).map { port + $0 } },
-                                              childArguments: { slot in childArguments(metricsPort: port.map { $0 + slot }) },
-                                              logger: try options.makeLogger("sluice.supervisor", defaultFormat: .json)).run()
+            let logger = try options.makeLogger("sluice.supervisor", defaultFormat: .json)
+            let postgresConfiguration = try options.postgresConfiguration()
+            let code = await WorkerSupervisor(
+                processes: count, metricsPorts: port.map { port in (0..<count).map { port + $0 } },
+                childArguments: { slot, token in childArguments(metricsPort: port.map { $0 + slot }, token: token) },
+                rescue: { workerID, reason in
+                    // A short-lived connection per rescue: the supervisor holds none otherwise.
+                    let postgres = PostgresClient(configuration: postgresConfiguration,
+                                                  pool: .init(maxConnections: 1, acquireTimeout: .seconds(10), idleHealthCheck: nil),
+                                                  logger: logger)
+                    do {
+                        let count = try await JobStore(postgres: postgres).rescueWorker(workerID, reason: reason)
+                        await postgres.shutdown()
+                        return count
+                    } catch {
+                        await postgres.shutdown()
+                        throw error
+                    }
+                },
+                logger: logger).run()
             if code != 0 { throw ExitCode(code) }
         }
     }
 
     /// The supervisor's arguments for one child: without `--processes`, with that child's own
     /// `--metrics-port`.
-    private func childArguments(metricsPort: Int?) -> [String] {
+    private func childArguments(metricsPort: Int?, token: String) -> [String] {
         var arguments = Array(CommandLine.arguments.dropFirst())
-        for option in ["--processes", "--metrics-port"] {
+        for option in ["--processes", "--metrics-port", "--worker-token"] {
             while let index = arguments.firstIndex(of: option) {
                 arguments.removeSubrange(index...min(index + 1, arguments.count - 1))
             }
             arguments.removeAll { $0.hasPrefix(option + "=") }
         }
         if let metricsPort { arguments += ["--metrics-port", "\(metricsPort)"] }
-        return arguments + ["--child"]
+        return arguments + ["--worker-token", token, "--child"]
     }
 
     /// The first process's metrics port (`--metrics-port`, else $SLUICE_METRICS_PORT), nil for
@@ -214,8 +236,12 @@ struct WorkerCommand: AsyncParsableCommand {
                 let kind = providersConfiguration.provider(named: provider)?.kind.rawValue
                 return prices.cost(providers: [provider] + (kind.map { [$0] } ?? []), model: model, usage: usage)
             }, logger: logger)
+        if let workerToken, workerToken.isEmpty || workerToken.count > 32 || !workerToken.allSatisfy({ $0.isLetter || $0.isNumber }) {
+            throw ValidationError("--worker-token must be 1 to 32 letters or digits")
+        }
         let worker = try Worker(configuration: configuration, postgres: postgres,
-                                providers: { providers.provider(named: $0) }, logger: logger, admission: admission)
+                                providers: { providers.provider(named: $0) }, logger: logger,
+                                id: workerToken.map { Worker.processID(token: $0) }, admission: admission)
         if let metricsPort, let registry {
             // The operations endpoints start before the worker and stop after it (a ServiceGroup
             // stops in reverse order), so /readyz answers "draining" while the worker drains.

@@ -29,7 +29,12 @@ public struct AttemptOutcome: Sendable {
     public var httpStatus: Int?
     public var errorClass: ErrorClass?
     public var errorMessage: String?
+    /// When a retried job may run again, by this worker's clock (for logs). What is stored is
+    /// ``retryDelay`` counted from the database's clock, when set.
     public var retryAt: Date?
+    /// How long after the outcome is written a retried job may run again. The database adds it
+    /// to its own clock (`now()`), so a worker whose clock is off schedules retries correctly.
+    public var retryDelay: Duration?
     /// Why the job is dead (for ``Kind/dead``).
     public var reason: String?
     public var usage: Usage?
@@ -60,6 +65,7 @@ public struct AttemptOutcome: Sendable {
         json.field("error_class", errorClass?.rawValue)
         json.field("error_message", errorMessage.map { String($0.prefix(2000)) })
         json.field("retry_at", retryAt.map(JSONDates.format))
+        json.field("retry_delay_ms", retryDelay?.milliseconds)
         json.field("reason", reason)
         if let usage {
             json.key("usage")

@@ -71,10 +71,15 @@ extension JobStore {
     @discardableResult
     public func deferJobs(worker: String, _ deferrals: [Deferral]) async throws(SluiceError) -> Int {
         guard !deferrals.isEmpty else { return 0 }
+        // Sent as delays from now and added to the database's clock, so a worker whose clock
+        // is off does not move the jobs' run_at (leases and schedules use the database's clock).
+        let now = Date()
+        let delays = deferrals.map { max(0, $0.runAt.timeIntervalSince(now)) }
         return try await run("deferJobs") {
             let result = try await postgres.query("""
                 SELECT sluice.defer(\(worker), \(deferrals.map(\.jobID))::uuid[], \(deferrals.map(\.attempt))::int[], \
-                \(deferrals.map(\.runAt))::timestamptz[], \(deferrals.map(\.reason))::text[]) AS n
+                ARRAY(SELECT now() + make_interval(secs => d.s) FROM unnest(\(delays)::float8[]) WITH ORDINALITY AS d(s, n) \
+                ORDER BY d.n), \(deferrals.map(\.reason))::text[]) AS n
                 """)
             return try result.first?.decode(Int.self, column: "n") ?? 0
         }

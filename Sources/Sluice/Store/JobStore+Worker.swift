@@ -106,6 +106,24 @@ extension JobStore {
         }
     }
 
+    /// `sluice.rescue_worker`: rescues at once the running jobs of a worker process known to be
+    /// dead (its supervisor saw it exit abnormally), as a lease expiry would later: each goes
+    /// back to the queue as a new attempt (or dead, or cancelled), with an `interrupted` attempt
+    /// row carrying `reason`. Only jobs whose lease holder is exactly `worker` move; the
+    /// process's registry row is removed.
+    /// - Returns: how many jobs were rescued.
+    public func rescueWorker(_ worker: String, reason: String) async throws(SluiceError) -> Int {
+        guard !worker.isEmpty else {
+            var error = SluiceError.argument("worker", "required", "the worker id must not be empty")
+            error.operation = "rescueWorker"
+            throw error
+        }
+        return try await run("rescueWorker") {
+            try await postgres.query("SELECT sluice.rescue_worker(\(worker), \(reason)) AS rescued")
+                .first?.decode(Int.self, column: "rescued") ?? 0
+        }
+    }
+
     /// Prunes one batch of finished jobs if no other worker is pruning (a transaction-level
     /// advisory lock elects one; a crashed pruner frees it at once).
     /// - Returns: rows deleted, or nil when another worker holds the pruning lock.
