@@ -29,6 +29,59 @@ struct WorkerSafetyTests {
         #expect(try await h.client.job(id)?.state == .succeeded)
     }
 
+    /// `sluice.rescue_worker` (the supervisor's rescue of a dead child) moves only the jobs
+    /// whose lease holder is exactly that worker id, as a new attempt with an `interrupted` row;
+    /// the dead worker's late completion is then refused.
+    @Test func rescueWorkerMovesOnlyThatWorkersJobs() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        let ids = try await h.client.enqueue(batch: (0..<4).map { _ in echo() }).map(\.id)
+        _ = try await h.postgres.query("SELECT id FROM sluice.claim('host:1:dead', 2, enum_range(NULL::sluice.lane), NULL, '1 hour')")
+        _ = try await h.postgres.query("SELECT id FROM sluice.claim('host:1:deadx', 1, enum_range(NULL::sluice.lane), NULL, '1 hour')")
+        _ = try await h.postgres.query("SELECT id FROM sluice.claim('host:11:dead', 1, enum_range(NULL::sluice.lane), NULL, '1 hour')")
+        _ = try await h.postgres.query(
+            "INSERT INTO sluice.workers (id, host, pid, lanes, concurrency) VALUES ('host:1:dead', 'host', 1, '{normal}', 2)")
+        let dead = try await h.postgres.query("SELECT id FROM sluice.jobs WHERE lease_owner = 'host:1:dead'").rows.map { try $0.decode(UUID.self, at: 0) }
+        #expect(dead.count == 2)
+
+        #expect(try await store.rescueWorker("host:1:dead", reason: "killed by signal 9") == 2)
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'queued' AND attempt = 1 AND lease_owner IS NULL", [dead]) == 2)
+        #expect(try await h.count("""
+            SELECT count(*) FROM sluice.attempts WHERE job_id = ANY($1) AND outcome = 'interrupted' AND worker = 'host:1:dead'
+               AND error_message LIKE '%killed by signal 9%'
+            """, [dead]) == 2)
+        // Other workers' jobs, even with ids that contain or extend the dead one, are untouched.
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'running'", [ids]) == 2)
+        #expect(try await h.count("SELECT count(*) FROM sluice.workers WHERE id = 'host:1:dead'") == 0)
+        // A second rescue finds nothing; the dead worker's late completion is refused.
+        #expect(try await store.rescueWorker("host:1:dead", reason: "again") == 0)
+        let stale = #"[{"id":"\#(dead[0].uuidString)","attempt":1,"outcome":"succeeded","result":{"output_text":"late"}}]"#
+        #expect(try await h.postgres.query("SELECT sluice.finish_attempts('host:1:dead', $1::jsonb)", [stale]).rows.isEmpty)
+        #expect(try await h.count("SELECT count(*) FROM sluice.results WHERE job_id = ANY($1)", [dead]) == 0)
+        // An empty id is refused with a typed error naming the field.
+        await #expect(throws: SluiceError.self) { _ = try await store.rescueWorker("", reason: "x") }
+    }
+
+    /// A retry's time is the database's clock plus the worker's delay: a worker whose clock is
+    /// 5 minutes ahead (retryAt) does not push the retry 5 minutes out.
+    @Test func retriesAreScheduledOnTheDatabaseClock() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        let id = try await h.client.enqueue(echo()).id
+        let claimed = try await store.claim(.init(worker: "skewed", limit: 1, lanes: Lane.allCases, tenants: nil, lease: .seconds(60),
+                                                   starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        try #require(claimed.map(\.id) == [id])
+        var outcome = AttemptOutcome(jobID: id, attempt: 1, kind: .retry, startedAt: Date().addingTimeInterval(300), duration: .milliseconds(5))
+        outcome.errorClass = .serverError
+        outcome.errorMessage = "500"
+        outcome.retryAt = Date().addingTimeInterval(300 + 2)  // the skewed worker's clock: now + 5 min + 2 s
+        outcome.retryDelay = .seconds(2)
+        #expect(try await store.finishAttempts(worker: "skewed", outcomes: [outcome]) == 1)
+        let offset = try await h.postgres.query("SELECT extract(epoch FROM run_at - now())::float8 FROM sluice.jobs WHERE id = $1", [id])
+            .rows[0].decode(Double.self, at: 0)
+        #expect(offset > 1 && offset <= 2.5, "run_at is \(offset) s from the database's now")
+    }
+
     @Test func leaseOnLastAttemptExpiringMakesTheJobDead() async throws {
         let h = try WorkerHarness.current
         let id = try await h.client.enqueue(echo(maxAttempts: 1)).id
