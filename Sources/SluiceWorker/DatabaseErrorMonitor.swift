@@ -10,7 +10,8 @@ import SluiceSupport
 /// *Expected* are the failures of an unreachable or restarting database, after which the
 /// loops retry: no SQLSTATE at all (the connection closed, the pool timed out or closed, the
 /// task was cancelled), class `08` (connection exception), `57P01`–`57P03` (the server is
-/// shutting down or starting) and `53300` (too many connections). They are logged as warnings.
+/// shutting down or starting), `53300` (too many connections), and `57014` (query cancelled)
+/// when the calling task was cancelled (the worker stopping). They are logged as warnings.
 ///
 /// Everything else is *unexpected* — a deadlock (`40P01`), a serialization failure, a constraint
 /// or syntax error, an internal error — and means a bug in Sluice or a damaged schema even when
@@ -49,7 +50,9 @@ final class DatabaseErrorMonitor: Sendable {
         var metadata = metadata
         metadata["operation"] = "\(operation)"
         metadata["error"] = "\(error)"
-        if Self.isExpected(sqlState: state) {
+        // 57014 (query_canceled) in a cancelled task is the worker cancelling its own statement
+        // as it stops (a heartbeat in flight at shutdown), not a fault of the database.
+        if Self.isExpected(sqlState: state) || (state == "57014" && Task.isCancelled) {
             logger.warning(message(), metadata: metadata)
             return
         }
