@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "SluiceProviders",
             dependencies: ["Sluice", "SluiceHTTP", "SluiceJSON", "SluiceSupport", log, .product(name: "Yams", package: "Yams")],
-            resources: [.embedInCode("Resources/prices.json")],
+            resources: [.embedInCode("Resources/prices.json"), .embedInCode("Resources/models.json")],
             swiftSettings: swiftSettings
         ),
         .target(

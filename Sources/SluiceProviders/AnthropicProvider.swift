@@ -43,9 +43,22 @@ public struct AnthropicProvider: LLMProvider {
         )
     }
 
+    /// `max_tokens` of a route job that sets no output limit (Anthropic requires one): the
+    /// output tokens admission reserves for such a job.
+    static let routeDefaultMaxTokens = 4096
+
+    public func contextWindow(model: String) -> Int? {
+        ProviderCatalog.contextWindow(provider: name, kind: ProviderKind.anthropic.rawValue, model: model, overrides: configuration.contextWindows)
+    }
+
     /// The HTTP request for `call`.
     func makeRequest(_ call: ProviderCall) throws(ProviderFailure) -> HTTPRequest {
         var body = try RequestBody.object(call.request)
+        if let route = call.route {
+            // A route job's request may be OpenAI-shaped; it need not set an output limit.
+            body = try RequestTranslation.adapt(body, to: .anthropic, route: route)
+            if body["max_tokens"] == nil { body["max_tokens"] = .number(Double(call.maxOutputTokens ?? Self.routeDefaultMaxTokens)) }
+        }
         body["model"] = .string(call.model)
         body["stream"] = .bool(call.stream)
         if body["max_tokens"] == nil {

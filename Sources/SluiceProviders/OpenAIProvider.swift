@@ -45,9 +45,24 @@ public struct OpenAIProvider: LLMProvider {
         )
     }
 
+    public func contextWindow(model: String) -> Int? {
+        ProviderCatalog.contextWindow(provider: name, kind: ProviderKind.openai.rawValue, model: model, overrides: configuration.contextWindows)
+    }
+
+    private var maxTokensFieldDiffers: Bool { configuration.maxTokensField != "max_tokens" }
+
     /// The HTTP request for `call`.
     func makeRequest(_ call: ProviderCall) throws(ProviderFailure) -> HTTPRequest {
         var body = try RequestBody.object(call.request)
+        if let route = call.route {
+            // A route job's request may be Anthropic-shaped; its output limit goes in the field
+            // this provider wants.
+            body = try RequestTranslation.adapt(body, to: .openai, route: route)
+            if maxTokensFieldDiffers, let tokens = body["max_tokens"], body["max_completion_tokens"] == nil {
+                body["max_tokens"] = nil
+                body[configuration.maxTokensField] = tokens
+            }
+        }
         body["model"] = .string(call.model)
         body["stream"] = .bool(call.stream)
         if call.stream {

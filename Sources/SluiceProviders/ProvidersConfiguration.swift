@@ -19,6 +19,7 @@ import Yams
 ///     base_url: https://eu.api.openai.com/v1
 ///     api_keys: [sk-a, sk-b]   # or api_key_env: OPENAI_EU_KEY; several keys are used round-robin
 ///     models: [gpt-4o-mini]    # optional; default: the price table's models of the kind
+///     context_windows: {gpt-4o-mini: 128000}   # optional; default: Resources/models.json
 ///     headers: {X-Team: ml}    # optional extra request headers
 ///     timeouts: {connect: 10, first_byte: 120, idle: 60, total: "10m"}  # seconds or Go durations; null disables
 /// prices:
@@ -28,8 +29,8 @@ import Yams
 ///     openai/gpt-4o: {rpm: 500, tpm: 30000}
 ///     anthropic/claude-sonnet-4-5: {rpm: 50, input_tpm: 30000, output_tpm: 8000}
 ///   lane_reserve: {batch: 0.3, normal: 0.1}   # share of each bucket a lane may not use
-/// # routes: is refused until the router exists: a section that nothing enforces would look
-/// # like a route and not be one.
+/// routes:                     # fallback routes (sluice migrate writes them to sluice.routes;
+///   support-chat: [anthropic/claude-sonnet-4-5, openai/gpt-4o, openai/gpt-4o-mini]   # `sluice routes set` wins)
 /// ```
 /// Other top-level sections are ignored (the file may be shared with other components);
 /// unknown keys inside a provider are errors, to catch typos.
@@ -84,6 +85,9 @@ public struct ProvidersConfiguration: Sendable {
         /// neither `max_tokens` nor `max_completion_tokens`. Default `max_completion_tokens`
         /// (what current OpenAI models require); set `max_tokens` for older compatible servers.
         public var maxTokensField: String
+        /// Context windows (tokens) of this provider's models, over the bundled table
+        /// (`Resources/models.json`); what routes compare after a `context_length` failure.
+        public var contextWindows: [String: Int] = [:]
 
         public init(
             name: String, kind: ProviderKind, baseURL: String? = nil, apiKeys: [Redacted] = [],
@@ -122,6 +126,8 @@ public struct ProvidersConfiguration: Sendable {
     public var modelLimits: [ModelLimits] = []
     /// `limits.lane_reserve`: lane name → share of each bucket the lane may not use.
     public var laneReserve: [String: Double] = [:]
+    /// The `routes:` section (`sluice migrate` writes them to `sluice.routes`), sorted by name.
+    public var routes: [Route] = []
 
     public init(
         providers: [Provider] = [Provider(name: "echo", kind: .echo)],
@@ -232,11 +238,32 @@ public struct ProvidersConfiguration: Sendable {
         if let section = top["limits"], !section.isNull {
             try mergeLimits(section)
         }
-        if top["routes"] != nil {
-            throw ProvidersError(
-                .invalidConfiguration,
-                "not supported by this version: nothing would enforce it (routes arrive with the router); remove the section",
-                field: "routes")
+        if let section = top["routes"], !section.isNull {
+            guard case .object(let entries) = section else {
+                throw ProvidersError(.invalidConfiguration, "must be a mapping of route names to lists of provider/model", field: "routes")
+            }
+            var parsed: [Route] = []
+            for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
+                let field = "routes.\(name)"
+                guard case .array(let items) = entry else {
+                    throw ProvidersError(.invalidConfiguration, "must be a list of provider/model", field: field)
+                }
+                var targets: [RouteTarget] = []
+                for (index, item) in items.enumerated() {
+                    guard let text = item.stringValue, let target = RouteTarget(parsing: text) else {
+                        throw ProvidersError(.invalidConfiguration, "must be a provider/model string", field: "\(field)[\(index)]")
+                    }
+                    targets.append(target)
+                }
+                let route = Route(name: name, targets: targets, source: .file)
+                do {
+                    try route.validate()
+                } catch {
+                    throw ProvidersError(.invalidConfiguration, error.message, field: field)
+                }
+                parsed.append(route)
+            }
+            routes = parsed
         }
     }
 
@@ -244,7 +271,7 @@ public struct ProvidersConfiguration: Sendable {
 
     static let providerKeys: Set<String> = [
         "name", "kind", "base_url", "api_keys", "api_key", "api_key_env", "models", "headers", "timeouts",
-        "organization", "project", "anthropic_version", "max_tokens_field",
+        "organization", "project", "anthropic_version", "max_tokens_field", "context_windows",
     ]
 
     static func parseProvider(_ value: JSONValue, field: String, environment: [String: String]) throws(ProvidersError) -> Provider {
@@ -334,15 +361,29 @@ public struct ProvidersConfiguration: Sendable {
             }
         }
 
+        var contextWindows: [String: Int] = [:]
+        if let member = members["context_windows"], !member.isNull {
+            guard case .object(let entries) = member else {
+                throw ProvidersError(.invalidConfiguration, "must be a mapping of model names to token counts", field: "\(field).context_windows")
+            }
+            for (model, value) in entries.sorted(by: { $0.key < $1.key }) {
+                guard let tokens = value.intValue, tokens > 0 else {
+                    throw ProvidersError(.invalidConfiguration, "must be a positive integer (tokens)", field: "\(field).context_windows.\(model)")
+                }
+                contextWindows[model] = tokens
+            }
+        }
         let maxTokensField = try string("max_tokens_field") ?? "max_completion_tokens"
         guard maxTokensField == "max_tokens" || maxTokensField == "max_completion_tokens" else {
             throw ProvidersError(.invalidConfiguration, "must be max_tokens or max_completion_tokens", field: "\(field).max_tokens_field")
         }
-        return Provider(
+        var provider = Provider(
             name: name, kind: kind, baseURL: baseURL, apiKeys: keys.map(Redacted.init), models: try strings("models"),
             headers: headers, timeouts: timeouts, organization: try string("organization"), project: try string("project"),
             anthropicVersion: try string("anthropic_version") ?? "2023-06-01", maxTokensField: maxTokensField
         )
+        provider.contextWindows = contextWindows
+        return provider
     }
 
     static func parseDuration(_ value: JSONValue, field: String) throws(ProvidersError) -> Duration? {

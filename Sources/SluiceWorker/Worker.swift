@@ -28,6 +28,8 @@ public final class Worker: Service, Sendable {
     /// The process's metrics (swift-metrics; no-ops unless the application bootstrapped a backend).
     let metrics: WorkerMetrics
     let databaseErrors: DatabaseErrorMonitor
+    /// The routes route jobs run through (read from `sluice.routes`, again after a change).
+    let routes: RouteBook
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -51,6 +53,7 @@ public final class Worker: Service, Sendable {
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
         self.databaseErrors = DatabaseErrorMonitor(logger: logger)
+        self.routes = RouteBook(store: store, logger: logger)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
                                    interval: configuration.completionInterval, metrics: metrics, logger: logger, errors: databaseErrors)
     }
@@ -213,6 +216,7 @@ public final class Worker: Service, Sendable {
 
     /// Admission (when configured), then the attempt, then settlement of what it reserved.
     func admitAndExecute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        if let route = job.route { return await executeRoute(job, route: route, control: control) }
         guard let admission else { return await execute(job, control: control) }
         switch await admission.admit(job) {
         case .wait(let deferral, let limit):
@@ -242,7 +246,7 @@ public final class Worker: Service, Sendable {
 
     /// Counts the attempt's outcome and logs retries, dead letters and cancellations with the
     /// job's id, tenant and attempt (the error text redacted; never the prompt or output).
-    private func record(_ outcome: AttemptOutcome, of job: Job) {
+    func record(_ outcome: AttemptOutcome, of job: Job) {
         let handles = metrics.job(job)
         // Metadata is an autoclosure argument: built only when the level is enabled (not for
         // every succeeded job at the default level).
@@ -277,11 +281,12 @@ public final class Worker: Service, Sendable {
         return metadata
     }
 
-    private func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+    func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
         var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .dead, startedAt: startedAt, duration: .zero)
+        outcome.target = RouteTarget(provider: job.provider, model: job.model)
 
         guard let provider = providers(job.provider) else {
             outcome.kind = .dead
@@ -293,7 +298,7 @@ public final class Worker: Service, Sendable {
         let call = ProviderCall(
             jobID: job.id, tenant: job.tenant, provider: job.provider, model: job.model, request: job.request.bytes,
             maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
-            traceparent: job.traceparent, attempt: job.attempt)
+            traceparent: job.traceparent, attempt: job.attempt, route: job.route)
 
         let callMetrics = metrics.call(provider: job.provider, model: job.model)
         let inFlightCalls = metrics.inFlight(provider: job.provider)
@@ -384,6 +389,7 @@ public final class Worker: Service, Sendable {
             switch event {
             case .notification(let note) where note.channel == StoreNames.limitsChannel:
                 admission?.invalidate()
+                routes.invalidate()
                 await wakeup.signal()
             case .notification(let note) where note.channel == StoreNames.cancelChannel:
                 if let jobID = UUID(uuidString: note.payload),
@@ -392,6 +398,7 @@ public final class Worker: Service, Sendable {
                 }
             case .reconnected:
                 admission?.invalidate()
+                routes.invalidate()
                 await wakeup.signal()
             case .notification:
                 await wakeup.signal()
