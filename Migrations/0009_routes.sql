@@ -33,3 +33,12 @@ ALTER TABLE sluice.attempts
 -- limits: sluice_limits).
 CREATE TRIGGER routes_changed AFTER INSERT OR UPDATE OR DELETE ON sluice.routes
     FOR EACH STATEMENT EXECUTE FUNCTION sluice.limits_changed();
+
+-- API-key pools: limits of one API key of a provider/model (key_id names the key as the
+-- configuration names it, never the secret); '' is the model's own limit, shared by all keys.
+-- A call of a model whose keys have limits takes the key with the most remaining capacity
+-- (decided in the admission script), and a 429 cools down only that key.
+ALTER TABLE sluice.model_limits
+    ADD COLUMN key_id text NOT NULL DEFAULT '' CHECK (key_id = '' OR key_id ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    DROP CONSTRAINT model_limits_pkey,
+    ADD PRIMARY KEY (provider, model, key_id);

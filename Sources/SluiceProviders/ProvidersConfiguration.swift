@@ -18,6 +18,8 @@ import Yams
 ///     kind: openai             # openai | anthropic | echo
 ///     base_url: https://eu.api.openai.com/v1
 ///     api_keys: [sk-a, sk-b]   # or api_key_env: OPENAI_EU_KEY; several keys are used round-robin
+///     # or a key pool with ids (the names `sluice limits set --key-id` uses; never the secrets):
+///     # api_keys: [{id: team-a, key: sk-a}, {id: team-b, env: OPENAI_KEY_B}]
 ///     models: [gpt-4o-mini]    # optional; default: the price table's models of the kind
 ///     context_windows: {gpt-4o-mini: 128000}   # optional; default: Resources/models.json
 ///     headers: {X-Team: ml}    # optional extra request headers
@@ -68,8 +70,12 @@ public struct ProvidersConfiguration: Sendable {
         /// OpenAI: includes `/v1` (default `https://api.openai.com/v1`); Anthropic: the host
         /// (default `https://api.anthropic.com`). Ignored for echo.
         public var baseURL: String
-        /// API keys, used round-robin per call. Empty: no auth header (local servers).
+        /// API keys, used round-robin per call unless admission chose one (a key pool). Empty:
+        /// no auth header (local servers).
         public var apiKeys: [Redacted]
+        /// The keys' ids, one per key (`api_keys: [{id, key}]`); keys without one are named by
+        /// position (`key-1`, `key-2`, …). Ids name keys in limits and logs; secrets never appear.
+        public var apiKeyIDs: [String] = []
         /// Models this provider serves; empty means "the price table's models of this kind".
         public var models: [String]
         /// Extra request headers.
@@ -317,13 +323,56 @@ public struct ProvidersConfiguration: Sendable {
         }
         let baseURL = try string("base_url").map { url throws(ProvidersError) in try validateURL(url, field: "\(field).base_url") }
 
-        var keys = try strings("api_keys")
-        if let single = try string("api_key") { keys.append(single) }
+        var keys: [String] = []
+        var keyIDs: [String] = []
+        if let member = members["api_keys"], !member.isNull {
+            guard case .array(let items) = member else {
+                throw ProvidersError(.invalidConfiguration, "must be a list of keys or of {id, key|env}", field: "\(field).api_keys")
+            }
+            for (index, item) in items.enumerated() {
+                let path = "\(field).api_keys[\(index)]"
+                switch item {
+                case .string(let text) where !text.isEmpty:
+                    keys.append(text)
+                    keyIDs.append("key-\(index + 1)")
+                case .object(let entry):
+                    for name in entry.keys.sorted() where !["id", "key", "env"].contains(name) {
+                        throw ProvidersError(.invalidConfiguration, "unknown field (id, key, env)", field: "\(path).\(name)")
+                    }
+                    guard let id = entry["id"]?.stringValue, ModelLimits.isKeyID(id) else {
+                        throw ProvidersError(.invalidConfiguration, "id is required and must match ^[a-z0-9][a-z0-9_.-]{0,62}$", field: "\(path).id")
+                    }
+                    if let key = entry["key"]?.stringValue, !key.isEmpty {
+                        keys.append(key)
+                    } else if let variable = entry["env"]?.stringValue {
+                        guard let key = environment[variable]?.trimmingWhitespace(), !key.isEmpty else {
+                            throw ProvidersError(.invalidConfiguration, "environment variable \(variable) is not set", field: "\(path).env")
+                        }
+                        keys.append(key)
+                    } else {
+                        throw ProvidersError(.invalidConfiguration, "needs key or env", field: path)
+                    }
+                    guard !keyIDs.contains(id) else {
+                        throw ProvidersError(.invalidConfiguration, "duplicate key id \"\(id)\"", field: "\(path).id")
+                    }
+                    keyIDs.append(id)
+                case .string:
+                    throw ProvidersError(.invalidConfiguration, "must be a non-empty string", field: path)
+                default:
+                    throw ProvidersError(.invalidConfiguration, "must be a non-empty string or {id, key|env}", field: path)
+                }
+            }
+        }
+        if let single = try string("api_key") {
+            keys.append(single)
+            keyIDs.append("key-\(keys.count)")
+        }
         if let variable = try string("api_key_env") {
             guard let key = environment[variable]?.trimmingWhitespace(), !key.isEmpty else {
                 throw ProvidersError(.invalidConfiguration, "environment variable \(variable) is not set", field: "\(field).api_key_env")
             }
             keys.append(key)
+            keyIDs.append("key-\(keys.count)")
         }
 
         var headers: [String: String] = [:]
@@ -383,6 +432,7 @@ public struct ProvidersConfiguration: Sendable {
             anthropicVersion: try string("anthropic_version") ?? "2023-06-01", maxTokensField: maxTokensField
         )
         provider.contextWindows = contextWindows
+        provider.apiKeyIDs = keyIDs
         return provider
     }
 

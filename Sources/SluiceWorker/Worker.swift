@@ -227,7 +227,7 @@ public final class Worker: Service, Sendable {
             logger.debug("job waits", metadata: ["job": "\(job.id)", "reason": "\(deferral.reason)"])
             return outcome
         case .start(let ticket):
-            let outcome = await execute(job, control: control)
+            let outcome = await execute(job, control: control, keyID: ticket?.keyID)
             await admission.finish(ticket, provider: job.provider, model: job.model, succeeded: outcome?.kind == .succeeded,
                                    errorClass: outcome?.kind == .succeeded ? nil : outcome?.errorClass, usage: outcome?.usage,
                                    costUSD: outcome?.costUSD, retryAfter: outcome?.retryAfter,
@@ -238,8 +238,8 @@ public final class Worker: Service, Sendable {
 
     /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
     /// owns the job (lease lost) or it goes back to the queue (shutdown).
-    func execute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
-        let outcome = await attempt(job, control: control)
+    func execute(_ job: Job, control: JobControl, keyID: String? = nil) async -> AttemptOutcome? {
+        let outcome = await attempt(job, control: control, keyID: keyID)
         if let outcome { record(outcome, of: job) }
         return outcome
     }
@@ -281,7 +281,9 @@ public final class Worker: Service, Sendable {
         return metadata
     }
 
-    func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+    /// - Parameter keyID: the API key admission took for this call (a key pool), nil to let the
+    ///   provider pick.
+    func attempt(_ job: Job, control: JobControl, keyID: String? = nil) async -> AttemptOutcome? {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
@@ -298,7 +300,7 @@ public final class Worker: Service, Sendable {
         let call = ProviderCall(
             jobID: job.id, tenant: job.tenant, provider: job.provider, model: job.model, request: job.request.bytes,
             maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
-            traceparent: job.traceparent, attempt: job.attempt, route: job.route)
+            traceparent: job.traceparent, attempt: job.attempt, route: job.route, keyID: keyID)
 
         let callMetrics = metrics.call(provider: job.provider, model: job.model)
         let inFlightCalls = metrics.inFlight(provider: job.provider)

@@ -46,13 +46,17 @@ public struct ProviderCall: Sendable {
     /// request may be in either wire format (OpenAI Chat Completions or Anthropic Messages);
     /// the provider translates it to its own.
     public var route: String?
+    /// The API key to call with, by its configured id (a key pool: admission chose it); nil lets
+    /// the provider pick (round-robin over its keys).
+    public var keyID: String?
 
     public init(
         jobID: UUID, tenant: String, provider: String, model: String, request: [UInt8],
         maxOutputTokens: Int? = nil, stream: Bool = true, metadata: [UInt8] = Array("{}".utf8),
-        traceparent: String? = nil, attempt: Int = 1, route: String? = nil
+        traceparent: String? = nil, attempt: Int = 1, route: String? = nil, keyID: String? = nil
     ) {
         self.route = route
+        self.keyID = keyID
         self.jobID = jobID
         self.tenant = tenant
         self.provider = provider

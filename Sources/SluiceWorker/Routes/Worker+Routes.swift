@@ -92,7 +92,7 @@ extension Worker {
                 logger.debug("route target passed over", metadata: ["job_id": "\(job.id)", "route": "\(name)", "target": "\(target)",
                                                                      "reason": "\(reason)"])
             case .start(let ticket):
-                let result = await attempt(routed, control: control)
+                let result = await attempt(routed, control: control, keyID: ticket?.keyID)
                 if let admission {
                     await admission.finish(ticket, provider: target.provider, model: target.model, succeeded: result?.kind == .succeeded,
                                            errorClass: result?.kind == .succeeded ? nil : result?.errorClass, usage: result?.usage,
