@@ -126,6 +126,22 @@ struct OperatorCommandTests {
         #expect(bad.standardError.contains("routes.r[0]"), "\(bad.standardError)")
     }
 
+    @Test func limitsSetPerAPIKey() async throws {
+        let db = try MigratedDatabase.current
+        _ = try await db.postgres.query("INSERT INTO sluice.models VALUES ('openai', 'gpt-4o') ON CONFLICT DO NOTHING")
+        let set = try await sluice(db, ["limits", "set", "--provider", "openai", "--model", "gpt-4o", "--key-id", "team-a", "--rpm", "5", "--json"])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(try set.object()["key_id"] as? String == "team-a")
+        _ = try await sluice(db, ["limits", "set", "--provider", "openai", "--model", "gpt-4o", "--rpm", "50"])
+        let shown = try await sluice(db, ["limits", "show", "--json"]).object()
+        let models = try #require(shown["models"] as? [[String: Any]])
+        #expect(models.map { $0["key_id"] as? String } .sorted { ($0 ?? "") < ($1 ?? "") } == [nil, "team-a"])
+        #expect(models.first { $0["key_id"] == nil }?["rpm"] as? Int == 50)
+        let bad = try await sluice(db, ["limits", "set", "--provider", "openai", "--model", "gpt-4o", "--key-id", "sk-Secret", "--rpm", "5"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("--key-id"), "\(bad.stderr)")
+    }
+
     // MARK: Tenants
 
     @Test func tenantsCreateShowSetPauseResumeAndRotate() async throws {
