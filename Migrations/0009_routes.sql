@@ -42,3 +42,10 @@ ALTER TABLE sluice.model_limits
     ADD COLUMN key_id text NOT NULL DEFAULT '' CHECK (key_id = '' OR key_id ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
     DROP CONSTRAINT model_limits_pkey,
     ADD PRIMARY KEY (provider, model, key_id);
+
+-- Soft budgets can demote: once a tenant's spend reaches a soft limit (or soft_fraction of a
+-- hard one) in the current window, its jobs start in soft_lane (when lower than their own) and
+-- through soft_route (a cheaper route), instead of only logging a warning. NULL: no demotion.
+ALTER TABLE sluice.tenants
+    ADD COLUMN soft_lane  text CHECK (soft_lane IN ('high', 'normal', 'batch')),
+    ADD COLUMN soft_route text CHECK (soft_route ~ '^[a-z0-9][a-z0-9_.-]{0,62}$');

@@ -43,16 +43,17 @@ RETURNS TABLE (kind text, provider text, model text, key_id text, tenant text, r
                output_tpm bigint, paused boolean, daily_tokens bigint, monthly_tokens bigint,
                daily_usd numeric, monthly_usd numeric, daily_tokens_soft bigint, monthly_tokens_soft bigint,
                daily_usd_soft numeric, monthly_usd_soft numeric, soft_fraction numeric,
-               spent_day_tokens bigint, spent_month_tokens bigint, spent_day_usd numeric, spent_month_usd numeric)
+               spent_day_tokens bigint, spent_month_tokens bigint, spent_day_usd numeric, spent_month_usd numeric,
+               soft_lane text, soft_route text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
     SELECT 'model', m.provider, m.model, m.key_id, NULL, m.rpm, m.tpm, m.input_tpm, m.output_tpm, m.paused,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
       FROM sluice.model_limits m
     UNION ALL
     SELECT 'tenant', NULL, NULL, NULL, t.id, t.rpm, t.tpm, NULL, NULL, t.paused,
            t.daily_token_budget_hard, t.monthly_token_budget_hard, t.daily_usd_budget_hard, t.monthly_usd_budget_hard,
            t.daily_token_budget_soft, t.monthly_token_budget_soft, t.daily_usd_budget_soft, t.monthly_usd_budget_soft,
-           t.soft_fraction, d.tokens, mo.tokens, d.cost, mo.cost
+           t.soft_fraction, d.tokens, mo.tokens, d.cost, mo.cost, t.soft_lane, t.soft_route
       FROM sluice.tenants t
      CROSS JOIN LATERAL (SELECT coalesce(sum(u.tokens), 0)::bigint AS tokens, coalesce(sum(u.cost_usd), 0) AS cost
                            FROM sluice.usage_daily u
@@ -71,9 +72,11 @@ $$;
 -- (a rate-limit bucket said "not yet", a cooldown, a paused model, a held tenant): each job
 -- runs again at its run_at, and wait_reason says why it waits. Only jobs the worker still owns
 -- at that attempt move. Rows are locked in id order (the order every statement that locks job
--- rows uses).
+-- rows uses). p_lanes / p_routes (NULL entries: unchanged) demote a job whose tenant reached a
+-- soft budget: a lower lane, or a cheaper route (the job then names that route, from its start).
+DROP FUNCTION IF EXISTS sluice.defer(text, uuid[], integer[], timestamptz[], text[]);
 CREATE OR REPLACE FUNCTION sluice.defer(p_worker text, p_ids uuid[], p_attempts integer[], p_run_at timestamptz[],
-                                        p_reasons text[])
+                                        p_reasons text[], p_lanes text[] DEFAULT NULL, p_routes text[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
 DECLARE
@@ -81,8 +84,9 @@ DECLARE
     v_soonest timestamptz;
 BEGIN
     WITH items AS (
-        SELECT i.id, i.attempt, i.run_at, i.reason
-          FROM unnest(p_ids, p_attempts, p_run_at, p_reasons) AS i(id, attempt, run_at, reason)
+        SELECT i.id, i.attempt, i.run_at, i.reason, i.lane, i.route
+          FROM unnest(p_ids, p_attempts, p_run_at, p_reasons, coalesce(p_lanes, '{}'), coalesce(p_routes, '{}'))
+               AS i(id, attempt, run_at, reason, lane, route)
     ), locked AS (
         SELECT j.id FROM sluice.jobs j JOIN items i ON i.id = j.id
          WHERE j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
@@ -91,7 +95,12 @@ BEGIN
     ), upd AS (
         UPDATE sluice.jobs j
            SET state = 'queued', attempt = j.attempt - 1, run_at = greatest(i.run_at, now()), lease_owner = NULL,
-               lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500)
+               lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500),
+               lane = coalesce(i.lane::sluice.lane, j.lane),
+               provider = CASE WHEN i.route IS NULL THEN j.provider ELSE 'route' END,
+               model = coalesce(i.route, j.model),
+               route_step = CASE WHEN i.route IS NULL THEN j.route_step END,
+               route_context_floor = CASE WHEN i.route IS NULL THEN j.route_context_floor END
           FROM items i, locked l
          WHERE j.id = i.id AND l.id = j.id
         RETURNING j.run_at

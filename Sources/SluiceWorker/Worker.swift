@@ -216,6 +216,23 @@ public final class Worker: Service, Sendable {
 
     /// Admission (when configured), then the attempt, then settlement of what it reserved.
     func admitAndExecute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        if let admission, let demotion = await admission.demotion(for: job) {
+            // The tenant reached a soft budget: back to the queue (no attempt used) in the lower
+            // lane and/or through the cheaper route, runnable at once.
+            var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .deferred, startedAt: Date(), duration: .zero)
+            outcome.retryAt = Date()
+            outcome.demoteLane = demotion.lane
+            outcome.demoteRoute = demotion.route
+            outcome.reason = "soft budget reached: demoted" + (demotion.lane.map { " to lane \($0.rawValue)" } ?? "")
+                + (demotion.route.map { " to route \($0)" } ?? "")
+            if demotion.lane != nil { metrics.budgetDemotion(to: "lane").increment() }
+            if demotion.route != nil { metrics.budgetDemotion(to: "route").increment() }
+            logger.info("job demoted: its tenant reached a soft budget", metadata: [
+                "job_id": "\(job.id)", "tenant": "\(job.tenant)", "lane": "\(demotion.lane?.rawValue ?? job.lane.rawValue)",
+                "route": "\(demotion.route ?? job.route ?? "-")",
+            ])
+            return outcome
+        }
         if let route = job.route { return await executeRoute(job, route: route, control: control) }
         guard let admission else { return await execute(job, control: control) }
         switch await admission.admit(job) {

@@ -142,6 +142,25 @@ struct OperatorCommandTests {
         #expect(bad.stderr.contains("--key-id"), "\(bad.stderr)")
     }
 
+    @Test func tenantsSetSoftBudgetDemotion() async throws {
+        let db = try MigratedDatabase.current
+        #expect(try await sluice(db, ["tenants", "create", "acme"]).status == 0)
+        try await JobStore(postgres: db.postgres).setRoute(Route(name: "cheap", targets: [RouteTarget(provider: "echo", model: "echo")]))
+        let set = try await sluice(db, ["tenants", "set", "acme", "--soft-lane", "batch", "--soft-route", "cheap"])
+        #expect(set.status == 0, "\(set.stderr)")
+        let shown = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(shown["soft_lane"] as? String == "batch")
+        #expect(shown["soft_route"] as? String == "cheap")
+        for (arguments, text) in [(["--soft-lane", "interactive"], "--soft-lane"), (["--soft-route", "nope"], "unknown route nope")] {
+            let refused = try await sluice(db, ["tenants", "set", "acme"] + arguments)
+            #expect(refused.status == 2, "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.contains(text), "\(arguments): \(refused.stderr)")
+        }
+        #expect(try await sluice(db, ["tenants", "set", "acme", "--soft-lane", "none", "--soft-route", "none"]).status == 0)
+        let cleared = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(cleared["soft_lane"] is NSNull)
+    }
+
     // MARK: Tenants
 
     @Test func tenantsCreateShowSetPauseResumeAndRotate() async throws {

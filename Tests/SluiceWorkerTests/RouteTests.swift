@@ -263,6 +263,33 @@ struct RouteTests {
         #expect(unknownTarget?.rule == "known")
     }
 
+    /// Soft budget with demotion: once the tenant's recorded spend reaches its soft limit, its
+    /// jobs start in the configured lower lane and through the configured cheaper route, without
+    /// using an attempt for the move.
+    @Test func softBudgetDemotesToALowerLaneAndACheaperRoute() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        try await store.setRoute(Route(name: "cheap", targets: [RouteTarget(provider: "echo", model: "echo")]))
+        let ids = try await h.client.enqueue(batch: (0..<2).map { echo("acme", "demote \($0)", lane: .interactive) }).map(\.id)
+        try await store.updateTenant("acme", [.softLane(.batch), .softRoute("cheap")])
+        _ = try await h.postgres.query("UPDATE sluice.tenants SET daily_token_budget_soft = 100 WHERE id = 'acme'")
+        _ = try await h.postgres.query("""
+            INSERT INTO sluice.usage_daily (tenant, day, tokens, cost_usd, requests)
+            VALUES ('acme', (now() AT TIME ZONE 'UTC')::date, 150, 0, 10)
+            """)
+        let refused = await #expect(throws: SluiceError.self) { try await store.updateTenant("acme", [.softRoute("nope")]) }
+        #expect(refused?.field == "soft_route")
+        let admission = try AdmissionTests.admission(h)
+        let jobs = try await h.withWorkers([try AdmissionTests.worker(h, admission)]) {
+            try await ids.asyncMap { try await h.client.wait(for: $0, timeout: .seconds(30)) }
+        }
+        #expect(jobs.map(\.state) == [.succeeded, .succeeded])
+        #expect(jobs.map(\.lane) == [.batch, .batch])
+        #expect(jobs.map(\.route) == ["cheap", "cheap"])
+        #expect(jobs.map(\.attempt) == [1, 1])
+        #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE provider = 'echo' AND model = 'echo'") == 2)
+    }
+
     /// A route changed or deleted after jobs were queued: the next start uses the new targets;
     /// a deleted route's jobs dead-letter naming it (and deleting it is refused while jobs name
     /// it, unless forced).

@@ -49,6 +49,10 @@ public struct AttemptOutcome: Sendable {
     public var routeStep: Int?
     /// A route job's context-window floor to keep on the job (nil leaves it as it is).
     public var routeContextFloor: Int?
+    /// A deferral that demotes the job (its tenant reached a soft budget): its new lane.
+    public var demoteLane: Lane?
+    /// A deferral that demotes the job: the route it runs through from now on.
+    public var demoteRoute: String?
 
     public init(jobID: UUID, attempt: Int, kind: Kind, startedAt: Date, duration: Duration) {
         self.jobID = jobID

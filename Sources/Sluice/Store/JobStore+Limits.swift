@@ -12,7 +12,7 @@ extension JobStore {
                        monthly_tokens_soft, daily_usd_soft::float8 AS daily_usd_soft,
                        monthly_usd_soft::float8 AS monthly_usd_soft, soft_fraction::float8 AS soft_fraction,
                        spent_day_tokens, spent_month_tokens, spent_day_usd::float8 AS spent_day_usd,
-                       spent_month_usd::float8 AS spent_month_usd
+                       spent_month_usd::float8 AS spent_month_usd, soft_lane, soft_route
                   FROM sluice.limits_snapshot()
                 """, [])
             var snapshot = LimitsSnapshot()
@@ -43,6 +43,8 @@ extension JobStore {
                         spentMonthTokens: try row.decode(Int?.self, column: "spent_month_tokens") ?? 0,
                         spentDayUSD: try row.decode(Double?.self, column: "spent_day_usd") ?? 0,
                         spentMonthUSD: try row.decode(Double?.self, column: "spent_month_usd") ?? 0))
+                    snapshot.tenants[snapshot.tenants.count - 1].softLane = try row.decode(String?.self, column: "soft_lane").flatMap(Lane.init(rawValue:))
+                    snapshot.tenants[snapshot.tenants.count - 1].softRoute = try row.decode(String?.self, column: "soft_route")
                 }
             }
             return snapshot
@@ -57,12 +59,18 @@ extension JobStore {
         public var runAt: Date
         /// Why it waits (shown on the job until it starts).
         public var reason: String
+        /// A soft-budget demotion: the job's new lane (nil: unchanged).
+        public var lane: Lane?
+        /// A soft-budget demotion: the route the job runs through from now on (nil: unchanged).
+        public var route: String?
 
-        public init(jobID: UUID, attempt: Int, runAt: Date, reason: String) {
+        public init(jobID: UUID, attempt: Int, runAt: Date, reason: String, lane: Lane? = nil, route: String? = nil) {
             self.jobID = jobID
             self.attempt = attempt
             self.runAt = runAt
             self.reason = reason
+            self.lane = lane
+            self.route = route
         }
     }
 
@@ -75,7 +83,8 @@ extension JobStore {
         return try await run("deferJobs") {
             let result = try await postgres.query("""
                 SELECT sluice.defer(\(worker), \(deferrals.map(\.jobID))::uuid[], \(deferrals.map(\.attempt))::int[], \
-                \(deferrals.map(\.runAt))::timestamptz[], \(deferrals.map(\.reason))::text[]) AS n
+                \(deferrals.map(\.runAt))::timestamptz[], \(deferrals.map(\.reason))::text[], \
+                \(deferrals.map { $0.lane?.rawValue })::text[], \(deferrals.map(\.route))::text[]) AS n
                 """)
             return try result.first?.decode(Int.self, column: "n") ?? 0
         }

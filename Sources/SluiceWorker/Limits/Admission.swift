@@ -198,6 +198,24 @@ public final class Admission: Sendable {
         }
     }
 
+    /// A demotion for `job` when its tenant has reached a soft budget (recorded spend, as of the
+    /// last read of the limits) and configured one: a lower lane (`tenants.soft_lane`) and/or a
+    /// cheaper route (`tenants.soft_route`). Nil when nothing changes.
+    public func demotion(for job: Job) async -> (lane: Lane?, route: String?)? {
+        let snapshot = await limits()
+        let index = state.withLock { $0.indexed } ?? snapshot.indexed()
+        guard let t = index.tenants[job.tenant], t.softLane != nil || t.softRoute != nil, t.softBudgetReached else { return nil }
+        let lane = t.softLane.flatMap { $0 > job.lane ? $0 : nil }
+        let route = t.softRoute.flatMap { $0 != job.route ? $0 : nil }
+        guard lane != nil || route != nil else { return nil }
+        if state.withLock({ $0.softWarned.insert("\(job.tenant) demotion").inserted }) {
+            logger.warning("soft budget reached: demoting the tenant's jobs", metadata: [
+                "tenant": "\(job.tenant)", "lane": "\(t.softLane?.rawValue ?? "-")", "route": "\(t.softRoute ?? "-")",
+            ])
+        }
+        return (lane, route)
+    }
+
     /// Decides whether `job` may start now, taking its reservation if so.
     public func admit(_ job: Job) async -> Verdict {
         let snapshot = await limits()
