@@ -194,7 +194,8 @@ struct OpsEndpointTests {
             guard let type = scrapes.compactMap({ $0.types[family] }).first else {
                 // Series that exist only after their event: rescues, waits, demotions, in a run without any.
                 #expect(definition.name == WorkerMetrics.jobsRescued || definition.name == WorkerMetrics.rateLimitWaits
-                        || definition.name == WorkerMetrics.budgetDemotions || definition.name.hasPrefix("sluice_queue_"),
+                        || definition.name == WorkerMetrics.budgetDemotions
+                        || definition.name == WorkerMetrics.routeFallbacks || definition.name.hasPrefix("sluice_queue_"),
                         "\(definition.name) missing from /metrics")
                 continue
             }

@@ -25,8 +25,8 @@ import Sluice
 extension Worker {
     /// Admission limits whose wait is the same for every target: the job waits for them.
     static let tenantWideLimits: Set<String> = ["tenant_rpm", "tenant_tpm", "budget", "unavailable"]
-    /// Model-bucket limits: passed over only when their wait is longer than the job's timeout.
-    static let bucketLimits: Set<String> = ["rpm", "tpm", "itpm", "otpm"]
+    /// Model-bucket limits (and a key pool's): passed over only when their wait is longer than the job's timeout.
+    static let bucketLimits: Set<String> = ["rpm", "tpm", "itpm", "otpm", "pool"]
 
     func executeRoute(_ job: Job, route name: String, control: JobControl) async -> AttemptOutcome? {
         func ended(_ kind: AttemptOutcome.Kind, _ errorClass: ErrorClass, _ message: String, reason: String) -> AttemptOutcome {
@@ -88,6 +88,7 @@ extension Worker {
                 }
                 let reason = Self.bucketLimits.contains(limit) ? "\(deferral.reason); the wait is longer than the job's timeout" : deferral.reason
                 skipped.append(RouteSkip(target: target, reason: reason))
+                metrics.routeFallback(provider: target.provider, model: target.model, reason: limit).increment()
                 if deferral.runAt < (soonest?.runAt ?? .distantFuture) { soonest = deferral }
                 logger.debug("route target passed over", metadata: ["job_id": "\(job.id)", "route": "\(name)", "target": "\(target)",
                                                                      "reason": "\(reason)"])
@@ -150,6 +151,7 @@ extension Worker {
             outcome.retryAt = Date()
             outcome.reason = nil
             outcome.fallback = "\(errorClass.rawValue): moved on to \(targets[next])"
+            metrics.routeFallback(provider: targets[index].provider, model: targets[index].model, reason: errorClass.rawValue).increment()
             outcome.routeStep = next
             outcome.routeContextFloor = newFloor
         } else if outcome.kind == .retry {
