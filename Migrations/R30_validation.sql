@@ -30,6 +30,34 @@ BEGIN
 END
 $$;
 
+-- Messages that cannot be translated between the formats: tool calls and tool results, and
+-- content parts other than text.
+CREATE OR REPLACE FUNCTION sluice.untranslatable_messages_path() RETURNS jsonpath
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT '$[*] ? (@.role == "tool" || @.role == "function" || exists(@.tool_calls)
+                    || (@.content.type() == "array"
+                        && exists(@.content[*] ? (!(@.type() == "object") || !(@."type" == "text")))))'::jsonpath
+$$;
+
+-- The rule of route_request_problem as one boolean expression without a subquery, so that
+-- spec_ok (and this function inside it) is inlined: true when nothing needs translating that
+-- cannot be.
+CREATE OR REPLACE FUNCTION sluice.route_request_ok(req jsonb, route jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN coalesce(route ->> 'mixed', 'false') <> 'true' OR coalesce(jsonb_typeof(req), 'null') <> 'object' THEN true
+        WHEN req - ARRAY['messages', 'system', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop',
+                         'stop_sequences', 'tools', 'tool_choice', 'stream', 'model'] <> '{}'::jsonb THEN false
+        WHEN jsonb_path_exists(req -> 'messages', sluice.untranslatable_messages_path()) THEN false
+        WHEN jsonb_typeof(req -> 'system') = 'array'
+             AND jsonb_path_exists(req -> 'system', '$[*] ? (!(@.type() == "object") || !(@."type" == "text"))') THEN false
+        WHEN jsonb_typeof(req -> 'tools') = 'array'
+             AND jsonb_path_exists(req -> 'tools',
+                     '$[*] ? (!(@.type() == "object") || !(@.function.name.type() == "string" || @.input_schema.type() == "object"))') THEN false
+        ELSE true
+    END
+$$;
+
 -- What in a route job's request cannot be translated between the OpenAI Chat Completions and
 -- the Anthropic Messages formats, as a field path, when its route mixes both (route is the
 -- route's entry of validation_context()); NULL when nothing is (or the route does not mix).
@@ -40,27 +68,20 @@ $$;
 CREATE OR REPLACE FUNCTION sluice.route_request_problem(req jsonb, route jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
-        WHEN coalesce(route ->> 'mixed', 'false') <> 'true' OR coalesce(jsonb_typeof(req), 'null') <> 'object' THEN NULL
+        WHEN sluice.route_request_ok(req, route) THEN NULL
         WHEN req - ARRAY['messages', 'system', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop',
                          'stop_sequences', 'tools', 'tool_choice', 'stream', 'model'] <> '{}'::jsonb THEN
             (SELECT 'request.' || min(k)
                FROM jsonb_object_keys(req - ARRAY['messages', 'system', 'max_tokens', 'max_completion_tokens', 'temperature',
                                                   'top_p', 'stop', 'stop_sequences', 'tools', 'tool_choice', 'stream',
                                                   'model']) AS k)
-        WHEN jsonb_path_exists(req -> 'messages',
-                 '$[*] ? (@.role == "tool" || @.role == "function" || exists(@.tool_calls)
-                          || (@.content.type() == "array"
-                              && exists(@.content[*] ? (!(@.type() == "object") || !(@."type" == "text")))))') THEN
-            'request.messages'
+        WHEN jsonb_path_exists(req -> 'messages', sluice.untranslatable_messages_path()) THEN 'request.messages'
         WHEN jsonb_typeof(req -> 'system') = 'array'
-             AND jsonb_path_exists(req -> 'system', '$[*] ? (!(@.type() == "object") || !(@."type" == "text"))') THEN
-            'request.system'
-        WHEN jsonb_typeof(req -> 'tools') = 'array'
-             AND jsonb_path_exists(req -> 'tools',
-                     '$[*] ? (!(@.type() == "object") || !(@.function.name.type() == "string" || @.input_schema.type() == "object"))') THEN
-            'request.tools'
+             AND jsonb_path_exists(req -> 'system', '$[*] ? (!(@.type() == "object") || !(@."type" == "text"))') THEN 'request.system'
+        ELSE 'request.tools'
     END
 $$;
+
 
 -- An integer in [lo, hi] (5.0 counts as 5; 5.5 does not).
 CREATE OR REPLACE FUNCTION sluice.json_int_in(v jsonb, lo numeric, hi numeric) RETURNS boolean
@@ -399,9 +420,10 @@ LANGUAGE sql STABLE AS $$
             WHEN coalesce(jsonb_typeof(spec -> 'route'), 'null') <> 'null' THEN
                 CASE WHEN coalesce(jsonb_typeof(spec #> '{request,messages}'), 'null') <> 'array' THEN false
                      WHEN jsonb_array_length(spec #> '{request,messages}') = 0 THEN false
-                     WHEN jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(true))
-                          AND jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(false)) THEN false
-                     ELSE sluice.route_request_problem(spec -> 'request', ctx #> ARRAY['routes', spec ->> 'route']) IS NULL END
+                     -- (the OpenAI rules first: the more common shape, so usually one test)
+                     WHEN jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(false))
+                          AND jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(true)) THEN false
+                     ELSE sluice.route_request_ok(spec -> 'request', ctx #> ARRAY['routes', spec ->> 'route']) END
             WHEN coalesce(jsonb_typeof(spec #> '{request,messages}'), 'null') <> 'array' THEN false
             WHEN jsonb_array_length(spec #> '{request,messages}') = 0 THEN false
             WHEN ctx #>> ARRAY['providers', spec ->> 'provider', 'kind'] = 'anthropic' THEN
