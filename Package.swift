@@ -155,6 +155,7 @@ if development {
     package.products += [
         .executable(name: "sluice-mock-provider", targets: ["sluice-mock-provider"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+        .executable(name: "sluice-demo", targets: ["sluice-demo"]),
     ]
     package.targets += [
         .target(
@@ -183,6 +184,18 @@ if development {
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Benchmarks/sluice-bench",
+            swiftSettings: swiftSettings
+        ),
+        // The embedded demo (scripts/demo): mock provider and webhook receiver in-process, real workers.
+        .executableTarget(
+            name: "sluice-demo",
+            dependencies: [
+                "Sluice", "SluiceJSON", "SluicePostgres", "SluiceHTTP", "SluiceSupport", "SluiceMockProvider",
+                argumentParser, crypto, hummingbird, log, lifecycle,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
