@@ -157,7 +157,7 @@ public final class Worker: Service, Sendable {
                             }
                             metrics.runningGauge.record(now)
                             jobs.addTask {
-                                if let outcome = await self.admitAndExecute(job, control: control) {
+                                if let outcome = await JobTracing.withJobSpan(job, { await self.admitAndExecute(job, control: control) }) {
                                     await self.completer.submit(outcome)
                                 }
                                 let left = self.running.withLock { running -> Int in
@@ -235,7 +235,12 @@ public final class Worker: Service, Sendable {
         }
         if let route = job.route { return await executeRoute(job, route: route, control: control) }
         guard let admission else { return await execute(job, control: control) }
-        switch await admission.admit(job) {
+        let decision = await JobTracing.admission { () -> (Admission.Verdict, outcome: String) in
+            let decision = await admission.admit(job)
+            if case .wait(_, let limit) = decision { return (decision, "wait:" + limit) }
+            return (decision, "start")
+        }
+        switch decision {
         case .wait(let deferral, let limit):
             metrics.rateLimitWait(provider: job.provider, model: job.model, limit: limit).increment()
             var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .deferred, startedAt: Date(), duration: .zero)
@@ -324,7 +329,7 @@ public final class Worker: Service, Sendable {
         inFlightCalls.increment()
         var result = await control.run { () -> Result<ProviderResult, ProviderFailure> in
             do {
-                return .success(try await provider.call(call))
+                return .success(try await JobTracing.providerCall(call) { try await provider.call($0) })
             } catch let failure as ProviderFailure {
                 return .failure(failure)
             } catch is CancellationError {

@@ -486,7 +486,11 @@ public final class Admission: Sendable {
                     logger.warning("circuit breaker opened", metadata: ["model": "\(modelName)", "error_class": "\(errorClass?.rawValue ?? "")"])
                 }
             } else if succeeded, ticket?.recordSuccess == true {
-                try await limiter.recordBreaker(breakerKey, success: true, policy: configuration.breaker)
+                // With a reservation the success counts in the breaker in the settlement below
+                // (the same round trip); without one, only when failures were on record at admission.
+                if ticket?.reserved != true {
+                    try await limiter.recordBreaker(breakerKey, success: true, policy: configuration.breaker)
+                }
                 state.withLock { s in
                     s.nextTry[breakerKey] = nil
                     s.blockReason[breakerKey] = nil
@@ -501,7 +505,8 @@ public final class Admission: Sendable {
                                      outputTokens: $0.outputTokens, costUSD: costUSD ?? 0)
         } ?? .nothing
         do {
-            try await limiter.settle(ticket.request, usage: used)
+            try await limiter.settle(ticket.request, usage: used,
+                                     breakerSuccess: succeeded && !breakerFailure ? (ticket.breakerKey, configuration.breaker) : nil)
         } catch {
             state.withLock { $0.unsettled.append((ticket.request, used)) }
             limiterFailed(error, "settlement")

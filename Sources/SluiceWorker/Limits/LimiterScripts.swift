@@ -225,14 +225,39 @@ enum LimiterScripts {
 
     /// Settlement: replaces what a reservation took by what the call actually used, once.
     ///
-    /// KEYS: reservation, then the bucket and budget keys it took from (in admission order).
-    /// ARGV: the actual amount for each of those keys.
+    /// KEYS: reservation, then the bucket and budget keys it took from (in admission order),
+    /// then optionally the provider/model's breaker key (a successful call).
+    /// ARGV: the actual amount for each bucket and budget key; with a breaker key, two more: the
+    /// breaker's ratio window (ms) and `breaker` (so `#ARGV == #KEYS` tells a breaker key is there).
+    /// A successful call counts in the breaker when the breaker has state (a failure was
+    /// recorded in its window): consecutive failures go back to 0 and the call counts in the
+    /// failure ratio's denominator. Counting every success there, in the round trip the
+    /// settlement makes anyway, is what keeps a few failures among hundreds of concurrent calls
+    /// from looking like "N in a row" or a high ratio.
     /// Returns 1 when applied, 0 when the reservation was already settled (or expired).
     static let settle = RedisScript("""
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    for i = 2, #KEYS do
+    local last = #KEYS
+    if #ARGV == #KEYS then
+      last = #KEYS - 1
+      local bk, window = KEYS[#KEYS], tonumber(ARGV[#ARGV - 1])
+      if redis.call('EXISTS', bk) == 1 then
+        local b = redis.call('HMGET', bk, 'ws', 'wt', 'open_until')
+        local ws, wt, open_until = tonumber(b[1] or '0'), tonumber(b[2] or '0'), tonumber(b[3] or '0')
+        if now - ws > window then
+          ws, wt = now, 0
+          redis.call('HSET', bk, 'wf', 0)
+        end
+        redis.call('HSET', bk, 'fails', 0, 'ws', ws, 'wt', wt + 1)
+        if open_until > 0 and now >= open_until then
+          redis.call('HSET', bk, 'open_until', 0, 'wf', 0, 'wt', 0)
+          redis.call('HDEL', bk, 'probe_until')
+        end
+      end
+    end
+    for i = 2, last do
       local key = KEYS[i]
       local taken = redis.call('HGET', KEYS[1], key)
       if taken then

@@ -216,7 +216,7 @@ public struct RateLimiter: Sendable {
     /// Replaces a reservation by actual usage; idempotent (a second call changes nothing).
     /// Returns false when it was already settled or had expired.
     @discardableResult
-    public func settle(_ request: Request, usage: SettledUsage) async throws(RedisError) -> Bool {
+    public func settle(_ request: Request, usage: SettledUsage, breakerSuccess: (key: String, policy: BreakerPolicy)? = nil) async throws(RedisError) -> Bool {
         var keys = [key("res", request.reservation)]
         var args: [String] = []
         for bucket in request.buckets {
@@ -226,6 +226,10 @@ public struct RateLimiter: Sendable {
         for budget in request.budgets {
             keys.append(budget.key)
             args.append(Self.number(budget.countsTokens ? Double(usage.inputTokens + usage.outputTokens) : usage.costUSD))
+        }
+        if let breakerSuccess {
+            keys.append(breakerSuccess.key)
+            args += [String(Self.milliseconds(breakerSuccess.policy.window)), "breaker"]
         }
         let reply = try await redis.eval(LimiterScripts.settle, keys: keys, args: args)
         return reply.int == 1
