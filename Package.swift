@@ -55,6 +55,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // Traces: the worker makes spans through swift-distributed-tracing (no-ops unless a
+        // tracer is bootstrapped); the CLI exports them over OTLP/HTTP with swift-otel when an
+        // endpoint is configured. Only the OTLPHTTP trait: the gRPC exporter would add grpc-swift.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.3.0"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // MARK: C system libraries (found by pkg-config) and the shim for variadic calls
@@ -88,12 +93,13 @@ let package = Package(
         .target(
             name: "SluiceProviders",
             dependencies: ["Sluice", "SluiceHTTP", "SluiceJSON", "SluiceSupport", log, .product(name: "Yams", package: "Yams")],
-            resources: [.embedInCode("Resources/prices.json")],
+            resources: [.embedInCode("Resources/prices.json"), .embedInCode("Resources/models.json")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "SluiceWorker",
-            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport", crypto, log, lifecycle, metrics],
+            dependencies: ["Sluice", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport", crypto, log, lifecycle, metrics,
+                           .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: swiftSettings
         ),
 
@@ -104,6 +110,7 @@ let package = Package(
                 "Sluice", "SluiceWorker", "SluiceProviders", "SluicePostgres", "SluiceRedis", "SluiceHTTP", "SluiceJSON", "SluiceSupport",
                 argumentParser, crypto, log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 metrics, prometheus, hummingbird,
+                .product(name: "OTel", package: "swift-otel"), .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -155,6 +162,7 @@ if development {
     package.products += [
         .executable(name: "sluice-mock-provider", targets: ["sluice-mock-provider"]),
         .executable(name: "sluice-bench", targets: ["sluice-bench"]),
+        .executable(name: "sluice-demo", targets: ["sluice-demo"]),
     ]
     package.targets += [
         .target(
@@ -183,6 +191,18 @@ if development {
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Benchmarks/sluice-bench",
+            swiftSettings: swiftSettings
+        ),
+        // The embedded demo (scripts/demo): mock provider and webhook receiver in-process, real workers.
+        .executableTarget(
+            name: "sluice-demo",
+            dependencies: [
+                "Sluice", "SluiceJSON", "SluicePostgres", "SluiceHTTP", "SluiceSupport", "SluiceMockProvider",
+                argumentParser, crypto, hummingbird, log, lifecycle,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,9 +20,68 @@ BEGIN
                          'models', coalesce((SELECT jsonb_object_agg(m.model, true) FROM sluice.models m
                                               WHERE m.provider = p.name), '{}'::jsonb)))
                        FROM sluice.providers p), '{}'::jsonb),
-        'routes', coalesce((SELECT jsonb_object_agg(r.name, true) FROM sluice.routes r), '{}'::jsonb));
+        -- Each route with whether its targets mix the OpenAI and Anthropic wire formats (then
+        -- its jobs' requests must be translatable: sluice.route_request_problem).
+        'routes', coalesce((SELECT jsonb_object_agg(r.name, jsonb_build_object('mixed', (
+                               SELECT count(DISTINCT p.kind) FILTER (WHERE p.kind IN ('openai', 'anthropic')) = 2
+                                 FROM unnest(r.targets) AS t(target)
+                                 JOIN sluice.providers p ON p.name = split_part(t.target, '/', 1))))
+                              FROM sluice.routes r), '{}'::jsonb));
 END
 $$;
+
+-- Messages that cannot be translated between the formats: tool calls and tool results, and
+-- content parts other than text.
+CREATE OR REPLACE FUNCTION sluice.untranslatable_messages_path() RETURNS jsonpath
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT '$[*] ? (@.role == "tool" || @.role == "function" || exists(@.tool_calls)
+                    || (@.content.type() == "array"
+                        && exists(@.content[*] ? (!(@.type() == "object") || !(@."type" == "text")))))'::jsonpath
+$$;
+
+-- The rule of route_request_problem as one boolean expression without a subquery, so that
+-- spec_ok (and this function inside it) is inlined: true when nothing needs translating that
+-- cannot be.
+CREATE OR REPLACE FUNCTION sluice.route_request_ok(req jsonb, route jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN coalesce(route ->> 'mixed', 'false') <> 'true' OR coalesce(jsonb_typeof(req), 'null') <> 'object' THEN true
+        WHEN req - ARRAY['messages', 'system', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop',
+                         'stop_sequences', 'tools', 'tool_choice', 'stream', 'model'] <> '{}'::jsonb THEN false
+        WHEN jsonb_path_exists(req -> 'messages', sluice.untranslatable_messages_path()) THEN false
+        WHEN jsonb_typeof(req -> 'system') = 'array'
+             AND jsonb_path_exists(req -> 'system', '$[*] ? (!(@.type() == "object") || !(@."type" == "text"))') THEN false
+        WHEN jsonb_typeof(req -> 'tools') = 'array'
+             AND jsonb_path_exists(req -> 'tools',
+                     '$[*] ? (!(@.type() == "object") || !(@.function.name.type() == "string" || @.input_schema.type() == "object"))') THEN false
+        ELSE true
+    END
+$$;
+
+-- What in a route job's request cannot be translated between the OpenAI Chat Completions and
+-- the Anthropic Messages formats, as a field path, when its route mixes both (route is the
+-- route's entry of validation_context()); NULL when nothing is (or the route does not mix).
+-- Translated: messages with text content (strings or text parts), system (a system message
+-- or the system field), max_tokens / max_completion_tokens, temperature, top_p, stop /
+-- stop_sequences, function tools and tool_choice. Not translated: tool calls and tool results
+-- in the messages, images, audio, documents and every other field.
+CREATE OR REPLACE FUNCTION sluice.route_request_problem(req jsonb, route jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN sluice.route_request_ok(req, route) THEN NULL
+        WHEN req - ARRAY['messages', 'system', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop',
+                         'stop_sequences', 'tools', 'tool_choice', 'stream', 'model'] <> '{}'::jsonb THEN
+            (SELECT 'request.' || min(k)
+               FROM jsonb_object_keys(req - ARRAY['messages', 'system', 'max_tokens', 'max_completion_tokens', 'temperature',
+                                                  'top_p', 'stop', 'stop_sequences', 'tools', 'tool_choice', 'stream',
+                                                  'model']) AS k)
+        WHEN jsonb_path_exists(req -> 'messages', sluice.untranslatable_messages_path()) THEN 'request.messages'
+        WHEN jsonb_typeof(req -> 'system') = 'array'
+             AND jsonb_path_exists(req -> 'system', '$[*] ? (!(@.type() == "object") || !(@."type" == "text"))') THEN 'request.system'
+        ELSE 'request.tools'
+    END
+$$;
+
 
 -- An integer in [lo, hi] (5.0 counts as 5; 5.5 does not).
 CREATE OR REPLACE FUNCTION sluice.json_int_in(v jsonb, lo numeric, hi numeric) RETURNS boolean
@@ -194,7 +253,26 @@ BEGIN
     IF n > max_payload THEN
         RETURN ('request', 'max_size', format('request is %s bytes; the limit is %s', n, max_payload))::sluice.spec_error;
     END IF;
-    IF kind <> 'route' THEN
+    IF kind = 'route' THEN
+        -- Either wire format (the worker translates it for each target's provider).
+        v := req -> 'messages';
+        IF v IS NULL OR jsonb_typeof(v) <> 'array' THEN
+            RETURN ('request.messages', 'required', 'request.messages must be an array of messages')::sluice.spec_error;
+        END IF;
+        IF jsonb_array_length(v) = 0 THEN
+            RETURN ('request.messages', 'non_empty', 'request.messages must not be empty')::sluice.spec_error;
+        END IF;
+        IF jsonb_path_exists(v, sluice.bad_messages_path(true)) AND jsonb_path_exists(v, sluice.bad_messages_path(false)) THEN
+            RETURN ('request.messages', 'format',
+                    'a route job''s messages must be valid in the OpenAI Chat Completions or the Anthropic Messages format')::sluice.spec_error;
+        END IF;
+        k := sluice.route_request_problem(req, ctx #> ARRAY['routes', spec ->> 'route']);
+        IF k IS NOT NULL THEN
+            RETURN (k, 'translatable', format('%s cannot be translated between the OpenAI and Anthropic formats, and route %s has '
+                    'targets of both (tool calls and results, images and provider-specific fields are not translated): use a '
+                    'route of one format', k, spec ->> 'route'))::sluice.spec_error;
+        END IF;
+    ELSE
         v := req -> 'messages';
         IF v IS NULL OR jsonb_typeof(v) <> 'array' THEN
             RETURN ('request.messages', 'required', 'request.messages must be an array of messages')::sluice.spec_error;
@@ -339,7 +417,13 @@ LANGUAGE sql STABLE AS $$
         AND CASE WHEN coalesce(jsonb_typeof(spec -> 'request'), 'null') <> 'object' THEN false
             WHEN pg_column_size(spec -> 'request')::bigint * 8 > (ctx #>> '{settings,max_payload_bytes}')::bigint
                  AND octet_length((spec -> 'request')::text) > (ctx #>> '{settings,max_payload_bytes}')::bigint THEN false
-            WHEN coalesce(jsonb_typeof(spec -> 'route'), 'null') <> 'null' THEN true
+            WHEN coalesce(jsonb_typeof(spec -> 'route'), 'null') <> 'null' THEN
+                CASE WHEN coalesce(jsonb_typeof(spec #> '{request,messages}'), 'null') <> 'array' THEN false
+                     WHEN jsonb_array_length(spec #> '{request,messages}') = 0 THEN false
+                     -- (the OpenAI rules first: the more common shape, so usually one test)
+                     WHEN jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(false))
+                          AND jsonb_path_exists(spec #> '{request,messages}', sluice.bad_messages_path(true)) THEN false
+                     ELSE sluice.route_request_ok(spec -> 'request', ctx #> ARRAY['routes', spec ->> 'route']) END
             WHEN coalesce(jsonb_typeof(spec #> '{request,messages}'), 'null') <> 'array' THEN false
             WHEN jsonb_array_length(spec #> '{request,messages}') = 0 THEN false
             WHEN ctx #>> ARRAY['providers', spec ->> 'provider', 'kind'] = 'anthropic' THEN

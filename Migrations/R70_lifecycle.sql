@@ -175,6 +175,9 @@ $$;
 --    "duration_ms", "http_status", "error_class", "error_message", "retry_delay_ms" (retry:
 --    runnable again that long after now(), the database's clock; else "retry_at"),
 --    "reason" (dead), "usage": {"input","output","cache_read","cache_write"}, "cost_usd",
+--    "target_provider", "target_model" (what was called), "fallback" (why a route job moves on
+--    to another target), "skipped" (targets admission passed over), "route_step" and
+--    "route_context_floor" (a route job's progress, kept on the job),
 --    "result": {"output_text","tool_calls","finish_reason","raw_response","provider","model",
 --               "latency_ms","ttft_ms"} (succeeded)}
 -- An item is applied only if p_worker still holds the job's lease at that attempt and the job
@@ -204,13 +207,17 @@ BEGIN
                -- when no delay is given.
                coalesce(now() + make_interval(secs => x.retry_delay_ms / 1000), x.retry_at) AS retry_at,
                x.reason, x.cost_usd, x.result,
+               x.target_provider, x.target_model, left(x.fallback, 500) AS fallback, x.skipped, x.route_step,
+               x.route_context_floor,
                (x.usage ->> 'input')::integer AS input_tokens, (x.usage ->> 'output')::integer AS output_tokens,
                (x.usage ->> 'cache_read')::integer AS cache_read_tokens,
                (x.usage ->> 'cache_write')::integer AS cache_write_tokens
           FROM jsonb_to_recordset(p_items) AS x(id uuid, attempt integer, outcome text, started_at timestamptz,
                                                 duration_ms double precision, http_status integer, error_class text,
                                                 error_message text, retry_at timestamptz, retry_delay_ms double precision,
-                                                reason text, usage jsonb, cost_usd numeric, result jsonb)
+                                                reason text, usage jsonb, cost_usd numeric, result jsonb, target_provider text,
+                                                target_model text, fallback text, skipped jsonb, route_step integer,
+                                                route_context_floor integer)
     ), locked AS (
         -- The lock order: the jobs' rows first, by id (see the top of this file). Updated in
         -- the order the items come (the order attempts finished), a group deadlocked with a
@@ -229,24 +236,28 @@ BEGIN
                run_at = CASE WHEN i.outcome = 'retry' THEN coalesce(i.retry_at, now()) ELSE j.run_at END,
                lease_owner = NULL, lease_expires_at = NULL,
                last_error_class = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_class END,
-               last_error = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_message END
+               last_error = CASE WHEN i.outcome = 'succeeded' THEN NULL ELSE i.error_message END,
+               route_step = coalesce(i.route_step, j.route_step),
+               route_context_floor = coalesce(i.route_context_floor, j.route_context_floor)
           FROM items i
          WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND j.id = i.id AND j.attempt = i.attempt
            AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.tenant, j.lane, j.attempt, j.state, i.outcome, i.started_at, i.duration_ms, i.http_status,
                   i.error_class, i.error_message, i.retry_at, i.reason, i.cost_usd, i.result, i.input_tokens,
-                  i.output_tokens, i.cache_read_tokens, i.cache_write_tokens
+                  i.output_tokens, i.cache_read_tokens, i.cache_write_tokens, i.target_provider, i.target_model,
+                  i.fallback, i.skipped
     ), att AS (
         INSERT INTO sluice.attempts (job_id, attempt, tenant, worker, started_at, finished_at, outcome, http_status,
                                      error_class, error_message, input_tokens, output_tokens, cache_read_tokens,
-                                     cache_write_tokens, cost_usd, duration_ms)
+                                     cache_write_tokens, cost_usd, duration_ms, provider, model, fallback, skipped)
         -- finished_at is when the attempt ended (start + duration, the worker's clock), not
         -- when its buffered outcome was written: a Retry-After counts from the former.
         SELECT f.id, f.attempt, f.tenant, p_worker, coalesce(f.started_at, now()),
                coalesce(f.started_at + make_interval(secs => f.duration_ms / 1000), now()),
                CASE f.outcome WHEN 'succeeded' THEN 'succeeded' WHEN 'cancelled' THEN 'cancelled' ELSE 'failed' END,
                f.http_status, f.error_class, f.error_message, f.input_tokens, f.output_tokens,
-               f.cache_read_tokens, f.cache_write_tokens, f.cost_usd, f.duration_ms
+               f.cache_read_tokens, f.cache_write_tokens, f.cost_usd, f.duration_ms, f.target_provider, f.target_model,
+               f.fallback, f.skipped
           FROM upd f
         ON CONFLICT (job_id, attempt) DO NOTHING
     ), res AS (

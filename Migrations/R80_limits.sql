@@ -37,21 +37,23 @@ $$;
 -- What admission needs to know, in one round trip: every model limit (and kill switch), and
 -- every tenant that has a rate limit or a budget, with its spend today and this month (UTC).
 -- The worker caches it until the next NOTIFY sluice_limits (or a few seconds).
+DROP FUNCTION IF EXISTS sluice.limits_snapshot();
 CREATE OR REPLACE FUNCTION sluice.limits_snapshot()
-RETURNS TABLE (kind text, provider text, model text, tenant text, rpm bigint, tpm bigint, input_tpm bigint,
+RETURNS TABLE (kind text, provider text, model text, key_id text, tenant text, rpm bigint, tpm bigint, input_tpm bigint,
                output_tpm bigint, paused boolean, daily_tokens bigint, monthly_tokens bigint,
                daily_usd numeric, monthly_usd numeric, daily_tokens_soft bigint, monthly_tokens_soft bigint,
                daily_usd_soft numeric, monthly_usd_soft numeric, soft_fraction numeric,
-               spent_day_tokens bigint, spent_month_tokens bigint, spent_day_usd numeric, spent_month_usd numeric)
+               spent_day_tokens bigint, spent_month_tokens bigint, spent_day_usd numeric, spent_month_usd numeric,
+               soft_lane text, soft_route text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, sluice AS $$
-    SELECT 'model', m.provider, m.model, NULL, m.rpm, m.tpm, m.input_tpm, m.output_tpm, m.paused,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    SELECT 'model', m.provider, m.model, m.key_id, NULL, m.rpm, m.tpm, m.input_tpm, m.output_tpm, m.paused,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
       FROM sluice.model_limits m
     UNION ALL
-    SELECT 'tenant', NULL, NULL, t.id, t.rpm, t.tpm, NULL, NULL, t.paused,
+    SELECT 'tenant', NULL, NULL, NULL, t.id, t.rpm, t.tpm, NULL, NULL, t.paused,
            t.daily_token_budget_hard, t.monthly_token_budget_hard, t.daily_usd_budget_hard, t.monthly_usd_budget_hard,
            t.daily_token_budget_soft, t.monthly_token_budget_soft, t.daily_usd_budget_soft, t.monthly_usd_budget_soft,
-           t.soft_fraction, d.tokens, mo.tokens, d.cost, mo.cost
+           t.soft_fraction, d.tokens, mo.tokens, d.cost, mo.cost, t.soft_lane, t.soft_route
       FROM sluice.tenants t
      CROSS JOIN LATERAL (SELECT coalesce(sum(u.tokens), 0)::bigint AS tokens, coalesce(sum(u.cost_usd), 0) AS cost
                            FROM sluice.usage_daily u
@@ -70,9 +72,11 @@ $$;
 -- (a rate-limit bucket said "not yet", a cooldown, a paused model, a held tenant): each job
 -- runs again at its run_at, and wait_reason says why it waits. Only jobs the worker still owns
 -- at that attempt move. Rows are locked in id order (the order every statement that locks job
--- rows uses).
+-- rows uses). p_lanes / p_routes (NULL entries: unchanged) demote a job whose tenant reached a
+-- soft budget: a lower lane, or a cheaper route (the job then names that route, from its start).
+DROP FUNCTION IF EXISTS sluice.defer(text, uuid[], integer[], timestamptz[], text[]);
 CREATE OR REPLACE FUNCTION sluice.defer(p_worker text, p_ids uuid[], p_attempts integer[], p_run_at timestamptz[],
-                                        p_reasons text[])
+                                        p_reasons text[], p_lanes text[] DEFAULT NULL, p_routes text[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
 DECLARE
@@ -80,8 +84,9 @@ DECLARE
     v_soonest timestamptz;
 BEGIN
     WITH items AS (
-        SELECT i.id, i.attempt, i.run_at, i.reason
-          FROM unnest(p_ids, p_attempts, p_run_at, p_reasons) AS i(id, attempt, run_at, reason)
+        SELECT i.id, i.attempt, i.run_at, i.reason, i.lane, i.route
+          FROM unnest(p_ids, p_attempts, p_run_at, p_reasons, coalesce(p_lanes, '{}'), coalesce(p_routes, '{}'))
+               AS i(id, attempt, run_at, reason, lane, route)
     ), locked AS (
         SELECT j.id FROM sluice.jobs j JOIN items i ON i.id = j.id
          WHERE j.attempt = i.attempt AND j.state = 'running' AND j.lease_owner = p_worker
@@ -90,7 +95,12 @@ BEGIN
     ), upd AS (
         UPDATE sluice.jobs j
            SET state = 'queued', attempt = j.attempt - 1, run_at = greatest(i.run_at, now()), lease_owner = NULL,
-               lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500)
+               lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500),
+               lane = coalesce(i.lane::sluice.lane, j.lane),
+               provider = CASE WHEN i.route IS NULL THEN j.provider ELSE 'route' END,
+               model = coalesce(i.route, j.model),
+               route_step = CASE WHEN i.route IS NULL THEN j.route_step END,
+               route_context_floor = CASE WHEN i.route IS NULL THEN j.route_context_floor END
           FROM items i, locked l
          WHERE j.id = i.id AND l.id = j.id
         RETURNING j.run_at
@@ -114,21 +124,24 @@ LANGUAGE sql SET search_path = pg_catalog, sluice AS $$
      WHERE id = p_tenant AND (held_until IS NULL OR held_until < p_until OR hold_reason IS DISTINCT FROM left(p_reason, 500))
 $$;
 
--- Sets a model's limits (NULL leaves a limit unchanged; 0 clears it) and returns the row. Jobs
--- of the model that were put back to wait (for a bucket under the old limits, or while it was
--- paused) become runnable at once unless the model is paused now.
+-- Sets a model's limits (NULL leaves a limit unchanged; 0 clears it) and returns the row; with
+-- p_key_id, the limits of that API key of the model (a key pool; the kill switch is the model's
+-- own, key '' ). Jobs of the model that were put back to wait (for a bucket under the old
+-- limits, or while it was paused) become runnable at once unless the model is paused now.
 DROP FUNCTION IF EXISTS sluice.set_model_limits(text, text, bigint, bigint, bigint, bigint, boolean);
+DROP FUNCTION IF EXISTS sluice.set_model_limits(text, text, bigint, bigint, bigint, bigint, boolean, text);
 CREATE OR REPLACE FUNCTION sluice.set_model_limits(p_provider text, p_model text, p_rpm bigint, p_tpm bigint,
-                                                   p_input_tpm bigint, p_output_tpm bigint, p_paused boolean)
+                                                   p_input_tpm bigint, p_output_tpm bigint, p_paused boolean,
+                                                   p_key_id text DEFAULT '')
 RETURNS SETOF sluice.model_limits
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
 DECLARE
     v_row sluice.model_limits;
 BEGIN
-    INSERT INTO sluice.model_limits AS m (provider, model, rpm, tpm, input_tpm, output_tpm, paused)
-    VALUES (p_provider, p_model, nullif(p_rpm, 0), nullif(p_tpm, 0), nullif(p_input_tpm, 0), nullif(p_output_tpm, 0),
-            coalesce(p_paused, false))
-    ON CONFLICT (provider, model) DO UPDATE
+    INSERT INTO sluice.model_limits AS m (provider, model, key_id, rpm, tpm, input_tpm, output_tpm, paused)
+    VALUES (p_provider, p_model, coalesce(p_key_id, ''), nullif(p_rpm, 0), nullif(p_tpm, 0), nullif(p_input_tpm, 0),
+            nullif(p_output_tpm, 0), coalesce(p_paused, false))
+    ON CONFLICT (provider, model, key_id) DO UPDATE
        SET rpm = CASE WHEN p_rpm IS NULL THEN m.rpm ELSE nullif(p_rpm, 0) END,
            tpm = CASE WHEN p_tpm IS NULL THEN m.tpm ELSE nullif(p_tpm, 0) END,
            input_tpm = CASE WHEN p_input_tpm IS NULL THEN m.input_tpm ELSE nullif(p_input_tpm, 0) END,

@@ -25,6 +25,7 @@ struct MockCompletionRequest: Sendable {
         guard let messages = body["messages"] as? [Any] else {
             throw MockProviderError(.invalidRequest, "messages: field required")
         }
+        try checkWireFormat(body, messages: messages, format: format)
         var texts: [String] = []
         if format == .anthropic, let system = body["system"] {
             texts += textParts(of: system)
@@ -50,6 +51,30 @@ struct MockCompletionRequest: Sendable {
             model: model, texts: texts, lastUserText: lastUser, maxTokens: maxTokens, stream: stream,
             includeUsage: includeUsage
         )
+    }
+
+    /// Fields and roles of the other wire format are refused, as the real APIs refuse them
+    /// (Anthropic: "Extra inputs are not permitted", roles user/assistant only, temperature
+    /// 0–1; OpenAI: "Unrecognized request argument"), so a request sent in the wrong format
+    /// fails here as it would there.
+    static func checkWireFormat(_ body: [String: Any], messages: [Any], format: MockWireFormat) throws {
+        let foreign: [String] = format == .anthropic
+            ? ["stop", "max_completion_tokens", "n", "response_format", "seed", "stream_options", "frequency_penalty", "presence_penalty"]
+            : ["system", "stop_sequences", "top_k"]
+        for key in foreign where body[key] != nil {
+            throw MockProviderError(.invalidRequest, format == .anthropic
+                                    ? "\(key): Extra inputs are not permitted" : "Unrecognized request argument supplied: \(key)")
+        }
+        guard format == .anthropic else { return }
+        for case let (index, message as [String: Any]) in messages.enumerated() {
+            let role = message["role"] as? String
+            if role != "user" && role != "assistant" {
+                throw MockProviderError(.invalidRequest, "messages.\(index).role: Input should be 'user' or 'assistant'")
+            }
+        }
+        if let temperature = body["temperature"] as? Double, temperature > 1 {
+            throw MockProviderError(.invalidRequest, "temperature: Input should be less than or equal to 1")
+        }
     }
 
     private static func intValue(_ value: Any?) -> Int? {

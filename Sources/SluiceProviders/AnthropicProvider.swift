@@ -26,7 +26,7 @@ public struct AnthropicProvider: LLMProvider {
     public init(configuration: ProvidersConfiguration.Provider, httpClient: HTTPClient, priceTable: PriceTable?, logger: Logger) {
         self.name = configuration.name
         self.configuration = configuration
-        self.keys = KeyRing(configuration.apiKeys)
+        self.keys = KeyRing(configuration.apiKeys, ids: configuration.apiKeyIDs)
         self.engine = HTTPProviderEngine(
             name: configuration.name, kind: .anthropic, client: httpClient, priceTable: priceTable,
             redactor: SecretRedactor(secrets: configuration.apiKeys.map(\.revealed)),
@@ -43,9 +43,32 @@ public struct AnthropicProvider: LLMProvider {
         )
     }
 
+    /// `max_tokens` of a route job that sets no output limit (Anthropic requires one): the
+    /// output tokens admission reserves for such a job.
+    static let routeDefaultMaxTokens = 4096
+
+    public func contextWindow(model: String) -> Int? {
+        ProviderCatalog.contextWindow(provider: name, kind: ProviderKind.anthropic.rawValue, model: model, overrides: configuration.contextWindows)
+    }
+
+    /// The key admission chose for `call` (a key pool), else the next one round-robin.
+    func apiKey(for call: ProviderCall) throws(ProviderFailure) -> Redacted? {
+        guard let id = call.keyID else { return keys.next() }
+        guard let key = keys.key(id: id) else {
+            throw ProviderFailure(.internal, "provider \(name) has no API key with id \(id) on this worker (its keys: \(keys.ids.joined(separator: ", "))); "
+                                  + "configure api_keys with that id or remove the key's limits (sluice limits show)")
+        }
+        return key
+    }
+
     /// The HTTP request for `call`.
     func makeRequest(_ call: ProviderCall) throws(ProviderFailure) -> HTTPRequest {
         var body = try RequestBody.object(call.request)
+        if let route = call.route {
+            // A route job's request may be OpenAI-shaped; it need not set an output limit.
+            body = try RequestTranslation.adapt(body, to: .anthropic, route: route)
+            if body["max_tokens"] == nil { body["max_tokens"] = .number(Double(call.maxOutputTokens ?? Self.routeDefaultMaxTokens)) }
+        }
         body["model"] = .string(call.model)
         body["stream"] = .bool(call.stream)
         if body["max_tokens"] == nil {
@@ -57,7 +80,7 @@ public struct AnthropicProvider: LLMProvider {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Accept", value: call.stream ? "text/event-stream" : "application/json")
-        if let key = keys.next() { headers.add(name: "x-api-key", value: key.revealed) }
+        if let key = try apiKey(for: call) { headers.add(name: "x-api-key", value: key.revealed) }
         headers.add(name: "anthropic-version", value: configuration.anthropicVersion)
         if let traceparent = call.traceparent { headers.add(name: "traceparent", value: traceparent) }
         for (header, value) in configuration.headers.sorted(by: { $0.key < $1.key }) {

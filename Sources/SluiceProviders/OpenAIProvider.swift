@@ -28,7 +28,7 @@ public struct OpenAIProvider: LLMProvider {
     public init(configuration: ProvidersConfiguration.Provider, httpClient: HTTPClient, priceTable: PriceTable?, logger: Logger) {
         self.name = configuration.name
         self.configuration = configuration
-        self.keys = KeyRing(configuration.apiKeys)
+        self.keys = KeyRing(configuration.apiKeys, ids: configuration.apiKeyIDs)
         self.engine = HTTPProviderEngine(
             name: configuration.name, kind: .openai, client: httpClient, priceTable: priceTable,
             redactor: SecretRedactor(secrets: configuration.apiKeys.map(\.revealed)),
@@ -45,9 +45,34 @@ public struct OpenAIProvider: LLMProvider {
         )
     }
 
+    public func contextWindow(model: String) -> Int? {
+        ProviderCatalog.contextWindow(provider: name, kind: ProviderKind.openai.rawValue, model: model, overrides: configuration.contextWindows)
+    }
+
+    private var maxTokensFieldDiffers: Bool { configuration.maxTokensField != "max_tokens" }
+
+    /// The key admission chose for `call` (a key pool), else the next one round-robin.
+    func apiKey(for call: ProviderCall) throws(ProviderFailure) -> Redacted? {
+        guard let id = call.keyID else { return keys.next() }
+        guard let key = keys.key(id: id) else {
+            throw ProviderFailure(.internal, "provider \(name) has no API key with id \(id) on this worker (its keys: \(keys.ids.joined(separator: ", "))); "
+                                  + "configure api_keys with that id or remove the key's limits (sluice limits show)")
+        }
+        return key
+    }
+
     /// The HTTP request for `call`.
     func makeRequest(_ call: ProviderCall) throws(ProviderFailure) -> HTTPRequest {
         var body = try RequestBody.object(call.request)
+        if let route = call.route {
+            // A route job's request may be Anthropic-shaped; its output limit goes in the field
+            // this provider wants.
+            body = try RequestTranslation.adapt(body, to: .openai, route: route)
+            if maxTokensFieldDiffers, let tokens = body["max_tokens"], body["max_completion_tokens"] == nil {
+                body["max_tokens"] = nil
+                body[configuration.maxTokensField] = tokens
+            }
+        }
         body["model"] = .string(call.model)
         body["stream"] = .bool(call.stream)
         if call.stream {
@@ -63,7 +88,7 @@ public struct OpenAIProvider: LLMProvider {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Accept", value: call.stream ? "text/event-stream" : "application/json")
-        if let key = keys.next() { headers.add(name: "Authorization", value: "Bearer \(key.revealed)") }
+        if let key = try apiKey(for: call) { headers.add(name: "Authorization", value: "Bearer \(key.revealed)") }
         if let organization = configuration.organization { headers.add(name: "OpenAI-Organization", value: organization) }
         if let project = configuration.project { headers.add(name: "OpenAI-Project", value: project) }
         if let traceparent = call.traceparent { headers.add(name: "traceparent", value: traceparent) }

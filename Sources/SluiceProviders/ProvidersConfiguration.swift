@@ -18,7 +18,10 @@ import Yams
 ///     kind: openai             # openai | anthropic | echo
 ///     base_url: https://eu.api.openai.com/v1
 ///     api_keys: [sk-a, sk-b]   # or api_key_env: OPENAI_EU_KEY; several keys are used round-robin
+///     # or a key pool with ids (the names `sluice limits set --key-id` uses; never the secrets):
+///     # api_keys: [{id: team-a, key: sk-a}, {id: team-b, env: OPENAI_KEY_B}]
 ///     models: [gpt-4o-mini]    # optional; default: the price table's models of the kind
+///     context_windows: {gpt-4o-mini: 128000}   # optional; default: Resources/models.json
 ///     headers: {X-Team: ml}    # optional extra request headers
 ///     timeouts: {connect: 10, first_byte: 120, idle: 60, total: "10m"}  # seconds or Go durations; null disables
 /// prices:
@@ -28,8 +31,8 @@ import Yams
 ///     openai/gpt-4o: {rpm: 500, tpm: 30000}
 ///     anthropic/claude-sonnet-4-5: {rpm: 50, input_tpm: 30000, output_tpm: 8000}
 ///   lane_reserve: {batch: 0.3, normal: 0.1}   # share of each bucket a lane may not use
-/// # routes: is refused until the router exists: a section that nothing enforces would look
-/// # like a route and not be one.
+/// routes:                     # fallback routes (sluice migrate writes them to sluice.routes;
+///   support-chat: [anthropic/claude-sonnet-4-5, openai/gpt-4o, openai/gpt-4o-mini]   # `sluice routes set` wins)
 /// ```
 /// Other top-level sections are ignored (the file may be shared with other components);
 /// unknown keys inside a provider are errors, to catch typos.
@@ -67,8 +70,12 @@ public struct ProvidersConfiguration: Sendable {
         /// OpenAI: includes `/v1` (default `https://api.openai.com/v1`); Anthropic: the host
         /// (default `https://api.anthropic.com`). Ignored for echo.
         public var baseURL: String
-        /// API keys, used round-robin per call. Empty: no auth header (local servers).
+        /// API keys, used round-robin per call unless admission chose one (a key pool). Empty:
+        /// no auth header (local servers).
         public var apiKeys: [Redacted]
+        /// The keys' ids, one per key (`api_keys: [{id, key}]`); keys without one are named by
+        /// position (`key-1`, `key-2`, …). Ids name keys in limits and logs; secrets never appear.
+        public var apiKeyIDs: [String] = []
         /// Models this provider serves; empty means "the price table's models of this kind".
         public var models: [String]
         /// Extra request headers.
@@ -84,6 +91,9 @@ public struct ProvidersConfiguration: Sendable {
         /// neither `max_tokens` nor `max_completion_tokens`. Default `max_completion_tokens`
         /// (what current OpenAI models require); set `max_tokens` for older compatible servers.
         public var maxTokensField: String
+        /// Context windows (tokens) of this provider's models, over the bundled table
+        /// (`Resources/models.json`); what routes compare after a `context_length` failure.
+        public var contextWindows: [String: Int] = [:]
 
         public init(
             name: String, kind: ProviderKind, baseURL: String? = nil, apiKeys: [Redacted] = [],
@@ -122,6 +132,8 @@ public struct ProvidersConfiguration: Sendable {
     public var modelLimits: [ModelLimits] = []
     /// `limits.lane_reserve`: lane name → share of each bucket the lane may not use.
     public var laneReserve: [String: Double] = [:]
+    /// The `routes:` section (`sluice migrate` writes them to `sluice.routes`), sorted by name.
+    public var routes: [Route] = []
 
     public init(
         providers: [Provider] = [Provider(name: "echo", kind: .echo)],
@@ -232,11 +244,32 @@ public struct ProvidersConfiguration: Sendable {
         if let section = top["limits"], !section.isNull {
             try mergeLimits(section)
         }
-        if top["routes"] != nil {
-            throw ProvidersError(
-                .invalidConfiguration,
-                "not supported by this version: nothing would enforce it (routes arrive with the router); remove the section",
-                field: "routes")
+        if let section = top["routes"], !section.isNull {
+            guard case .object(let entries) = section else {
+                throw ProvidersError(.invalidConfiguration, "must be a mapping of route names to lists of provider/model", field: "routes")
+            }
+            var parsed: [Route] = []
+            for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
+                let field = "routes.\(name)"
+                guard case .array(let items) = entry else {
+                    throw ProvidersError(.invalidConfiguration, "must be a list of provider/model", field: field)
+                }
+                var targets: [RouteTarget] = []
+                for (index, item) in items.enumerated() {
+                    guard let text = item.stringValue, let target = RouteTarget(parsing: text) else {
+                        throw ProvidersError(.invalidConfiguration, "must be a provider/model string", field: "\(field)[\(index)]")
+                    }
+                    targets.append(target)
+                }
+                let route = Route(name: name, targets: targets, source: .file)
+                do {
+                    try route.validate()
+                } catch {
+                    throw ProvidersError(.invalidConfiguration, error.message, field: field)
+                }
+                parsed.append(route)
+            }
+            routes = parsed
         }
     }
 
@@ -244,7 +277,7 @@ public struct ProvidersConfiguration: Sendable {
 
     static let providerKeys: Set<String> = [
         "name", "kind", "base_url", "api_keys", "api_key", "api_key_env", "models", "headers", "timeouts",
-        "organization", "project", "anthropic_version", "max_tokens_field",
+        "organization", "project", "anthropic_version", "max_tokens_field", "context_windows",
     ]
 
     static func parseProvider(_ value: JSONValue, field: String, environment: [String: String]) throws(ProvidersError) -> Provider {
@@ -290,13 +323,56 @@ public struct ProvidersConfiguration: Sendable {
         }
         let baseURL = try string("base_url").map { url throws(ProvidersError) in try validateURL(url, field: "\(field).base_url") }
 
-        var keys = try strings("api_keys")
-        if let single = try string("api_key") { keys.append(single) }
+        var keys: [String] = []
+        var keyIDs: [String] = []
+        if let member = members["api_keys"], !member.isNull {
+            guard case .array(let items) = member else {
+                throw ProvidersError(.invalidConfiguration, "must be a list of keys or of {id, key|env}", field: "\(field).api_keys")
+            }
+            for (index, item) in items.enumerated() {
+                let path = "\(field).api_keys[\(index)]"
+                switch item {
+                case .string(let text) where !text.isEmpty:
+                    keys.append(text)
+                    keyIDs.append("key-\(index + 1)")
+                case .object(let entry):
+                    for name in entry.keys.sorted() where !["id", "key", "env"].contains(name) {
+                        throw ProvidersError(.invalidConfiguration, "unknown field (id, key, env)", field: "\(path).\(name)")
+                    }
+                    guard let id = entry["id"]?.stringValue, ModelLimits.isKeyID(id) else {
+                        throw ProvidersError(.invalidConfiguration, "id is required and must match ^[a-z0-9][a-z0-9_.-]{0,62}$", field: "\(path).id")
+                    }
+                    if let key = entry["key"]?.stringValue, !key.isEmpty {
+                        keys.append(key)
+                    } else if let variable = entry["env"]?.stringValue {
+                        guard let key = environment[variable]?.trimmingWhitespace(), !key.isEmpty else {
+                            throw ProvidersError(.invalidConfiguration, "environment variable \(variable) is not set", field: "\(path).env")
+                        }
+                        keys.append(key)
+                    } else {
+                        throw ProvidersError(.invalidConfiguration, "needs key or env", field: path)
+                    }
+                    guard !keyIDs.contains(id) else {
+                        throw ProvidersError(.invalidConfiguration, "duplicate key id \"\(id)\"", field: "\(path).id")
+                    }
+                    keyIDs.append(id)
+                case .string:
+                    throw ProvidersError(.invalidConfiguration, "must be a non-empty string", field: path)
+                default:
+                    throw ProvidersError(.invalidConfiguration, "must be a non-empty string or {id, key|env}", field: path)
+                }
+            }
+        }
+        if let single = try string("api_key") {
+            keys.append(single)
+            keyIDs.append("key-\(keys.count)")
+        }
         if let variable = try string("api_key_env") {
             guard let key = environment[variable]?.trimmingWhitespace(), !key.isEmpty else {
                 throw ProvidersError(.invalidConfiguration, "environment variable \(variable) is not set", field: "\(field).api_key_env")
             }
             keys.append(key)
+            keyIDs.append("key-\(keys.count)")
         }
 
         var headers: [String: String] = [:]
@@ -334,15 +410,30 @@ public struct ProvidersConfiguration: Sendable {
             }
         }
 
+        var contextWindows: [String: Int] = [:]
+        if let member = members["context_windows"], !member.isNull {
+            guard case .object(let entries) = member else {
+                throw ProvidersError(.invalidConfiguration, "must be a mapping of model names to token counts", field: "\(field).context_windows")
+            }
+            for (model, value) in entries.sorted(by: { $0.key < $1.key }) {
+                guard let tokens = value.intValue, tokens > 0 else {
+                    throw ProvidersError(.invalidConfiguration, "must be a positive integer (tokens)", field: "\(field).context_windows.\(model)")
+                }
+                contextWindows[model] = tokens
+            }
+        }
         let maxTokensField = try string("max_tokens_field") ?? "max_completion_tokens"
         guard maxTokensField == "max_tokens" || maxTokensField == "max_completion_tokens" else {
             throw ProvidersError(.invalidConfiguration, "must be max_tokens or max_completion_tokens", field: "\(field).max_tokens_field")
         }
-        return Provider(
+        var provider = Provider(
             name: name, kind: kind, baseURL: baseURL, apiKeys: keys.map(Redacted.init), models: try strings("models"),
             headers: headers, timeouts: timeouts, organization: try string("organization"), project: try string("project"),
             anthropicVersion: try string("anthropic_version") ?? "2023-06-01", maxTokensField: maxTokensField
         )
+        provider.contextWindows = contextWindows
+        provider.apiKeyIDs = keyIDs
+        return provider
     }
 
     static func parseDuration(_ value: JSONValue, field: String) throws(ProvidersError) -> Duration? {

@@ -109,7 +109,8 @@ actor Completer {
         do {
             let outcomes = group.map(\.outcome)
             let deferrals = outcomes.filter { $0.kind == .deferred }.map {
-                JobStore.Deferral(jobID: $0.jobID, attempt: $0.attempt, runAt: $0.retryAt ?? Date(), reason: $0.reason ?? "waiting")
+                JobStore.Deferral(jobID: $0.jobID, attempt: $0.attempt, runAt: $0.retryAt ?? Date(), reason: $0.reason ?? "waiting",
+                                  lane: $0.demoteLane, route: $0.demoteRoute)
             }
             let finished = outcomes.filter { $0.kind != .deferred }
             var recorded = try await store.deferJobs(worker: workerID, deferrals)

@@ -28,6 +28,8 @@ public final class Worker: Service, Sendable {
     /// The process's metrics (swift-metrics; no-ops unless the application bootstrapped a backend).
     let metrics: WorkerMetrics
     let databaseErrors: DatabaseErrorMonitor
+    /// The routes route jobs run through (read from `sluice.routes`, again after a change).
+    let routes: RouteBook
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -51,6 +53,7 @@ public final class Worker: Service, Sendable {
         self.retry = RetryPolicy(base: configuration.retryBase, cap: configuration.retryCap,
                                  maxRetryAfter: configuration.maxRetryAfter)
         self.databaseErrors = DatabaseErrorMonitor(logger: logger)
+        self.routes = RouteBook(store: store, logger: logger)
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
                                    interval: configuration.completionInterval, metrics: metrics, logger: logger, errors: databaseErrors)
     }
@@ -162,7 +165,7 @@ public final class Worker: Service, Sendable {
                             }
                             metrics.runningGauge.record(now)
                             jobs.addTask {
-                                if let outcome = await self.admitAndExecute(job, control: control) {
+                                if let outcome = await JobTracing.withJobSpan(job, { await self.admitAndExecute(job, control: control) }) {
                                     await self.completer.submit(outcome)
                                 }
                                 let left = self.running.withLock { running -> Int in
@@ -221,8 +224,31 @@ public final class Worker: Service, Sendable {
 
     /// Admission (when configured), then the attempt, then settlement of what it reserved.
     func admitAndExecute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+        if let admission, let demotion = await admission.demotion(for: job) {
+            // The tenant reached a soft budget: back to the queue (no attempt used) in the lower
+            // lane and/or through the cheaper route, runnable at once.
+            var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .deferred, startedAt: Date(), duration: .zero)
+            outcome.retryAt = Date()
+            outcome.demoteLane = demotion.lane
+            outcome.demoteRoute = demotion.route
+            outcome.reason = "soft budget reached: demoted" + (demotion.lane.map { " to lane \($0.rawValue)" } ?? "")
+                + (demotion.route.map { " to route \($0)" } ?? "")
+            if demotion.lane != nil { metrics.budgetDemotion(to: "lane").increment() }
+            if demotion.route != nil { metrics.budgetDemotion(to: "route").increment() }
+            logger.info("job demoted: its tenant reached a soft budget", metadata: [
+                "job_id": "\(job.id)", "tenant": "\(job.tenant)", "lane": "\(demotion.lane?.rawValue ?? job.lane.rawValue)",
+                "route": "\(demotion.route ?? job.route ?? "-")",
+            ])
+            return outcome
+        }
+        if let route = job.route { return await executeRoute(job, route: route, control: control) }
         guard let admission else { return await execute(job, control: control) }
-        switch await admission.admit(job) {
+        let decision = await JobTracing.admission { () -> (Admission.Verdict, outcome: String) in
+            let decision = await admission.admit(job)
+            if case .wait(_, let limit) = decision { return (decision, "wait:" + limit) }
+            return (decision, "start")
+        }
+        switch decision {
         case .wait(let deferral, let limit):
             metrics.rateLimitWait(provider: job.provider, model: job.model, limit: limit).increment()
             var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .deferred, startedAt: Date(), duration: .zero)
@@ -231,7 +257,7 @@ public final class Worker: Service, Sendable {
             logger.debug("job waits", metadata: ["job": "\(job.id)", "reason": "\(deferral.reason)"])
             return outcome
         case .start(let ticket):
-            let outcome = await execute(job, control: control)
+            let outcome = await execute(job, control: control, keyID: ticket?.keyID)
             await admission.finish(ticket, provider: job.provider, model: job.model, succeeded: outcome?.kind == .succeeded,
                                    errorClass: outcome?.kind == .succeeded ? nil : outcome?.errorClass, usage: outcome?.usage,
                                    costUSD: outcome?.costUSD, retryAfter: outcome?.retryAfter,
@@ -242,15 +268,15 @@ public final class Worker: Service, Sendable {
 
     /// Runs one attempt and decides what happens next. Returns nil when the worker no longer
     /// owns the job (lease lost) or it goes back to the queue (shutdown).
-    func execute(_ job: Job, control: JobControl) async -> AttemptOutcome? {
-        let outcome = await attempt(job, control: control)
+    func execute(_ job: Job, control: JobControl, keyID: String? = nil) async -> AttemptOutcome? {
+        let outcome = await attempt(job, control: control, keyID: keyID)
         if let outcome { record(outcome, of: job) }
         return outcome
     }
 
     /// Counts the attempt's outcome and logs retries, dead letters and cancellations with the
     /// job's id, tenant and attempt (the error text redacted; never the prompt or output).
-    private func record(_ outcome: AttemptOutcome, of job: Job) {
+    func record(_ outcome: AttemptOutcome, of job: Job) {
         let handles = metrics.job(job)
         // Metadata is an autoclosure argument: built only when the level is enabled (not for
         // every succeeded job at the default level).
@@ -285,11 +311,14 @@ public final class Worker: Service, Sendable {
         return metadata
     }
 
-    private func attempt(_ job: Job, control: JobControl) async -> AttemptOutcome? {
+    /// - Parameter keyID: the API key admission took for this call (a key pool), nil to let the
+    ///   provider pick.
+    func attempt(_ job: Job, control: JobControl, keyID: String? = nil) async -> AttemptOutcome? {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
         var outcome = AttemptOutcome(jobID: job.id, attempt: job.attempt, kind: .dead, startedAt: startedAt, duration: .zero)
+        outcome.target = RouteTarget(provider: job.provider, model: job.model)
 
         guard let provider = providers(job.provider) else {
             outcome.kind = .dead
@@ -301,14 +330,14 @@ public final class Worker: Service, Sendable {
         let call = ProviderCall(
             jobID: job.id, tenant: job.tenant, provider: job.provider, model: job.model, request: job.request.bytes,
             maxOutputTokens: job.maxOutputTokens, stream: job.stream, metadata: job.metadata.bytes,
-            traceparent: job.traceparent, attempt: job.attempt)
+            traceparent: job.traceparent, attempt: job.attempt, route: job.route, keyID: keyID)
 
         let callMetrics = metrics.call(provider: job.provider, model: job.model)
         let inFlightCalls = metrics.inFlight(provider: job.provider)
         inFlightCalls.increment()
         var result = await control.run { () -> Result<ProviderResult, ProviderFailure> in
             do {
-                return .success(try await provider.call(call))
+                return .success(try await JobTracing.providerCall(call) { try await provider.call($0) })
             } catch let failure as ProviderFailure {
                 return .failure(failure)
             } catch is CancellationError {
@@ -393,6 +422,7 @@ public final class Worker: Service, Sendable {
             switch event {
             case .notification(let note) where note.channel == StoreNames.limitsChannel:
                 admission?.invalidate()
+                routes.invalidate()
                 await wakeup.signal()
             case .notification(let note) where note.channel == StoreNames.cancelChannel:
                 if let jobID = UUID(uuidString: note.payload),
@@ -401,6 +431,7 @@ public final class Worker: Service, Sendable {
                 }
             case .reconnected:
                 admission?.invalidate()
+                routes.invalidate()
                 await wakeup.signal()
             case .notification:
                 await wakeup.signal()

@@ -61,6 +61,11 @@ public final class WorkerMetrics: Sendable {
     public static let queueSampler = "sluice_queue_sampler"
     /// Claimed jobs admission put back to wait, by `limit`.
     public static let rateLimitWaits = "sluice_rate_limit_waits_total"
+    /// Jobs demoted because their tenant reached a soft budget, by `to` (lane, route).
+    public static let budgetDemotions = "sluice_budget_demotions_total"
+    /// Route jobs that left a target, by the target and `reason` (the error class of the failed
+    /// call, or what admission said: breaker, cooldown, window, paused, unpriced, rpm, tpm, …).
+    public static let routeFallbacks = "sluice_route_fallbacks_total"
 
     private static let latencyBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600]
     private static let pickupBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
@@ -98,7 +103,11 @@ public final class WorkerMetrics: Sendable {
               help: "Age in seconds of the oldest runnable queued job per lane, 0 when none (sampled by one elected process)."),
         .init(queueSampler, .gauge, help: "1 on the worker process that samples the queue, 0 elsewhere."),
         .init(rateLimitWaits, .counter, labels: ["provider", "model", "limit"],
-              help: "Claimed jobs put back to wait (no attempt used), by what held them: rpm, tpm, itpm, otpm, tenant_rpm, tenant_tpm, cooldown, window, breaker, budget, paused, unpriced, unavailable."),
+              help: "Claimed jobs put back to wait (no attempt used), by what held them: rpm, tpm, itpm, otpm, tenant_rpm, tenant_tpm, cooldown, window, breaker, budget, paused, unpriced, unavailable, pool."),
+        .init(routeFallbacks, .counter, labels: ["provider", "model", "reason"],
+              help: "Route jobs that moved on from a target: after a failed call (reason: its error class) or passed over by admission (reason: breaker, cooldown, window, paused, unpriced, rpm, tpm, …)."),
+        .init(budgetDemotions, .counter, labels: ["to"],
+              help: "Jobs demoted at start because their tenant reached a soft budget: to a lower lane (lane) or a cheaper route (route)."),
     ]
 
     /// Names reserved for features being built now (rate-limit buckets, circuit breakers,
@@ -248,6 +257,14 @@ public final class WorkerMetrics: Sendable {
     func pickup(_ lane: Lane) -> Metrics.Timer { pickupHandles[lane]! }
 
     /// A job admission put back, by what held it (a bounded set of limit names).
+    func routeFallback(provider: String, model: String, reason: String) -> Counter {
+        Counter(label: Self.routeFallbacks, dimensions: [("provider", provider), ("model", model), ("reason", reason)])
+    }
+
+    func budgetDemotion(to kind: String) -> Counter {
+        Counter(label: Self.budgetDemotions, dimensions: [("to", kind)])
+    }
+
     func rateLimitWait(provider: String, model: String, limit: String) -> Counter {
         Counter(label: Self.rateLimitWaits, dimensions: [("provider", provider), ("model", model), ("limit", limit)])
     }

@@ -62,6 +62,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 w.put("error_class", a.errorClass)
                 w.put("error_message", a.errorMessage)
                 w.put("duration_ms", a.durationMilliseconds)
+                AttemptPrinter.writeRoute(a, to: &w)
                 w.endObject()
             }
             w.endArray()
@@ -113,9 +114,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 if let at = letter.replayedAt {
                     print("replayed: \(Timestamps.rfc3339(at)) by \(letter.replayedBy ?? "?") as \(letter.replayedAs?.uuidString.lowercased() ?? "?")")
                 }
-                for a in attempts {
-                    print("  #\(a.attempt) \(Output.pad(a.outcome, 13)) \(Timestamps.rfc3339(a.startedAt))  \(a.httpStatus.map { "HTTP \($0) " } ?? "")\(a.errorClass ?? "")\(a.errorMessage.map { ": \($0)" } ?? "")")
-                }
+                for a in attempts { AttemptPrinter.printText(a) }
             }
         }
     }
@@ -301,5 +300,32 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 print("purged \(purged) dead letters")
             }
         }
+    }
+}
+
+/// One attempt in `sluice dlq show` and `sluice jobs show`.
+enum AttemptPrinter {
+    /// `target` ("provider/model"), `fallback`, `skipped` ([{target, reason}]), when present.
+    static func writeRoute(_ a: AttemptRecord, to w: inout JSONWriter) {
+        w.put("target", a.target?.description)
+        w.put("fallback", a.fallback)
+        if !a.skipped.isEmpty {
+            w.key("skipped")
+            w.beginArray()
+            for skip in a.skipped {
+                w.beginObject()
+                w.put("target", skip.target.description)
+                w.put("reason", skip.reason)
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    static func printText(_ a: AttemptRecord) {
+        let target = a.target.map { "\($0)  " } ?? ""
+        print("  #\(a.attempt) \(Output.pad(a.outcome, 13)) \(Timestamps.rfc3339(a.startedAt))  \(target)\(a.httpStatus.map { "HTTP \($0) " } ?? "")\(a.errorClass ?? "")\(a.errorMessage.map { ": \($0)" } ?? "")")
+        for skip in a.skipped { print("      passed over \(skip.target): \(skip.reason)") }
+        if let fallback = a.fallback { print("      \(fallback)") }
     }
 }

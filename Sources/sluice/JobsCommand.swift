@@ -54,13 +54,17 @@ struct JobsCommand: AsyncParsableCommand {
                 throw UsageError("unknown job \(id)")
             }
             let result = try await client.result(uuid)
+            // A route job's attempts say which target each called and why it moved on.
+            let attempts = job.route == nil ? [] : try await JobStore(postgres: client.postgres).attempts(uuid)
             await client.shutdown()
             if json {
                 var writer = JSONWriter()
-                JobPrinter.write(job, result: result, to: &writer)
+                JobPrinter.write(job, result: result, attempts: job.route == nil ? nil : attempts, to: &writer)
                 print(String(decoding: writer.bytes, as: UTF8.self))
             } else {
                 JobPrinter.printText(job, result: result)
+                if !attempts.isEmpty { print("attempts:") }
+                for a in attempts { AttemptPrinter.printText(a) }
             }
         }
     }
@@ -99,7 +103,7 @@ struct JobsCommand: AsyncParsableCommand {
 }
 
 enum JobPrinter {
-    static func write(_ job: Job, result: JobResult?, to w: inout JSONWriter) {
+    static func write(_ job: Job, result: JobResult?, attempts: [AttemptRecord]? = nil, to w: inout JSONWriter) {
         w.beginObject()
         w.field("id", job.id.uuidString.lowercased())
         w.field("tenant", job.tenant)
@@ -107,6 +111,7 @@ enum JobPrinter {
         w.field("state", job.state.rawValue)
         w.field("provider", job.provider)
         w.field("model", job.model)
+        w.field("route", job.route)
         w.field("attempt", job.attempt)
         w.field("max_attempts", job.maxAttempts)
         w.field("created_at", Timestamps.rfc3339(job.createdAt))
@@ -115,9 +120,24 @@ enum JobPrinter {
         w.field("last_error", job.lastError)
         w.field("wait_reason", job.waitReason)
         w.field("metadata", raw: job.metadata.bytes)
+        if let attempts {
+            w.key("attempts")
+            w.beginArray()
+            for a in attempts {
+                w.beginObject()
+                w.put("attempt", a.attempt)
+                w.put("outcome", a.outcome)
+                w.put("error_class", a.errorClass)
+                AttemptPrinter.writeRoute(a, to: &w)
+                w.endObject()
+            }
+            w.endArray()
+        }
         if let result {
             w.key("result")
             w.beginObject()
+            w.field("provider", result.provider)
+            w.field("model", result.model)
             w.field("output_text", result.outputText)
             w.field("finish_reason", result.finishReason)
             w.field("input_tokens", result.usage.inputTokens)
@@ -135,7 +155,11 @@ enum JobPrinter {
     static func printText(_ job: Job, result: JobResult?) {
         print("id:        \(job.id.uuidString.lowercased())")
         print("tenant:    \(job.tenant)   lane: \(job.lane.rawValue)   state: \(job.state.rawValue)")
-        print("target:    \(job.provider)/\(job.model)   attempt \(job.attempt) of \(job.maxAttempts)")
+        if let route = job.route {
+            print("route:     \(route)   attempt \(job.attempt) of \(job.maxAttempts)" + (result.map { "   answered by \($0.provider)/\($0.model)" } ?? ""))
+        } else {
+            print("target:    \(job.provider)/\(job.model)   attempt \(job.attempt) of \(job.maxAttempts)")
+        }
         print("created:   \(Timestamps.rfc3339(job.createdAt))   finished: \(job.finishedAt.map(Timestamps.rfc3339) ?? "-")")
         if let error = job.lastError { print("error:     \(job.lastErrorClass ?? "?"): \(error)") }
         if let reason = job.waitReason { print("waiting:   \(reason)") }

@@ -23,11 +23,15 @@ struct LimitsCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Tokens per minute (input + output).") var tpm: Int?
         @Option(name: .long, help: "Input tokens per minute (providers that limit input separately).") var inputTpm: Int?
         @Option(name: .long, help: "Output tokens per minute.") var outputTpm: Int?
+        @Option(name: .long, help: "The limits of one API key of the provider (its id in the configuration's api_keys; a key pool: each call takes the key with the most room).") var keyId: String?
         @Flag(name: .long, help: "Print the stored row as JSON.") var json = false
 
         func validate() throws {
             for (flag, value) in [("--rpm", rpm), ("--tpm", tpm), ("--input-tpm", inputTpm), ("--output-tpm", outputTpm)] {
                 if let value, value < 0 { throw ValidationError("\(flag) must be 0 (no limit) or a positive number (got \(value))") }
+            }
+            if let keyId, !ModelLimits.isKeyID(keyId) {
+                throw ValidationError("--key-id must match ^[a-z0-9][a-z0-9_.-]{0,62}$ (a key's id, never the key itself)")
             }
             if rpm == nil && tpm == nil && inputTpm == nil && outputTpm == nil {
                 throw ValidationError("give at least one of --rpm, --tpm, --input-tpm, --output-tpm")
@@ -41,14 +45,14 @@ struct LimitsCommand: AsyncParsableCommand {
             let store = JobStore(postgres: postgres)
             try await ModelCheck.ensureKnown(provider: provider, model: model, store: store, options: options)
             let row = try await store.setModelLimits(provider: provider, model: model, rpm: rpm, tpm: tpm,
-                                                     inputTPM: inputTpm, outputTPM: outputTpm)
+                                                     inputTPM: inputTpm, outputTPM: outputTpm, keyID: keyId)
             await postgres.shutdown()
             if json {
                 var w = JSONWriter()
                 LimitsPrinter.write(row, levels: nil, to: &w)
                 print(String(decoding: w.bytes, as: UTF8.self))
             } else {
-                print("\(row.provider)/\(row.model): \(LimitsPrinter.describe(row))")
+                print("\(row.provider)/\(row.model)\(row.keyID.map { " key \($0)" } ?? ""): \(LimitsPrinter.describe(row))")
             }
         }
     }
@@ -72,7 +76,7 @@ struct LimitsCommand: AsyncParsableCommand {
                 throw error
             }
             await postgres.shutdown()
-            let stored = Swift.Set(snapshot.models.map { "\($0.provider)/\($0.model)" })
+            let stored = Swift.Set(snapshot.models.filter { $0.keyID == nil }.map { "\($0.provider)/\($0.model)" })
             let fromFile = fileLimits.filter { !stored.contains("\($0.provider)/\($0.model)") }
             snapshot.models += fromFile
             var levels: [String: [String: Double]] = [:]
@@ -89,6 +93,18 @@ struct LimitsCommand: AsyncParsableCommand {
                 }
                 do {
                     for m in snapshot.models {
+                        if let key = m.keyID {
+                            // One key of a key pool: its buckets and its own cooldown.
+                            let name = "\(m.provider)/\(m.model):\(key)"
+                            try await read("m:" + name, "rpm", m.rpm)
+                            try await read("m:" + name, "tpm", m.tpm)
+                            try await read("m:" + name, "itpm", m.inputTPM)
+                            try await read("m:" + name, "otpm", m.outputTPM)
+                            if let left = try await limiter.cooldownRemaining(limiter.key("cool", "\(m.provider)/\(m.model)", key)) {
+                                cooldowns[name] = left.secondsValue
+                            }
+                            continue
+                        }
                         let name = "\(m.provider)/\(m.model)"
                         try await read("m:" + name, "rpm", m.rpm)
                         try await read("m:" + name, "tpm", m.tpm)
@@ -116,8 +132,8 @@ struct LimitsCommand: AsyncParsableCommand {
                 w.key("models")
                 w.beginArray()
                 for m in snapshot.models {
-                    let name = "\(m.provider)/\(m.model)"
-                    LimitsPrinter.write(m, levels: levels["m:" + name], cooldown: cooldowns[name], breaker: breakers[name],
+                    let name = "\(m.provider)/\(m.model)" + (m.keyID.map { ":" + $0 } ?? "")
+                    LimitsPrinter.write(m, levels: levels["m:" + name], cooldown: cooldowns[name], breaker: m.keyID == nil ? breakers[name] : nil,
                                         source: fromFile.contains(m) ? "file" : "database", to: &w)
                 }
                 w.endArray()
@@ -133,8 +149,8 @@ struct LimitsCommand: AsyncParsableCommand {
             print("MODEL LIMITS (per minute)")
             if snapshot.models.isEmpty { print("  none") }
             for m in snapshot.models {
-                let name = "\(m.provider)/\(m.model)"
-                var line = "  \(name): \(LimitsPrinter.describe(m))"
+                let name = "\(m.provider)/\(m.model)" + (m.keyID.map { ":" + $0 } ?? "")
+                var line = "  \(m.provider)/\(m.model)\(m.keyID.map { " key \($0)" } ?? ""): \(LimitsPrinter.describe(m))"
                 if let l = levels["m:" + name], !l.isEmpty {
                     line += "   now: " + l.sorted(by: { $0.key < $1.key }).map { "\($0.key) \(Int($0.value.rounded(.down)))" }.joined(separator: ", ")
                 }
@@ -240,6 +256,7 @@ enum LimitsPrinter {
         w.beginObject()
         w.field("provider", m.provider)
         w.field("model", m.model)
+        w.field("key_id", m.keyID)
         w.field("rpm", m.rpm)
         w.field("tpm", m.tpm)
         w.field("input_tpm", m.inputTPM)

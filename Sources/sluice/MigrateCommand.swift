@@ -44,6 +44,11 @@ struct MigrateCommand: AsyncParsableCommand {
         let client = SluiceClient(postgres: postgres, logger: logger)
         try await client.register(providers: registered)
         print("registered providers: " + registered.map { "\($0.name) (\($0.models.count) models)" }.joined(separator: ", "))
+        if !providers.routes.isEmpty {
+            // The configuration file's routes (never over a route an operator set).
+            let written = try await JobStore(postgres: postgres).registerFileRoutes(providers.routes)
+            print("routes from the configuration file: \(providers.routes.count) (\(written.count) written)")
+        }
         await postgres.shutdown()
     }
 }

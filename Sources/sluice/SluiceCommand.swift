@@ -16,7 +16,7 @@ struct SluiceCommand: AsyncParsableCommand {
         discussion: "Exit status: 0 success, 1 failure, 2 usage error (bad option or value, unknown id or tenant).",
         subcommands: [MigrateCommand.self, WorkerCommand.self, WorkersCommand.self, EnqueueCommand.self, JobsCommand.self,
                       ResultsCommand.self, StatsCommand.self, DeadLettersCommand.self, TenantsCommand.self,
-                      WebhooksCommand.self, PruneCommand.self, LimitsCommand.self, ModelsCommand.self]
+                      WebhooksCommand.self, PruneCommand.self, LimitsCommand.self, ModelsCommand.self, RoutesCommand.self]
     )
 
     static func main() async {

@@ -25,6 +25,8 @@ struct TenantsCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Hard budget in USD per UTC day (0 removes it).") var dailyUsd: Double?
         @Option(name: .long, help: "Hard budget in USD per UTC month (0 removes it).") var monthlyUsd: Double?
         @Option(name: .long, help: "Fraction of each hard budget that logs a soft-limit warning (0 < F <= 1; 0 removes it).") var softFraction: Double?
+        @Option(name: .long, help: "Once a soft budget is reached, start the tenant's jobs in this lower lane (high, normal, batch; none removes it).") var softLane: String?
+        @Option(name: .long, help: "Once a soft budget is reached, run the tenant's jobs through this cheaper route (none removes it).") var softRoute: String?
 
         func updates() throws -> [TenantUpdate] {
             if clearWebhookURL && webhookURL != nil { throw UsageError("--webhook-url and --clear-webhook-url exclude each other") }
@@ -53,6 +55,17 @@ struct TenantsCommand: AsyncParsableCommand {
                 if let f = v, f > 1 { throw UsageError("--soft-fraction must be a fraction from 0 to 1 (got \(f))") }
                 updates.append(.softFraction(v))
             }
+            if let softLane {
+                if softLane == "none" {
+                    updates.append(.softLane(nil))
+                } else {
+                    guard let lane = Lane(rawValue: softLane), lane != .interactive else {
+                        throw UsageError("--soft-lane must be high, normal, batch or none (got \(softLane))")
+                    }
+                    updates.append(.softLane(lane))
+                }
+            }
+            if let softRoute { updates.append(.softRoute(softRoute == "none" ? nil : softRoute)) }
             return updates
         }
     }
@@ -70,6 +83,8 @@ struct TenantsCommand: AsyncParsableCommand {
         w.put("daily_usd", tenant.dailyUSD)
         w.put("monthly_usd", tenant.monthlyUSD)
         w.put("soft_fraction", tenant.softFraction)
+        w.put("soft_lane", tenant.softLane?.rawValue)
+        w.put("soft_route", tenant.softRoute)
         w.put("held_until", tenant.heldUntil)
         w.put("hold_reason", tenant.holdReason)
         w.put("webhook_url", tenant.webhookURL)

@@ -85,6 +85,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Networks webhooks may reach whatever their class, and over http (CIDR, comma-separated; added to $SLUICE_WEBHOOK_ALLOW).")
     var webhookAllow: String?
 
+    @Option(name: .long, help: "Export traces over OTLP/HTTP to this URL (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT; no export when none is set).")
+    var otlpEndpoint: String?
+
     @Flag(name: .long, help: .hidden)
     var child = false
 
@@ -219,6 +222,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let postgres = PostgresClient(configuration: try options.postgresConfiguration(),
                                       pool: .init(maxConnections: 8), logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: postgres), .init(service: http)]
+        // First in the group, so it starts first and stops (flushing spans) last.
+        if let traces = try TraceExport.bootstrap(endpoint: otlpEndpoint, environment: options.environment, logger: logger) {
+            services.insert(.init(service: traces), at: 0)
+        }
         var limiter: RateLimiter?
         if let redisConfiguration = try options.redisConfiguration() {
             let redis = RedisClient(configuration: redisConfiguration, logger: logger)

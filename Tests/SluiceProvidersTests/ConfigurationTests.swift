@@ -76,13 +76,34 @@ struct ConfigurationTests {
         #expect(configuration.priceOverrides["openai/my-tune"] == PriceTable.Price(input: 0.3, output: 1.2, cacheRead: 0.15))
     }
 
-    /// A routes: section is refused, not silently ignored: nothing enforces it yet.
-    @Test func unenforcedRoutesAreRefused() throws {
-        let error = #expect(throws: ProvidersError.self) {
-            try ProvidersConfiguration.parse(yaml: "providers: []\nroutes:\n  default: [openai]")
+    /// The routes: section becomes routes (written to sluice.routes by sluice migrate); a bad
+    /// entry fails naming it. Context windows per provider override the bundled table.
+    @Test func routesAndContextWindowsAreParsed() throws {
+        let configuration = try ProvidersConfiguration.parse(yaml: """
+            providers:
+              - {name: openai, kind: openai, context_windows: {gpt-4o: 64000}}
+            routes:
+              support-chat: [anthropic/claude-sonnet-4-5, openai/gpt-4o, openai/gpt-4o-mini]
+              cheap: [openai/gpt-4o-mini]
+            """)
+        #expect(configuration.routes.map(\.name) == ["cheap", "support-chat"])
+        #expect(configuration.routes[1].targets.map(\.description) == ["anthropic/claude-sonnet-4-5", "openai/gpt-4o", "openai/gpt-4o-mini"])
+        #expect(configuration.routes.allSatisfy { $0.source == .file })
+        let openai = try #require(configuration.provider(named: "openai"))
+        #expect(openai.contextWindows == ["gpt-4o": 64000])
+        #expect(ProviderCatalog.contextWindow(provider: "openai", kind: "openai", model: "gpt-4o", overrides: openai.contextWindows) == 64000)
+        #expect(ProviderCatalog.contextWindow(provider: "openai", kind: "openai", model: "gpt-4o-2024-08-06") == 128000)
+        #expect(ProviderCatalog.contextWindow(provider: "claude-eu", kind: "anthropic", model: "claude-sonnet-4-5") == 200000)
+        #expect(ProviderCatalog.contextWindow(provider: "openai", kind: "openai", model: "my-tune") == nil)
+
+        for (yaml, field) in [("routes: [a]", "routes"), ("routes:\n  r: openai/gpt-4o", "routes.r"),
+                              ("routes:\n  r: [gpt-4o]", "routes.r[0]"), ("routes:\n  r: []", "routes.r"),
+                              ("routes:\n  Bad: [openai/gpt-4o]", "routes.Bad"),
+                              ("routes:\n  r: [openai/gpt-4o, openai/gpt-4o]", "routes.r")] {
+            let error = #expect(throws: ProvidersError.self, "\(yaml)") { try ProvidersConfiguration.parse(yaml: yaml) }
+            #expect(error?.field == field, "\(yaml)")
+            #expect(error?.code == .invalidConfiguration)
         }
-        #expect(error?.field == "routes")
-        #expect(error?.code == .invalidConfiguration)
     }
 
     @Test func limitsSectionIsParsed() throws {

@@ -57,6 +57,110 @@ struct OperatorCommandTests {
         return ids
     }
 
+    // MARK: Routes
+
+    @Test func routesSetShowDeleteAndARouteJobsAttempts() async throws {
+        let db = try MigratedDatabase.current
+        _ = try await db.postgres.query("INSERT INTO sluice.models VALUES ('openai', 'gpt-4o'), ('anthropic', 'claude-sonnet-4-5') ON CONFLICT DO NOTHING")
+        let set = try await sluice(db, ["routes", "set", "support-chat", "anthropic/claude-sonnet-4-5", "openai/gpt-4o", "--json"])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(try set.object()["targets"] as? [String] == ["anthropic/claude-sonnet-4-5", "openai/gpt-4o"])
+        let shown = try await sluice(db, ["routes", "show", "--json"]).object()
+        #expect(shown["name"] as? String == "support-chat")
+        #expect(shown["source"] as? String == "operator")
+
+        for (arguments, text) in [(["routes", "set", "r", "openai/gpt-9"], "targets[0]"), (["routes", "set", "r", "gpt-4o"], "provider/model"),
+                                  (["routes", "set", "Bad", "openai/gpt-4o"], "name"), (["routes", "delete", "nope"], "unknown route")] {
+            let refused = try await sluice(db, arguments)
+            #expect(refused.status == 2, "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.contains(text), "\(arguments): \(refused.stderr)")
+        }
+
+        // A route job: jobs show names the route, each attempt's target and why it moved on.
+        let id = try await db.client.enqueue(JobSpec(tenant: "acme", target: .route("support-chat"), request: chat("hi"))).id
+        _ = try await db.postgres.query("""
+            INSERT INTO sluice.attempts (job_id, attempt, tenant, started_at, outcome, error_class, provider, model, fallback, skipped)
+            VALUES ($1, 1, 'acme', now(), 'failed', 'overloaded', 'anthropic', 'claude-sonnet-4-5', 'overloaded: moved on to openai/gpt-4o', NULL),
+                   ($1, 2, 'acme', now(), 'failed', 'server_error', 'openai', 'gpt-4o', NULL,
+                    '[{"target": "anthropic/claude-sonnet-4-5", "reason": "circuit breaker open"}]')
+            """, [id])
+        let job = try await sluice(db, ["jobs", "show", id.uuidString, "--json"]).object()
+        #expect(job["route"] as? String == "support-chat")
+        let attempts = try #require(job["attempts"] as? [[String: Any]])
+        #expect(attempts.map { $0["target"] as? String } == ["anthropic/claude-sonnet-4-5", "openai/gpt-4o"])
+        #expect(attempts[0]["fallback"] as? String == "overloaded: moved on to openai/gpt-4o")
+        #expect((attempts[1]["skipped"] as? [[String: Any]])?.first?["reason"] as? String == "circuit breaker open")
+
+        let inUse = try await sluice(db, ["routes", "delete", "support-chat"])
+        #expect(inUse.status == 1)
+        #expect(inUse.stderr.contains("1 queued or running jobs"), "\(inUse.stderr)")
+        #expect(try await sluice(db, ["routes", "delete", "support-chat", "--force"]).status == 0)
+        #expect(try await sluice(db, ["routes", "show", "--json"]).stdout.isEmpty)
+    }
+
+    /// The configuration file's routes are written by `sluice migrate`; a route an operator
+    /// set is never overwritten by the file.
+    @Test func migrateWritesFileRoutesButNotOverOperatorRoutes() async throws {
+        let db = try MigratedDatabase.current
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-routes-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func migrate(_ yaml: String) async throws -> (status: ChildProcess.ExitStatus, standardOutput: String, standardError: String) {
+            try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+            var environment = ProcessInfo.processInfo.environment
+            environment["SLUICE_CONFIG"] = path
+            return try await ChildProcess.run(EnqueueCommandTests.sluice.path, ["migrate", "--database-url", db.url, "--log-level", "error"],
+                                              environment: environment)
+        }
+        let first = try await migrate("routes:\n  cheap: [openai/gpt-4o-mini]\n  chat: [anthropic/claude-sonnet-4-5, openai/gpt-4o]\n")
+        #expect(first.status == .exited(0), "\(first.standardError)")
+        var routes = try await JobStore(postgres: db.postgres).routes()
+        #expect(routes.map(\.name) == ["chat", "cheap"])
+        #expect(routes.allSatisfy { $0.source == .file })
+        try await JobStore(postgres: db.postgres).setRoute(Route(name: "chat", targets: [RouteTarget(provider: "openai", model: "gpt-4o")]))
+        let second = try await migrate("routes:\n  cheap: [openai/gpt-4.1-mini]\n  chat: [anthropic/claude-sonnet-4-5]\n")
+        #expect(second.status == .exited(0), "\(second.standardError)")
+        routes = try await JobStore(postgres: db.postgres).routes()
+        #expect(routes.map { $0.targets.map(\.description) } == [["openai/gpt-4o"], ["openai/gpt-4.1-mini"]])
+        let bad = try await migrate("routes:\n  r: [openai/gpt-9]\n")
+        #expect(bad.status != .exited(0))
+        #expect(bad.standardError.contains("routes.r[0]"), "\(bad.standardError)")
+    }
+
+    @Test func limitsSetPerAPIKey() async throws {
+        let db = try MigratedDatabase.current
+        _ = try await db.postgres.query("INSERT INTO sluice.models VALUES ('openai', 'gpt-4o') ON CONFLICT DO NOTHING")
+        let set = try await sluice(db, ["limits", "set", "--provider", "openai", "--model", "gpt-4o", "--key-id", "team-a", "--rpm", "5", "--json"])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(try set.object()["key_id"] as? String == "team-a")
+        _ = try await sluice(db, ["limits", "set", "--provider", "openai", "--model", "gpt-4o", "--rpm", "50"])
+        let shown = try await sluice(db, ["limits", "show", "--json"]).object()
+        let models = try #require(shown["models"] as? [[String: Any]])
+        #expect(models.map { $0["key_id"] as? String } .sorted { ($0 ?? "") < ($1 ?? "") } == [nil, "team-a"])
+        #expect(models.first { $0["key_id"] == nil }?["rpm"] as? Int == 50)
+        let bad = try await sluice(db, ["limits", "set", "--provider", "openai", "--model", "gpt-4o", "--key-id", "sk-Secret", "--rpm", "5"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("--key-id"), "\(bad.stderr)")
+    }
+
+    @Test func tenantsSetSoftBudgetDemotion() async throws {
+        let db = try MigratedDatabase.current
+        #expect(try await sluice(db, ["tenants", "create", "acme"]).status == 0)
+        try await JobStore(postgres: db.postgres).setRoute(Route(name: "cheap", targets: [RouteTarget(provider: "echo", model: "echo")]))
+        let set = try await sluice(db, ["tenants", "set", "acme", "--soft-lane", "batch", "--soft-route", "cheap"])
+        #expect(set.status == 0, "\(set.stderr)")
+        let shown = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(shown["soft_lane"] as? String == "batch")
+        #expect(shown["soft_route"] as? String == "cheap")
+        for (arguments, text) in [(["--soft-lane", "interactive"], "--soft-lane"), (["--soft-route", "nope"], "unknown route nope")] {
+            let refused = try await sluice(db, ["tenants", "set", "acme"] + arguments)
+            #expect(refused.status == 2, "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.contains(text), "\(arguments): \(refused.stderr)")
+        }
+        #expect(try await sluice(db, ["tenants", "set", "acme", "--soft-lane", "none", "--soft-route", "none"]).status == 0)
+        let cleared = try await sluice(db, ["tenants", "show", "acme", "--json"]).object()
+        #expect(cleared["soft_lane"] is NSNull)
+    }
+
     // MARK: Tenants
 
     @Test func tenantsCreateShowSetPauseResumeAndRotate() async throws {

@@ -143,7 +143,8 @@ struct ValidationAgreementTests {
     @Test func fastAndNamingFormsAgreeOnGeneratedSpecs() async throws {
         let db = try TestDatabase.current
         _ = try await db.postgres.query("INSERT INTO sluice.models VALUES ('anthropic', 'claude-test'), ('openai', 'gpt-test') ON CONFLICT DO NOTHING")
-        _ = try await db.postgres.query("INSERT INTO sluice.routes (name) VALUES ('fast')")
+        // A route that mixes both wire formats, so its requests must also be translatable.
+        _ = try await db.postgres.query("INSERT INTO sluice.routes (name, targets) VALUES ('fast', '{anthropic/claude-test,openai/gpt-test}')")
         let seed = UInt64(Date().timeIntervalSince1970 * 1000)
         // A third valid by construction; the rest with a broken or borderline choice at 15 %.
         var generator = Generator(rng: Rng(state: seed))

@@ -224,6 +224,39 @@ struct LimiterTests {
         #expect(try await limiter.breakerState(breaker).openFor != nil)
     }
 
+    /// Hundreds of calls in flight, all admitted while the breaker had no failure on record,
+    /// and a few of them fail: the successes settled between the failures reset the consecutive
+    /// count and fill the ratio's denominator, so 8 failures among 120 calls (never 5 in a row,
+    /// 7 %) do not open it. (Counting only successes admitted after a failure — as the worker
+    /// did before — opened it after the fifth failure, for 30 s.)
+    @Test func scatteredFailuresAmongSettledSuccessesDoNotOpenTheBreaker() async throws {
+        let limiter = try Self.limiter()
+        let breaker = limiter.key("brk", "openai/gpt-4o-mini")
+        let policy = RateLimiter.BreakerPolicy()   // 5 in a row, or 50 % of at least 20 calls
+        let b = Self.bucket(limiter, "m:busy:tpm", perMinute: 1_000_000, amount: 100)
+        let requests = (0..<120).map { Self.request("busy-\($0)", [b]) }
+        for request in requests { #expect(try await limiter.admit(request) == .admitted(budgetsUsed: [])) }
+        var failures = 0
+        for (i, request) in requests.enumerated() {
+            if i % 15 == 7 {
+                failures += 1
+                #expect(try await limiter.recordBreaker(breaker, success: false, policy: policy) == false)
+                #expect(try await limiter.settle(request, usage: .nothing))
+            } else {
+                #expect(try await limiter.settle(request, usage: .init(inputTokens: 50, outputTokens: 50, costUSD: 0),
+                                                 breakerSuccess: (breaker, policy)))
+            }
+        }
+        #expect(failures == 8)
+        let state = try await limiter.breakerState(breaker)
+        #expect(state.openFor == nil)
+        #expect(state.failures == 0)
+        // Five failures in a row still open it.
+        var opened = false
+        for _ in 0..<5 { opened = try await limiter.recordBreaker(breaker, success: false, policy: policy) }
+        #expect(opened)
+    }
+
     @Test func providerWindowFromHeadersStopsStartsUntilItResets() async throws {
         let limiter = try Self.limiter()
         let tokens = limiter.key("pw", "openai/gpt-4o", "tok")

@@ -192,9 +192,10 @@ struct OpsEndpointTests {
         for definition in WorkerMetrics.definitions {
             let family = definition.kind == .counter ? String(definition.name.dropLast("_total".count)) : definition.name
             guard let type = scrapes.compactMap({ $0.types[family] }).first else {
-                // Series that exist only after their event: rescues, in a run without any.
+                // Series that exist only after their event: rescues, waits, demotions, in a run without any.
                 #expect(definition.name == WorkerMetrics.jobsRescued || definition.name == WorkerMetrics.rateLimitWaits
-                        || definition.name.hasPrefix("sluice_queue_"),
+                        || definition.name == WorkerMetrics.budgetDemotions
+                        || definition.name == WorkerMetrics.routeFallbacks || definition.name.hasPrefix("sluice_queue_"),
                         "\(definition.name) missing from /metrics")
                 continue
             }

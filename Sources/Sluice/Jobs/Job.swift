@@ -32,6 +32,15 @@ public struct Job: Sendable, Hashable {
     /// Why a queued job has not started yet: a rate-limit wait, a cooldown, a paused model, or
     /// its tenant's budget hold. Nil when nothing holds it (or it is not queued).
     public var waitReason: String?
+    /// The route the job names (stored as provider `route` and the route's name as model), nil
+    /// for a job that names a provider and model. The worker keeps it on the copy of the job it
+    /// runs against one of the route's targets (whose provider and model it sets).
+    public var route: String?
+    /// A route job's progress: the index of the target its next attempt starts from.
+    public var routeStep: Int
+    /// A route job's largest context window known to be too small for its request (a target
+    /// failed with `context_length`): later attempts only try targets with larger windows.
+    public var routeContextFloor: Int?
 }
 
 /// The outcome of ``SluiceClient/enqueue(_:)``.

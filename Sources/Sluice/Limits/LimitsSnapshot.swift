@@ -14,9 +14,20 @@ public struct LimitsSnapshot: Sendable {
         models.contains(where: \.hasRateLimit) || !tenants.isEmpty
     }
 
-    /// Lookup tables.
-    public func indexed() -> (models: [String: ModelLimits], tenants: [String: TenantLimits]) {
-        (Dictionary(models.map { ("\($0.provider)/\($0.model)", $0) }, uniquingKeysWith: { _, b in b }),
-         Dictionary(tenants.map { ($0.tenant, $0) }, uniquingKeysWith: { _, b in b }))
+    /// Lookup tables: the models' own limits by `provider/model`, tenants by id, and each
+    /// model's API-key pool (its keys' limits, sorted by key id) by `provider/model`.
+    public func indexed() -> Index {
+        var pools: [String: [ModelLimits]] = [:]
+        for m in models where m.keyID != nil && m.hasRateLimit { pools["\(m.provider)/\(m.model)", default: []].append(m) }
+        return Index(models: Dictionary(models.filter { $0.keyID == nil }.map { ("\($0.provider)/\($0.model)", $0) }, uniquingKeysWith: { _, b in b }),
+                     tenants: Dictionary(tenants.map { ($0.tenant, $0) }, uniquingKeysWith: { _, b in b }),
+                     pools: pools.mapValues { $0.sorted { ($0.keyID ?? "") < ($1.keyID ?? "") } })
+    }
+
+    /// See ``indexed()``.
+    public struct Index: Sendable {
+        public var models: [String: ModelLimits]
+        public var tenants: [String: TenantLimits]
+        public var pools: [String: [ModelLimits]]
     }
 }

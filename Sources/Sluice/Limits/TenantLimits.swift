@@ -26,6 +26,23 @@ public struct TenantLimits: Sendable, Hashable {
     public var spentMonthTokens: Int
     public var spentDayUSD: Double
     public var spentMonthUSD: Double
+    /// Demotion once a soft budget is reached: jobs start in this lane when it is lower than
+    /// their own (nil: no lane demotion).
+    public var softLane: Lane?
+    /// Demotion once a soft budget is reached: jobs run through this (cheaper) route.
+    public var softRoute: String?
+
+    /// Whether recorded spend has reached a soft limit (set, or `softFraction` of a hard one)
+    /// in the current day or month.
+    public var softBudgetReached: Bool {
+        func reached(_ spent: Double, _ soft: Double?, _ hard: Double?) -> Bool {
+            guard let limit = soft ?? hard.flatMap({ hard in softFraction.map { $0 * hard } }) else { return false }
+            return spent >= limit
+        }
+        return reached(Double(spentDayTokens), dailyTokensSoft.map(Double.init), dailyTokens.map(Double.init))
+            || reached(Double(spentMonthTokens), monthlyTokensSoft.map(Double.init), monthlyTokens.map(Double.init))
+            || reached(spentDayUSD, dailyUSDSoft, dailyUSD) || reached(spentMonthUSD, monthlyUSDSoft, monthlyUSD)
+    }
 
     public init(tenant: String, rpm: Int? = nil, tpm: Int? = nil, dailyTokens: Int? = nil, monthlyTokens: Int? = nil,
                 dailyUSD: Double? = nil, monthlyUSD: Double? = nil, dailyTokensSoft: Int? = nil,

@@ -30,6 +30,13 @@ public struct AttemptRecord: Sendable {
     public var errorClass: String?
     public var errorMessage: String?
     public var durationMilliseconds: Double?
+    /// The provider and model the attempt called (nil on attempts recorded before 0009, and on
+    /// lease expiries).
+    public var target: RouteTarget?
+    /// A route job's reason for moving on to another target after this attempt.
+    public var fallback: String?
+    /// Route targets admission passed over before this attempt's call.
+    public var skipped: [RouteSkip] = []
 }
 
 /// Which dead letters an operator command addresses.

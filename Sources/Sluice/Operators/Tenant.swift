@@ -14,6 +14,10 @@ public struct Tenant: Sendable {
     public var dailyUSD: Double?
     public var monthlyUSD: Double?
     public var softFraction: Double?
+    /// Soft-budget demotion: the lane and the route the tenant's jobs start in once a soft
+    /// budget is reached (nil: none).
+    public var softLane: Lane?
+    public var softRoute: String?
     /// Held for a spent hard budget until then (the claim skips the tenant), and why.
     public var heldUntil: Date?
     public var holdReason: String?
@@ -94,6 +98,18 @@ public struct TenantUpdate: Sendable {
     /// Fraction of each hard budget at which the soft warning fires (0 < F ≤ 1; nil removes it).
     public static func softFraction(_ value: Double?) -> TenantUpdate {
         TenantUpdate(column: "soft_fraction", value: .double(value), field: "soft_fraction")
+    }
+
+    /// Once a soft budget is reached, the tenant's jobs start in this lane when it is lower than
+    /// their own (nil: no lane demotion).
+    public static func softLane(_ value: Lane?) -> TenantUpdate {
+        TenantUpdate(column: "soft_lane", value: .text(value?.rawValue), field: "soft_lane")
+    }
+
+    /// Once a soft budget is reached, the tenant's jobs run through this (cheaper) route (nil:
+    /// no route demotion). The route must exist.
+    public static func softRoute(_ value: String?) -> TenantUpdate {
+        TenantUpdate(column: "soft_route", value: .text(value), field: "soft_route")
     }
 
     /// Paused tenants' jobs are refused at enqueue and not claimed.

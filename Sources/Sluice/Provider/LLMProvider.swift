@@ -13,6 +13,15 @@ public protocol LLMProvider: Sendable {
 
     /// Performs one attempt of a job's call.
     func call(_ call: ProviderCall) async throws -> ProviderResult
+
+    /// The context window of `model` in tokens (input plus output), nil when unknown. Routes
+    /// move a job that failed with `context_length` only to a target with a larger known window.
+    func contextWindow(model: String) -> Int?
+}
+
+extension LLMProvider {
+    /// Unknown by default.
+    public func contextWindow(model: String) -> Int? { nil }
 }
 
 /// Everything a provider needs for one attempt.
@@ -33,12 +42,21 @@ public struct ProviderCall: Sendable {
     public var traceparent: String?
     /// The attempt number, starting at 1.
     public var attempt: Int
+    /// The route the job runs through, nil for a job that names its provider. A route job's
+    /// request may be in either wire format (OpenAI Chat Completions or Anthropic Messages);
+    /// the provider translates it to its own.
+    public var route: String?
+    /// The API key to call with, by its configured id (a key pool: admission chose it); nil lets
+    /// the provider pick (round-robin over its keys).
+    public var keyID: String?
 
     public init(
         jobID: UUID, tenant: String, provider: String, model: String, request: [UInt8],
         maxOutputTokens: Int? = nil, stream: Bool = true, metadata: [UInt8] = Array("{}".utf8),
-        traceparent: String? = nil, attempt: Int = 1
+        traceparent: String? = nil, attempt: Int = 1, route: String? = nil, keyID: String? = nil
     ) {
+        self.route = route
+        self.keyID = keyID
         self.jobID = jobID
         self.tenant = tenant
         self.provider = provider

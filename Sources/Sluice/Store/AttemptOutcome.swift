@@ -44,6 +44,20 @@ public struct AttemptOutcome: Sendable {
     public var retryAfter: Duration?
     /// The provider's rate-limit headers (not stored; for the limiter).
     public var rateLimits: RateLimitSnapshot?
+    /// The provider and model this attempt called (`attempts.provider`, `attempts.model`).
+    public var target: RouteTarget?
+    /// Why a route job moves on to another target after this attempt (`attempts.fallback`).
+    public var fallback: String?
+    /// Targets of the job's route admission passed over before this attempt's call.
+    public var skipped: [RouteSkip] = []
+    /// A route job's next target index to keep on the job (nil leaves it as it is).
+    public var routeStep: Int?
+    /// A route job's context-window floor to keep on the job (nil leaves it as it is).
+    public var routeContextFloor: Int?
+    /// A deferral that demotes the job (its tenant reached a soft budget): its new lane.
+    public var demoteLane: Lane?
+    /// A deferral that demotes the job: the route it runs through from now on.
+    public var demoteRoute: String?
 
     public init(jobID: UUID, attempt: Int, kind: Kind, startedAt: Date, duration: Duration) {
         self.jobID = jobID
@@ -77,6 +91,24 @@ public struct AttemptOutcome: Sendable {
             json.endObject()
         }
         json.field("cost_usd", costUSD)
+        if let target {
+            json.field("target_provider", target.provider)
+            json.field("target_model", target.model)
+        }
+        json.field("fallback", fallback)
+        if !skipped.isEmpty {
+            json.key("skipped")
+            json.beginArray()
+            for skip in skipped {
+                json.beginObject()
+                json.field("target", skip.target.description)
+                json.field("reason", String(skip.reason.prefix(500)))
+                json.endObject()
+            }
+            json.endArray()
+        }
+        json.field("route_step", routeStep)
+        json.field("route_context_floor", routeContextFloor)
         if let result {
             json.key("result")
             json.beginObject()

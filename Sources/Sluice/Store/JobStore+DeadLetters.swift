@@ -1,5 +1,6 @@
 public import Foundation
 import SluicePostgres
+import SluiceJSON
 
 extension JobStore {
     static let deadLetterColumns = """
@@ -56,10 +57,11 @@ extension JobStore {
     public func attempts(_ jobID: UUID) async throws(SluiceError) -> [AttemptRecord] {
         try await run("attempts") {
             try await postgres.query("""
-                SELECT attempt, worker, started_at, finished_at, outcome, http_status, error_class, error_message, duration_ms
+                SELECT attempt, worker, started_at, finished_at, outcome, http_status, error_class, error_message, duration_ms,
+                       provider, model, fallback, skipped
                   FROM sluice.attempts WHERE job_id = \(jobID) ORDER BY attempt
                 """).rows.map { row in
-                AttemptRecord(attempt: try row.decode(Int.self, column: "attempt"), worker: try row.decode(String?.self, column: "worker"),
+                var record = AttemptRecord(attempt: try row.decode(Int.self, column: "attempt"), worker: try row.decode(String?.self, column: "worker"),
                               startedAt: try row.decode(Date.self, column: "started_at"),
                               finishedAt: try row.decode(Date?.self, column: "finished_at"),
                               outcome: try row.decode(String.self, column: "outcome"),
@@ -67,6 +69,18 @@ extension JobStore {
                               errorClass: try row.decode(String?.self, column: "error_class"),
                               errorMessage: try row.decode(String?.self, column: "error_message"),
                               durationMilliseconds: try row.decode(Double?.self, column: "duration_ms"))
+                if let provider = try row.decode(String?.self, column: "provider"), let model = try row.decode(String?.self, column: "model") {
+                    record.target = RouteTarget(provider: provider, model: model)
+                }
+                record.fallback = try row.decode(String?.self, column: "fallback")
+                if let skipped = try row.decode(PostgresJSON?.self, column: "skipped"),
+                   case .array(let items)? = try? JSONValue.parse(skipped.bytes) {
+                    record.skipped = items.compactMap { item in
+                        guard let target = item["target"]?.stringValue.flatMap(RouteTarget.init(parsing:)) else { return nil }
+                        return RouteSkip(target: target, reason: item["reason"]?.stringValue ?? "")
+                    }
+                }
+                return record
             }
         }
     }

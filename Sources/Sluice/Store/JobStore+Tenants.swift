@@ -6,7 +6,7 @@ extension JobStore {
     static let tenantColumns = """
         t.id, t.max_concurrency, t.max_queued_jobs, t.rpm, t.tpm, t.paused, t.webhook_url, t.created_at, t.updated_at,
         t.daily_token_budget_hard, t.monthly_token_budget_hard, t.daily_usd_budget_hard::float8 AS daily_usd,
-        t.monthly_usd_budget_hard::float8 AS monthly_usd, t.soft_fraction::float8 AS soft_fraction,
+        t.monthly_usd_budget_hard::float8 AS monthly_usd, t.soft_fraction::float8 AS soft_fraction, t.soft_lane, t.soft_route,
         CASE WHEN t.held_until > now() THEN t.held_until END AS held_until, CASE WHEN t.held_until > now() THEN t.hold_reason END AS hold_reason,
         (SELECT CASE WHEN e.disabled_at IS NOT NULL THEN coalesce(e.disabled_reason, 'disabled') END
            FROM sluice.webhook_endpoints e WHERE e.tenant = t.id AND e.url = t.webhook_url) AS webhook_disabled,
@@ -104,6 +104,13 @@ extension JobStore {
                 throw SluiceError.argument(update.field, "range", "\(update.field) must be a fraction above 0 and at most 1 (got \(value))")
             case .double(let value?) where !(value > 0) || !value.isFinite:
                 throw SluiceError.argument(update.field, "range", "\(update.field) must be a positive amount (got \(value))")
+            case .text(let lane?) where update.column == "soft_lane" && Lane(rawValue: lane).map({ $0 == .interactive }) ?? true:
+                throw SluiceError.argument("soft_lane", "known", "soft_lane must be high, normal or batch (got \(lane))")
+            case .text(let route?) where update.column == "soft_route":
+                let known = try await run("updateTenant") {
+                    try await postgres.query("SELECT count(*)::int AS n FROM sluice.routes WHERE name = \(route)").rows[0].decode(Int.self, column: "n")
+                }
+                if known == 0 { throw SluiceError.argument("soft_route", "known", "unknown route \(route) (sluice routes show lists them)") }
             case .text(let url?) where update.column == "webhook_url":
                 let problem = try await run("updateTenant") {
                     try await postgres.query("""
@@ -152,6 +159,8 @@ extension Tenant {
         dailyUSD = try row.decode(Double?.self, column: "daily_usd")
         monthlyUSD = try row.decode(Double?.self, column: "monthly_usd")
         softFraction = try row.decode(Double?.self, column: "soft_fraction")
+        softLane = try row.decode(String?.self, column: "soft_lane").flatMap(Lane.init(rawValue:))
+        softRoute = try row.decode(String?.self, column: "soft_route")
         heldUntil = try row.decode(Date?.self, column: "held_until")
         holdReason = try row.decode(String?.self, column: "hold_reason")
         paused = try row.decode(Bool.self, column: "paused")

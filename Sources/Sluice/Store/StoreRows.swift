@@ -10,7 +10,7 @@ extension Job {
         id, tenant, lane::text AS lane, state::text AS state, provider, model, request, stream, max_output_tokens, \
         estimated_input_tokens, run_at, attempt, max_attempts, timeout_ms, idempotency_key, webhook_url, \
         metadata, traceparent, cancel_requested, lease_owner, lease_expires_at, last_error_class, last_error, \
-        created_at, started_at, finished_at
+        created_at, started_at, finished_at, route_step, route_context_floor
         """
 
     /// ``storeColumns`` plus why a queued job waits (its own deferral reason, or its tenant's
@@ -58,6 +58,9 @@ extension Job {
         startedAt = try row.decode(Date?.self, column: "started_at")
         finishedAt = try row.decode(Date?.self, column: "finished_at")
         waitReason = row.columnNames.contains("wait_reason") ? try row.decode(String?.self, column: "wait_reason") : nil
+        route = provider == "route" ? model : nil
+        routeStep = try row.decode(Int?.self, column: "route_step") ?? 0
+        routeContextFloor = try row.decode(Int?.self, column: "route_context_floor")
     }
 }
 

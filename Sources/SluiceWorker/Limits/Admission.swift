@@ -38,6 +38,9 @@ public final class Admission: Sendable {
         let breakerKey: String
         /// The breaker has failures on record or this start is its probe: record a success.
         let recordSuccess: Bool
+        /// The API key of the model's key pool this start took (its configured id, never the
+        /// secret); the call must use it. Nil without a pool (the provider picks its key).
+        public let keyID: String?
         /// Whether buckets or budgets were taken (then the call is settled).
         var reserved: Bool { !request.buckets.isEmpty || !request.budgets.isEmpty }
     }
@@ -45,7 +48,7 @@ public final class Admission: Sendable {
     private struct State {
         var snapshot: LimitsSnapshot?
         /// The snapshot's lookup tables, built once per refresh (not once per admission).
-        var indexed: (models: [String: ModelLimits], tenants: [String: TenantLimits])?
+        var indexed: LimitsSnapshot.Index?
         var fetchedAt: ContinuousClock.Instant?
         var stale = true
         /// Bucket or cooldown key → when the next job may try it.
@@ -158,7 +161,7 @@ public final class Admission: Sendable {
         if let cached, fresh { return cached }
         do {
             var snapshot = try await store.limitsSnapshot()
-            let stored = Set(snapshot.models.map { "\($0.provider)/\($0.model)" })
+            let stored = Set(snapshot.models.filter { $0.keyID == nil }.map { "\($0.provider)/\($0.model)" })
             snapshot.models += configuration.fileLimits.filter { !stored.contains("\($0.provider)/\($0.model)") }
             let indexed = snapshot.indexed()
             state.withLock { s in
@@ -195,13 +198,32 @@ public final class Admission: Sendable {
         }
     }
 
+    /// A demotion for `job` when its tenant has reached a soft budget (recorded spend, as of the
+    /// last read of the limits) and configured one: a lower lane (`tenants.soft_lane`) and/or a
+    /// cheaper route (`tenants.soft_route`). Nil when nothing changes.
+    public func demotion(for job: Job) async -> (lane: Lane?, route: String?)? {
+        let snapshot = await limits()
+        let index = state.withLock { $0.indexed } ?? snapshot.indexed()
+        guard let t = index.tenants[job.tenant], t.softLane != nil || t.softRoute != nil, t.softBudgetReached else { return nil }
+        let lane = t.softLane.flatMap { $0 > job.lane ? $0 : nil }
+        let route = t.softRoute.flatMap { $0 != job.route ? $0 : nil }
+        guard lane != nil || route != nil else { return nil }
+        if state.withLock({ $0.softWarned.insert("\(job.tenant) demotion").inserted }) {
+            logger.warning("soft budget reached: demoting the tenant's jobs", metadata: [
+                "tenant": "\(job.tenant)", "lane": "\(t.softLane?.rawValue ?? "-")", "route": "\(t.softRoute ?? "-")",
+            ])
+        }
+        return (lane, route)
+    }
+
     /// Decides whether `job` may start now, taking its reservation if so.
     public func admit(_ job: Job) async -> Verdict {
         let snapshot = await limits()
-        let (models, tenants) = state.withLock { $0.indexed } ?? snapshot.indexed()
+        let index = state.withLock { $0.indexed } ?? snapshot.indexed()
         let modelName = "\(job.provider)/\(job.model)"
-        let modelLimits = models[modelName]
-        let tenantLimits = tenants[job.tenant]
+        let modelLimits = index.models[modelName]
+        let tenantLimits = index.tenants[job.tenant]
+        let poolLimits = index.pools[modelName] ?? []
         let now = Date()
         func wait(_ until: Date, _ reason: String, _ limit: String) -> Verdict {
             .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason), limit: limit)
@@ -210,12 +232,12 @@ public final class Admission: Sendable {
         if modelLimits?.paused == true {
             return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)", "paused")
         }
-        guard modelLimits?.hasRateLimit == true || tenantLimits != nil else {
+        guard modelLimits?.hasRateLimit == true || tenantLimits != nil || !poolLimits.isEmpty else {
             // No bucket to take, but a provider cooldown (a 429 seen by any worker) and the
             // model's circuit breaker still hold: one script call without a reservation.
             guard let limiter else { return .start(nil) }
             let tokens = max(job.estimatedInputTokens, 1) + (job.maxOutputTokens ?? configuration.defaultMaxOutputTokens)
-            return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: [], buckets: [], budgets: [],
+            return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: [], buckets: [], pool: [], budgets: [],
                                 budgetLabels: [], envelopeTokens: tokens, now: now)
         }
         guard let limiter else {
@@ -248,6 +270,17 @@ public final class Admission: Sendable {
             if let itpm = m.inputTPM { modelBuckets.append(bucket(scope, "itpm", itpm, input) { Double($0.inputTokens) }) }
             if let otpm = m.outputTPM { modelBuckets.append(bucket(scope, "otpm", otpm, output) { Double($0.outputTokens) }) }
         }
+        // An API-key pool: each key's own buckets; the script takes the key with the most room.
+        let pool = poolLimits.compactMap { k -> RateLimiter.PoolKey? in
+            guard let id = k.keyID else { return nil }
+            let scope = "m:\(modelName):\(id)"
+            var buckets: [RateLimiter.Bucket] = []
+            if let rpm = k.rpm { buckets.append(bucket(scope, "rpm", rpm, 1) { _ in 1 }) }
+            if let tpm = k.tpm { buckets.append(bucket(scope, "tpm", tpm, input + output) { Double($0.inputTokens + output) }) }
+            if let itpm = k.inputTPM { buckets.append(bucket(scope, "itpm", itpm, input) { Double($0.inputTokens) }) }
+            if let otpm = k.outputTPM { buckets.append(bucket(scope, "otpm", otpm, output) { Double($0.outputTokens) }) }
+            return RateLimiter.PoolKey(id: id, cooldown: limiter.key("cool", modelName, id), buckets: buckets)
+        }
         var tenantBuckets: [RateLimiter.Bucket] = []
         var budgets: [RateLimiter.Budget] = []
         var budgetLabels: [BudgetLabel] = []
@@ -278,7 +311,7 @@ public final class Admission: Sendable {
             }
         }
         return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: modelBuckets,
-                            buckets: modelBuckets + tenantBuckets, budgets: budgets, budgetLabels: budgetLabels,
+                            buckets: modelBuckets + tenantBuckets, pool: pool, budgets: budgets, budgetLabels: budgetLabels,
                             envelopeTokens: input + output, now: now)
     }
 
@@ -287,7 +320,7 @@ public final class Admission: Sendable {
     /// Asks Redis (unless this worker already knows a cooldown or an open breaker says "not
     /// yet") and turns the answer into a verdict.
     private func decide(_ job: Job, limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
-                        buckets: [RateLimiter.Bucket], budgets: [RateLimiter.Budget], budgetLabels: [BudgetLabel],
+                        buckets: [RateLimiter.Bucket], pool: [RateLimiter.PoolKey], budgets: [RateLimiter.Budget], budgetLabels: [BudgetLabel],
                         envelopeTokens: Int, now: Date) async -> Verdict {
         func wait(_ until: Date, _ reason: String, _ limit: String) -> Verdict {
             .wait(.init(jobID: job.id, attempt: job.attempt, runAt: until, reason: reason), limit: limit)
@@ -315,14 +348,19 @@ public final class Admission: Sendable {
                                           cooldowns: [cooldownKey], budgets: budgets,
                                           reservationTTL: job.timeout + .seconds(600), breaker: breakerKey,
                                           probeTimeout: job.timeout + .seconds(5))
-        // What the provider's own headers said remains in its window (requests and tokens).
-        request.windows = [(limiter.key("pw", modelName, "req"), 1), (limiter.key("pw", modelName, "tok"), Double(envelopeTokens))]
+        // What the provider's own headers said remains in its window (requests and tokens). With
+        // a key pool the headers describe one key's window, so the pool's buckets and per-key
+        // cooldowns stand in for them.
+        if pool.isEmpty {
+            request.windows = [(limiter.key("pw", modelName, "req"), 1), (limiter.key("pw", modelName, "tok"), Double(envelopeTokens))]
+        }
+        request.pool = pool
         let decision: RateLimiter.Decision
         do {
             decision = try await limiter.admit(request)
             if unsettledCount > 0 { await flushUnsettled() }
         } catch {
-            if buckets.isEmpty && budgets.isEmpty {
+            if buckets.isEmpty && budgets.isEmpty && pool.isEmpty {
                 // Nothing to over-admit without a bucket: an unreadable cooldown or breaker does
                 // not stop the call.
                 return .start(nil)
@@ -332,7 +370,7 @@ public final class Admission: Sendable {
                         "rate limiter unavailable (Redis); no start until it answers", "unavailable")
         }
         switch decision {
-        case .admitted(let used, let probe, let breakerFailures):
+        case .admitted(let used, let probe, let breakerFailures, let poolKey):
             for (index, value) in used.enumerated() where index < budgetLabels.count {
                 let label = budgetLabels[index]
                 if let soft = label.soft, value >= soft {
@@ -345,8 +383,22 @@ public final class Admission: Sendable {
                 }
             }
             if probe { logger.notice("circuit breaker half-open: probing", metadata: ["model": "\(modelName)"]) }
-            return .start(Ticket(request: request, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
-                                 cooldownKey: cooldownKey, breakerKey: breakerKey, recordSuccess: probe || breakerFailures > 0))
+            var taken = request
+            var keyCooldown = cooldownKey
+            var keyID: String?
+            if let poolKey, poolKey < pool.count {
+                // Settled with the rest; a 429 on this call cools down only this key.
+                taken.buckets += pool[poolKey].buckets
+                keyCooldown = pool[poolKey].cooldown
+                keyID = pool[poolKey].id
+            }
+            return .start(Ticket(request: taken, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
+                                 cooldownKey: keyCooldown, breakerKey: breakerKey, recordSuccess: probe || breakerFailures > 0,
+                                 keyID: keyID))
+        case .pool(let delay):
+            let until = now.addingTimeInterval(delay.seconds)
+            return wait(until, "rate limit: every API key of \(modelName) is short or cooling down; the first has room in \(Self.seconds(delay))",
+                        "pool")
         case .breaker(let delay):
             let until = now.addingTimeInterval(delay.seconds)
             let reason = "circuit breaker open for \(modelName) (the provider is failing); next try in \(Self.seconds(delay))"
@@ -420,12 +472,13 @@ public final class Admission: Sendable {
         do {
             if let cooldown, cooldown > .zero {
                 try await limiter.cooldown(cooldownKey, for: cooldown)
-                logger.info("provider cooldown", metadata: ["model": "\(modelName)", "seconds": "\(Self.seconds(cooldown))"])
+                logger.info("provider cooldown", metadata: ["model": "\(modelName)", "seconds": "\(Self.seconds(cooldown))",
+                                                             "key_id": "\(ticket?.keyID ?? "-")"])
             }
-            if let remaining = rateLimits?.tokensRemaining, let reset = rateLimits?.tokensReset {
+            if ticket?.keyID == nil, let remaining = rateLimits?.tokensRemaining, let reset = rateLimits?.tokensReset {
                 try await limiter.providerWindow(limiter.key("pw", modelName, "tok"), remaining: remaining, reset: reset)
             }
-            if let remaining = rateLimits?.requestsRemaining, let reset = rateLimits?.requestsReset {
+            if ticket?.keyID == nil, let remaining = rateLimits?.requestsRemaining, let reset = rateLimits?.requestsReset {
                 try await limiter.providerWindow(limiter.key("pw", modelName, "req"), remaining: remaining, reset: reset)
             }
             if breakerFailure {
@@ -433,7 +486,11 @@ public final class Admission: Sendable {
                     logger.warning("circuit breaker opened", metadata: ["model": "\(modelName)", "error_class": "\(errorClass?.rawValue ?? "")"])
                 }
             } else if succeeded, ticket?.recordSuccess == true {
-                try await limiter.recordBreaker(breakerKey, success: true, policy: configuration.breaker)
+                // With a reservation the success counts in the breaker in the settlement below
+                // (the same round trip); without one, only when failures were on record at admission.
+                if ticket?.reserved != true {
+                    try await limiter.recordBreaker(breakerKey, success: true, policy: configuration.breaker)
+                }
                 state.withLock { s in
                     s.nextTry[breakerKey] = nil
                     s.blockReason[breakerKey] = nil
@@ -448,7 +505,8 @@ public final class Admission: Sendable {
                                      outputTokens: $0.outputTokens, costUSD: costUSD ?? 0)
         } ?? .nothing
         do {
-            try await limiter.settle(ticket.request, usage: used)
+            try await limiter.settle(ticket.request, usage: used,
+                                     breakerSuccess: succeeded && !breakerFailure ? (ticket.breakerKey, configuration.breaker) : nil)
         } catch {
             state.withLock { $0.unsettled.append((ticket.request, used)) }
             limiterFailed(error, "settlement")

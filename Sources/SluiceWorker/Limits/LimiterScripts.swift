@@ -13,13 +13,19 @@ enum LimiterScripts {
     /// start and takes from all of them, or from none.
     ///
     /// KEYS: reservation, then `nb` buckets, `nc` cooldowns, `ng` budget counters, `nr` (0 or 1)
-    /// breaker, `nw` provider windows (what the provider's headers said remains until its reset).
+    /// breaker, `nw` provider windows (what the provider's headers said remains until its reset),
+    /// then per API key of a key pool its cooldown and its `kb` buckets.
     /// ARGV: nb, nc, ng, reservation TTL (ms), nr, probe time (ms), nw; per bucket: capacity,
     /// refill per ms, amount, floor fraction (the lane's reserve); per budget: limit, amount, seed
-    /// (recorded spend, used when the counter does not exist), TTL (s); per window: amount.
-    /// Returns `{1, probe, breaker failures, used…}` (probe 1: this start is the half-open
-    /// breaker's probe; used: budget counters after the reservation) or
-    /// `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` | `budget` | `breaker` (1-based
+    /// (recorded spend, used when the counter does not exist), TTL (s); per window: amount; then
+    /// np (keys in the pool, 0 without one) and per key: kb, then per bucket the four values of a
+    /// bucket. Of the keys not cooling down whose buckets all have room, the one with the most
+    /// remaining capacity (the smallest remaining fraction of its buckets after this start, the
+    /// largest wins) is taken, in the same all-or-nothing step as the other buckets.
+    /// Returns `{1, probe, breaker failures, key, used…}` (probe 1: this start is the half-open
+    /// breaker's probe; key: the 1-based pool key taken, 0 without a pool; used: budget counters
+    /// after the reservation) or `{0, wait ms, kind, index}` with kind `bucket` | `cooldown` |
+    /// `budget` | `breaker` | `pool` (every key short: the wait is the soonest key's) (1-based
     /// index within its kind). A bucket's wait is a slot in the bucket's shared schedule (field
     /// `next`): waiters are spaced by the refill time of what each takes. A reservation that already exists (a repeated admission of the
     /// same attempt) is admitted again without taking anything. With no bucket and no budget no
@@ -27,8 +33,13 @@ enum LimiterScripts {
     static let admit = RedisScript("""
     local nb, nc, ng = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
     local resttl, nr, probems, nw = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-    local reserve = nb + ng > 0
-    if reserve and redis.call('EXISTS', KEYS[1]) == 1 then return {1, 0, 0} end
+    local wbase0 = 1 + nb + nc + ng + nr
+    local wargs0 = 8 + nb * 4 + ng * 4
+    local np = tonumber(ARGV[wargs0 + nw] or '0')
+    local reserve = nb + ng + np > 0
+    if reserve and redis.call('EXISTS', KEYS[1]) == 1 then
+      return {1, 0, 0, tonumber(redis.call('HGET', KEYS[1], '_key') or '0')}
+    end
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local probe, fails = 0, 0
@@ -85,6 +96,39 @@ enum LimiterScripts {
       redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / tonumber(ARGV[a + 1])))
       return {0, slot - now, 'bucket', blocking}
     end
+    -- The key pool: the key with the most remaining capacity among those that may start now.
+    local chosen, pool = 0, {}
+    if np > 0 then
+      local best, minwait = -1e18, -1
+      local ki, ai = wbase0 + nw + 1, wargs0 + nw + 1
+      for g = 1, np do
+        local kb = tonumber(ARGV[ai])
+        ai = ai + 1
+        local ttl = redis.call('PTTL', KEYS[ki])
+        ki = ki + 1
+        local ok, score, gwait = ttl <= 0, 1e18, math.max(ttl, 0)
+        local group = {}
+        for b = 1, kb do
+          local cap, rate, amount, floor = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2]), tonumber(ARGV[ai + 3])
+          local state = redis.call('HMGET', KEYS[ki], 't', 'ts')
+          local level = cap
+          if state[1] then level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate) end
+          local keep = cap * floor
+          local need = math.min(amount, cap - keep) + keep
+          if level < need then
+            ok = false
+            gwait = math.max(gwait, math.ceil((need - level) / rate))
+          end
+          score = math.min(score, (level - amount) / cap)
+          group[b] = {KEYS[ki], ai, level}
+          ki, ai = ki + 1, ai + 4
+        end
+        pool[g] = group
+        if ok and score > best then best, chosen = score, g end
+        if not ok and (minwait < 0 or gwait < minwait) then minwait = gwait end
+      end
+      if chosen == 0 then return {0, math.max(minwait, 1), 'pool', 1} end
+    end
     for i = 1, ng do
       local a = 8 + nb * 4 + (i - 1) * 4
       local limit, seed, ttl = tonumber(ARGV[a]), ARGV[a + 2], tonumber(ARGV[a + 3])
@@ -104,9 +148,19 @@ enum LimiterScripts {
         redis.call('INCRBYFLOAT', KEYS[wbase + i], -tonumber(ARGV[wargs + i - 1]))
       end
     end
-    local reply = {1, probe, fails}
+    local reply = {1, probe, fails, chosen}
     if not reserve then return reply end
-    local fields = {}
+    local fields = {'_key', chosen}
+    if chosen > 0 then
+      for _, b in ipairs(pool[chosen]) do
+        local key, a, level = b[1], b[2], b[3]
+        local cap, rate, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+        redis.call('HSET', key, 't', tostring(level - amount), 'ts', now)
+        redis.call('PEXPIRE', key, math.ceil((cap - (level - amount)) / rate) + 1000)
+        fields[#fields + 1] = key
+        fields[#fields + 1] = tostring(amount) .. '|' .. ARGV[a] .. '|' .. ARGV[a + 1]
+      end
+    end
     for i = 1, nb do
       local a = 8 + (i - 1) * 4
       local cap, rate, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
@@ -171,14 +225,39 @@ enum LimiterScripts {
 
     /// Settlement: replaces what a reservation took by what the call actually used, once.
     ///
-    /// KEYS: reservation, then the bucket and budget keys it took from (in admission order).
-    /// ARGV: the actual amount for each of those keys.
+    /// KEYS: reservation, then the bucket and budget keys it took from (in admission order),
+    /// then optionally the provider/model's breaker key (a successful call).
+    /// ARGV: the actual amount for each bucket and budget key; with a breaker key, two more: the
+    /// breaker's ratio window (ms) and `breaker` (so `#ARGV == #KEYS` tells a breaker key is there).
+    /// A successful call counts in the breaker when the breaker has state (a failure was
+    /// recorded in its window): consecutive failures go back to 0 and the call counts in the
+    /// failure ratio's denominator. Counting every success there, in the round trip the
+    /// settlement makes anyway, is what keeps a few failures among hundreds of concurrent calls
+    /// from looking like "N in a row" or a high ratio.
     /// Returns 1 when applied, 0 when the reservation was already settled (or expired).
     static let settle = RedisScript("""
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    for i = 2, #KEYS do
+    local last = #KEYS
+    if #ARGV == #KEYS then
+      last = #KEYS - 1
+      local bk, window = KEYS[#KEYS], tonumber(ARGV[#ARGV - 1])
+      if redis.call('EXISTS', bk) == 1 then
+        local b = redis.call('HMGET', bk, 'ws', 'wt', 'open_until')
+        local ws, wt, open_until = tonumber(b[1] or '0'), tonumber(b[2] or '0'), tonumber(b[3] or '0')
+        if now - ws > window then
+          ws, wt = now, 0
+          redis.call('HSET', bk, 'wf', 0)
+        end
+        redis.call('HSET', bk, 'fails', 0, 'ws', ws, 'wt', wt + 1)
+        if open_until > 0 and now >= open_until then
+          redis.call('HSET', bk, 'open_until', 0, 'wf', 0, 'wt', 0)
+          redis.call('HDEL', bk, 'probe_until')
+        end
+      end
+    end
+    for i = 2, last do
       local key = KEYS[i]
       local taken = redis.call('HGET', KEYS[1], key)
       if taken then

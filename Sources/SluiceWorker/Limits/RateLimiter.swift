@@ -88,6 +88,8 @@ public struct RateLimiter: Sendable {
         public var probeTimeout: Duration
         /// Provider windows (keys) and what this start takes from each (1 request, its tokens).
         public var windows: [(key: String, amount: Double)] = []
+        /// The model's API-key pool: admission takes the key with the most remaining capacity.
+        public var pool: [PoolKey] = []
 
         public init(reservation: String, buckets: [Bucket], cooldowns: [String], budgets: [Budget], reservationTTL: Duration,
                     breaker: String? = nil, probeTimeout: Duration = .seconds(30)) {
@@ -101,12 +103,29 @@ public struct RateLimiter: Sendable {
         }
     }
 
+    /// One API key of a key pool: its id (the configuration's name for it), its cooldown key
+    /// and its buckets.
+    public struct PoolKey: Sendable {
+        public var id: String
+        public var cooldown: String
+        public var buckets: [Bucket]
+
+        public init(id: String, cooldown: String, buckets: [Bucket]) {
+            self.id = id
+            self.cooldown = cooldown
+            self.buckets = buckets
+        }
+    }
+
     /// What admission decided.
     public enum Decision: Sendable, Equatable {
         /// Taken from every bucket and budget; `budgetsUsed` are the budget counters afterwards;
         /// `probe`: this start is the half-open breaker's probe; `breakerFailures`: failures the
         /// breaker has on record (its successes must then be recorded too).
-        case admitted(budgetsUsed: [Double], probe: Bool = false, breakerFailures: Int = 0)
+        /// `poolKey`: the index in the request's pool of the key taken (nil without a pool).
+        case admitted(budgetsUsed: [Double], probe: Bool = false, breakerFailures: Int = 0, poolKey: Int? = nil)
+        /// Every key of the pool is short or cooling down: wait this long (the soonest key).
+        case pool(wait: Duration)
         /// The provider/model's circuit breaker is open (or its probe is running): wait this long.
         case breaker(wait: Duration)
         /// The bucket at this index is short: wait this long.
@@ -145,6 +164,7 @@ public struct RateLimiter: Sendable {
         keys += request.budgets.map(\.key)
         if let breaker = request.breaker { keys.append(breaker) }
         keys += request.windows.map(\.key)
+        for member in request.pool { keys += [member.cooldown] + member.buckets.map(\.key) }
         var args = [String(request.buckets.count), String(request.cooldowns.count), String(request.budgets.count),
                     String(max(1000, Int(request.reservationTTL.components.seconds) * 1000)),
                     request.breaker == nil ? "0" : "1", String(Self.milliseconds(request.probeTimeout)), String(request.windows.count)]
@@ -156,6 +176,14 @@ public struct RateLimiter: Sendable {
             args += [Self.number(budget.limit), Self.number(budget.amount), Self.number(budget.seed), String(max(1, budget.ttlSeconds))]
         }
         args += request.windows.map { Self.number($0.amount) }
+        args.append(String(request.pool.count))
+        for member in request.pool {
+            args.append(String(member.buckets.count))
+            for bucket in member.buckets {
+                args += [Self.number(bucket.capacity), Self.number(bucket.refillPerMillisecond), Self.number(bucket.amount),
+                         Self.number(bucket.floorFraction)]
+            }
+        }
         let reply: RedisValue
         do {
             reply = try await redis.eval(LimiterScripts.admit, keys: keys, args: args)
@@ -166,8 +194,10 @@ public struct RateLimiter: Sendable {
             throw WorkerError(.limiter, "the admission script returned \(reply)")
         }
         if first == 1 {
-            return .admitted(budgetsUsed: items.dropFirst(3).compactMap { $0.string.flatMap(Double.init) },
-                             probe: items.count > 1 && items[1].int == 1, breakerFailures: Int(items.count > 2 ? items[2].int ?? 0 : 0))
+            let chosen = Int(items.count > 3 ? items[3].int ?? 0 : 0)
+            return .admitted(budgetsUsed: items.dropFirst(4).compactMap { $0.string.flatMap(Double.init) },
+                             probe: items.count > 1 && items[1].int == 1, breakerFailures: Int(items.count > 2 ? items[2].int ?? 0 : 0),
+                             poolKey: chosen > 0 && chosen <= request.pool.count ? chosen - 1 : nil)
         }
         let wait = Duration.milliseconds(max(1, items.count > 1 ? (items[1].int ?? 1) : 1))
         let index = items.count > 3 ? Int(items[3].int ?? 1) - 1 : 0
@@ -176,6 +206,7 @@ public struct RateLimiter: Sendable {
         case "budget": return .budget(index: index, resetsIn: wait)
         case "breaker": return .breaker(wait: wait)
         case "window": return .cooldown(index: -1, wait: wait)
+        case "pool": return .pool(wait: wait)
         // A half-open breaker's probe is running: look again soon (it may close any moment).
         case "probe": return .breaker(wait: min(wait, .seconds(2)))
         default: return .bucket(index: index, wait: wait)
@@ -185,7 +216,7 @@ public struct RateLimiter: Sendable {
     /// Replaces a reservation by actual usage; idempotent (a second call changes nothing).
     /// Returns false when it was already settled or had expired.
     @discardableResult
-    public func settle(_ request: Request, usage: SettledUsage) async throws(RedisError) -> Bool {
+    public func settle(_ request: Request, usage: SettledUsage, breakerSuccess: (key: String, policy: BreakerPolicy)? = nil) async throws(RedisError) -> Bool {
         var keys = [key("res", request.reservation)]
         var args: [String] = []
         for bucket in request.buckets {
@@ -195,6 +226,10 @@ public struct RateLimiter: Sendable {
         for budget in request.budgets {
             keys.append(budget.key)
             args.append(Self.number(budget.countsTokens ? Double(usage.inputTokens + usage.outputTokens) : usage.costUSD))
+        }
+        if let breakerSuccess {
+            keys.append(breakerSuccess.key)
+            args += [String(Self.milliseconds(breakerSuccess.policy.window)), "breaker"]
         }
         let reply = try await redis.eval(LimiterScripts.settle, keys: keys, args: args)
         return reply.int == 1
