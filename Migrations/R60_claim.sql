@@ -272,7 +272,8 @@ BEGIN
                    least(w.free, p_limit, greatest(0, floor((h.upto - w.vstart) * w.weight)::bigint + 1))::integer AS n
               FROM walk w JOIN horizon h ON h.lane = w.lane
         ), candidates AS (
-            SELECT c.id, q.tenant, q.lane, c.run_at, q.vstart + (c.k - 1) / q.weight AS vstart
+            SELECT c.id, q.tenant, q.lane, c.run_at, q.vstart + (c.k - 1) / q.weight AS vstart,
+                   q.vstart AS base, q.weight
               FROM quota q
              CROSS JOIN LATERAL (
                   SELECT j.id, j.run_at, row_number() OVER (ORDER BY j.run_at, j.id) AS k
@@ -316,7 +317,7 @@ BEGIN
              ORDER BY p.pos
              LIMIT p_limit
         ), chosen AS (
-            SELECT c.id, c.pos, x.tenant, x.lane, x.vstart FROM capped c JOIN candidates x ON x.id = c.id
+            SELECT c.id, c.pos, x.tenant, x.lane, x.vstart, x.base, x.weight FROM capped c JOIN candidates x ON x.id = c.id
         ), locked AS (
             -- One primary-key probe per chosen job, whatever the statistics say. (A join let the
             -- planner drive it from the claim index when its cached plan had been made while the
@@ -326,7 +327,7 @@ BEGIN
             -- partial indexes on `state = 'queued'` out of the inner scan, so only the primary key
             -- can serve it. (SKIP LOCKED: a claim never waits for a job row, so the order in which
             -- it takes them does not matter for deadlocks; see "Lock order".)
-            SELECT l.id, c.tenant, c.lane, c.vstart FROM chosen c
+            SELECT l.id, c.tenant, c.lane, c.vstart, c.base, c.weight FROM chosen c
              CROSS JOIN LATERAL (SELECT j.id FROM sluice.jobs j
                                   WHERE j.id = c.id AND j.state::text = 'queued'
                                     FOR UPDATE OF j SKIP LOCKED) l
@@ -336,9 +337,9 @@ BEGIN
                    lease_expires_at = now() + p_lease, started_at = now(), wait_reason = NULL
               FROM locked
              WHERE j.id = locked.id
-            RETURNING j AS job, locked.tenant, locked.lane, locked.vstart
+            RETURNING j AS job, locked.tenant, locked.lane, locked.vstart, locked.base, locked.weight
         ), charged AS (
-            SELECT u.tenant, u.lane, count(*) AS n, max(u.vstart) AS last
+            SELECT u.tenant, u.lane, min(u.base) AS base, min(u.weight) AS weight, count(*) AS n, max(u.vstart) AS last
               FROM upd u
              GROUP BY u.tenant, u.lane
         ), clocks AS (
@@ -346,8 +347,8 @@ BEGIN
             -- UPDATE, which an arrival's KEY SHARE does not conflict with: the claim does not
             -- wait here. An arrival only writes a row that is parked, which this claim did not
             -- take jobs from.)
-            UPDATE sluice.fair_queue q SET vclock = w.vstart + ch.n / w.weight
-              FROM charged ch JOIN walk w ON w.tenant = ch.tenant AND w.lane = ch.lane
+            UPDATE sluice.fair_queue q SET vclock = ch.base + ch.n / ch.weight
+              FROM charged ch
              WHERE q.tenant = ch.tenant AND q.lane = ch.lane
             RETURNING q.tenant
         ), times AS (

@@ -214,3 +214,24 @@ extension FairQueueingTests {
         #expect(counts(try await claim(h, 10)) == ["lost": 3])
     }
 }
+
+extension FairQueueingTests {
+    /// A claim that finds a tenant's fair-queue row empty does not delete it while an enqueue
+    /// of that tenant is still in flight (the enqueue holds the row FOR KEY SHARE): once the
+    /// enqueue commits, its job is claimed at once, not stranded without a row.
+    @Test func aClaimDoesNotRemoveTheRowOfAJobBeingAdded() async throws {
+        let h = try WorkerHarness.current
+        _ = try await h.client.enqueue(echo("acme", "first"))
+        #expect(try await claim(h, 1).count == 1)   // acme's row stays, empty
+        let added = try await h.postgres.withTransaction { conn -> UUID in
+            let id = try await conn.query(
+                "SELECT sluice.enqueue('acme', 'normal', 'echo', 'echo', '{\"messages\":[{\"role\":\"user\",\"content\":\"late\"}]}')"
+            ).rows[0].decode(UUID.self, at: 0)
+            // Uncommitted: the claim sees no queued job of acme, and must leave the row.
+            #expect(try await claim(h, 1).isEmpty)
+            #expect(try await h.count("SELECT count(*) FROM sluice.fair_queue WHERE tenant = 'acme'") == 1)
+            return id
+        }
+        #expect(try await claim(h, 1).map(\.id) == [added])
+    }
+}
