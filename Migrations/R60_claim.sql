@@ -288,15 +288,18 @@ BEGIN
         ), ranked AS (
             SELECT c.*,
                    -- Starving lower lanes first (bounded share), then strict lane priority,
-                   -- then virtual start, then age.
+                   -- then virtual start, then virtual finish (start + 1 / weight: of two jobs
+                   -- with the same start, the one of the heavier tenant; ties by age alone
+                   -- favoured the tenant that enqueued first, +5 % of its share in the
+                   -- weighted benchmark), then age.
                    CASE WHEN ls.oldest < now() - p_starvation AND c.lane > (SELECT min(lane) FROM lanes)
-                             AND row_number() OVER (PARTITION BY c.lane ORDER BY c.vstart, c.run_at, c.id)
+                             AND row_number() OVER (PARTITION BY c.lane ORDER BY c.vstart, c.vstart + 1 / c.weight, c.run_at, c.id)
                                  <= greatest(1, ceil(p_limit / 10.0))
                         THEN 0 ELSE 1 END AS starving_first
               FROM candidates c JOIN lanes ls ON ls.lane = c.lane
         ), ordered AS (
             SELECT r.id, r.tenant, r.lane,
-                   row_number() OVER (ORDER BY r.starving_first, r.lane, r.vstart, r.run_at, r.id) AS pos
+                   row_number() OVER (ORDER BY r.starving_first, r.lane, r.vstart, r.vstart + 1 / r.weight, r.run_at, r.id) AS pos
               FROM ranked r
         ), allowance AS (
             SELECT w.tenant, min(w.free) AS free, min(w.running) AS running FROM walk w GROUP BY w.tenant
