@@ -15,7 +15,10 @@ let development: Bool = {
     return !Context.packageDirectory.contains("/checkouts/")
 }()
 
-/// Every .sql file of Migrations/, compiled into the SluiceMigrations module.
+/// Every .sql file of Migrations/, compiled into the SluiceMigrations module. (SwiftPM caches
+/// the evaluated manifest by this file's text, so a build can miss a newly added migration file
+/// — "type 'PackageResources' has no member …" — until this file changes or the build runs with
+/// `--manifest-cache none`; seen when 0008_fair_queueing.sql was added.)
 let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Migrations")) ?? [])
     .filter { $0.hasSuffix(".sql") }.sorted()
 

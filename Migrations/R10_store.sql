@@ -20,10 +20,17 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
         'hex')::uuid
 $$;
 
+-- Statement triggers of jobs (0001): the per-tenant queue depth counters, and the arrivals of
+-- tenants in the fair queue (sluice.fair_arrivals, R60_claim.sql): every statement that makes
+-- jobs queued (enqueue, retry, rescue, release, defer, a changed run_at) registers their tenants
+-- and lanes there, once per tenant and lane per statement, whichever function wrote the rows.
 CREATE OR REPLACE FUNCTION sluice.track_queue_depth() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
 DECLARE
     s smallint := floor(random() * 16)::smallint;
+    v_tenants text[];
+    v_lanes sluice.lane[];
+    v_due timestamptz[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
@@ -41,6 +48,17 @@ BEGIN
         INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
         SELECT o.tenant, s, -count(*) FROM old_rows o WHERE o.state = 'queued' GROUP BY o.tenant ORDER BY o.tenant
         ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        -- (Claims and completions write no queued row: one pass over the statement's rows.)
+        SELECT array_agg(g.tenant ORDER BY g.tenant, g.lane), array_agg(g.lane ORDER BY g.tenant, g.lane),
+               array_agg(g.due ORDER BY g.tenant, g.lane)
+          INTO v_tenants, v_lanes, v_due
+          FROM (SELECT n.tenant, n.lane, min(n.run_at) AS due FROM new_rows n WHERE n.state = 'queued'
+                 GROUP BY n.tenant, n.lane) g;
+        IF v_tenants IS NOT NULL THEN
+            PERFORM sluice.fair_arrivals(v_tenants, v_lanes, v_due);
+        END IF;
     END IF;
     RETURN NULL;
 END

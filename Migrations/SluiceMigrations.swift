@@ -13,6 +13,7 @@ package enum SluiceMigrationFiles {
         ("0003_worker.sql", PackageResources._003_worker_sql),
         ("0005_webhooks.sql", PackageResources._005_webhooks_sql),
         ("0006_limits.sql", PackageResources._006_limits_sql),
+        ("0008_fair_queueing.sql", PackageResources._008_fair_queueing_sql),
         ("0009_routes.sql", PackageResources._009_routes_sql),
         ("R10_store.sql", PackageResources.R10_store_sql),
         ("R20_tenancy.sql", PackageResources.R20_tenancy_sql),

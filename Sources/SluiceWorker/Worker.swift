@@ -511,6 +511,15 @@ public final class Worker: Service, Sendable {
             } catch {
                 databaseErrors.record(error, "pruning failed", operation: "prune")
             }
+            do {
+                // Queued jobs whose tenant is missing from the fair queue would never be claimed.
+                let added = try await store.repairFairQueue()
+                if added > 0 {
+                    logger.error("queued jobs were missing from the fair queue; registered them", metadata: ["tenant_lanes": "\(added)"])
+                }
+            } catch {
+                databaseErrors.record(error, "fair queue repair failed", operation: "fairRepair")
+            }
         }
     }
 

@@ -25,10 +25,9 @@ public struct WorkerConfiguration: Sendable {
     /// Most jobs claimed by one statement. Default 1000 (a claim's fixed cost — the tenant
     /// scan and the ordering — is then shared by more jobs when many slots are free).
     public var maxClaimBatch: Int = 1000
-    /// Most tenants with queued jobs one claim considers. With more, claims take turns over
-    /// them (each continues where the previous one stopped), so a claim's cost does not grow
-    /// with the number of tenants; interactive jobs are considered whatever their tenant.
-    /// Default 256.
+    /// Most tenants one claim reads per lane, in fair-queue order (lowest virtual clock first;
+    /// a claim of N jobs reads at most N + 8 anyway). Tenants beyond it are reached by later
+    /// claims as the clocks of those before them move. Default 256.
     public var claimTenantWindow: Int = 256
     /// Lease on a claimed job, renewed while it runs. A worker process that dies under its
     /// supervisor has its jobs rescued at once (`sluice worker --processes`); a job whose host or

@@ -16,6 +16,7 @@ struct TenantsCommand: AsyncParsableCommand {
     struct Settings: ParsableArguments {
         @Option(name: .long, help: "Jobs of the tenant running at once, across all workers.") var maxConcurrency: Int?
         @Option(name: .long, help: "Jobs the tenant may have queued; more are refused at enqueue.") var maxQueued: Int?
+        @Option(name: .long, help: "Share of starts relative to other tenants with a backlog in the same lane (fair queueing; 0 < W <= 1000, default 1).") var weight: Double?
         @Option(name: .long, help: "The tenant's webhook endpoint (https; setting it re-enables a disabled endpoint).") var webhookURL: String?
         @Flag(name: .long, help: "Remove the tenant's webhook endpoint.") var clearWebhookURL = false
         @Option(name: .long, help: "Requests per minute of the tenant's plan (0 removes the limit).") var rpm: Int?
@@ -33,6 +34,7 @@ struct TenantsCommand: AsyncParsableCommand {
             var updates: [TenantUpdate] = []
             if let maxConcurrency { updates.append(.maxConcurrency(maxConcurrency)) }
             if let maxQueued { updates.append(.maxQueuedJobs(maxQueued)) }
+            if let weight { updates.append(.weight(weight)) }
             if let webhookURL { updates.append(.webhookURL(webhookURL)) }
             if clearWebhookURL { updates.append(.webhookURL(nil)) }
             func limit(_ flag: String, _ value: Int?) throws -> Int?? {
@@ -70,12 +72,18 @@ struct TenantsCommand: AsyncParsableCommand {
         }
     }
 
+    /// A weight as typed: `2`, `0.5`, `1.25`.
+    static func weight(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+
     static func write(_ tenant: Tenant, to w: inout JSONWriter) {
         w.beginObject()
         w.put("id", tenant.id)
         w.put("paused", tenant.paused)
         w.put("max_concurrency", tenant.maxConcurrency)
         w.put("max_queued", tenant.maxQueuedJobs)
+        w.put("weight", tenant.weight)
         w.put("rpm", tenant.rpm)
         w.put("tpm", tenant.tpm)
         w.put("daily_tokens", tenant.dailyTokens)
@@ -108,7 +116,7 @@ struct TenantsCommand: AsyncParsableCommand {
                 if json {
                     Output.line { TenantsCommand.write(tenant, to: &$0) }
                 } else {
-                    print("\(Output.pad(tenant.id, 20)) \(tenant.paused ? "paused " : "active ") queued \(tenant.queued)  running \(tenant.running)/\(tenant.maxConcurrency)  webhook \(tenant.webhookURL ?? "-")\(tenant.webhookDisabled.map { " (disabled: \($0))" } ?? "")")
+                    print("\(Output.pad(tenant.id, 20)) \(tenant.paused ? "paused " : "active ") queued \(tenant.queued)  running \(tenant.running)/\(tenant.maxConcurrency)  weight \(TenantsCommand.weight(tenant.weight))  webhook \(tenant.webhookURL ?? "-")\(tenant.webhookDisabled.map { " (disabled: \($0))" } ?? "")")
                 }
             }
             if !json && tenants.isEmpty { print("no tenants") }
@@ -129,7 +137,7 @@ struct TenantsCommand: AsyncParsableCommand {
                 Output.line { TenantsCommand.write(found, to: &$0) }
             } else {
                 print("tenant:          \(found.id)\(found.paused ? "  (paused)" : "")")
-                print("max concurrency: \(found.maxConcurrency)   max queued: \(found.maxQueuedJobs)")
+                print("max concurrency: \(found.maxConcurrency)   max queued: \(found.maxQueuedJobs)   weight: \(TenantsCommand.weight(found.weight))")
                 print("rpm / tpm:       \(found.rpm.map(String.init) ?? "-") / \(found.tpm.map(String.init) ?? "-")")
                 let money = { (v: Double?) in v.map { String(format: "$%.2f", $0) } ?? "-" }
                 print("budgets:         tokens \(found.dailyTokens.map(String.init) ?? "-")/day \(found.monthlyTokens.map(String.init) ?? "-")/month, "

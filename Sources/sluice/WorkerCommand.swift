@@ -46,7 +46,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most jobs one claim statement takes (default 1000).")
     var claimBatch: Int?
 
-    @Option(name: .long, help: "Most tenants with queued jobs one claim considers; claims take turns over more (default 256).")
+    @Option(name: .long, help: "Most tenants one claim reads per lane, in fair-queue order (default 256; a claim of N jobs reads at most N + 8).")
     var claimTenantWindow: Int?
 
     @Option(name: .long, help: "Most outcomes one completion statement writes (default 500).")

@@ -234,6 +234,21 @@ struct OperatorCommandTests {
         #expect(try await db.count("SELECT count(*) FROM sluice.tenants WHERE id = 'acme' AND tpm = 90000") == 1)
     }
 
+    @Test func tenantsSetWeight() async throws {
+        let db = try MigratedDatabase.current
+        _ = try await sluice(db, ["tenants", "create", "acme", "--weight", "2.5"])
+        #expect(try await sluice(db, ["tenants", "show", "acme", "--json"]).object()["weight"] as? Double == 2.5)
+        #expect(try await sluice(db, ["tenants", "set", "acme", "--weight", "4"]).status == 0)
+        #expect(try await sluice(db, ["tenants", "list"]).stdout.contains("weight 4"))
+        #expect(try await sluice(db, ["tenants", "show", "acme"]).stdout.contains("weight: 4"))
+        for bad in ["0", "-1", "1001", "nan"] {
+            let run = try await sluice(db, ["tenants", "set", "acme", "--weight", bad])
+            #expect(run.status == 2, "\(bad): \(run.stderr)")
+            #expect(run.stderr.hasPrefix("Error: ") && run.stderr.contains("weight"), "\(bad): \(run.stderr)")
+        }
+        #expect(try await db.count("SELECT count(*) FROM sluice.tenants WHERE id = 'acme' AND weight = 4") == 1)
+    }
+
     @Test func tenantsBadInputIsAUsageError() async throws {
         let db = try MigratedDatabase.current
         _ = try await sluice(db, ["tenants", "create", "acme"])

@@ -5,7 +5,7 @@ import SluiceTestSupport
 import Testing
 
 /// The claim statement's ordering rules, exercised directly.
-@Suite("Claim order: lanes, anti-starvation, tenant fairness", .workerDatabase)
+@Suite("Claim order: lanes, anti-starvation, tenant fairness, the tenant window", .workerDatabase)
 struct ClaimOrderTests {
     func claim(_ h: WorkerHarness, _ limit: Int, starvation: String = "10 seconds") async throws -> [(tenant: String, lane: String)] {
         try await h.postgres.query(
@@ -93,7 +93,11 @@ struct ClaimOrderTests {
         #expect(aged.contains("batch"))
     }
 
-    @Test func theLeastLoadedTenantGoesFirstEvenWithYoungerJobs() async throws {
+    /// Fair queueing: the busy tenant's clock moved past the 5 jobs it started, the quiet
+    /// tenant starts at the lane's virtual time, so its newer job goes first. (This test was
+    /// "the least-loaded tenant goes first": the order no longer counts running jobs, it
+    /// counts starts; FairQueueingTests has the cases where the two differ.)
+    @Test func aTenantThatStartedLessGoesFirstEvenWithYoungerJobs() async throws {
         let h = try WorkerHarness.current
         // The busy tenant has 5 jobs running and older jobs waiting; the quiet tenant's job is newer.
         _ = try await h.client.enqueue(batch: (0..<20).map { _ in echo("busy", "b", runAt: Date().addingTimeInterval(-60)) })

@@ -6,6 +6,9 @@ public struct Tenant: Sendable {
     public var id: String
     public var maxConcurrency: Int
     public var maxQueuedJobs: Int
+    /// The tenant's share of starts relative to other tenants with work in the same lane (fair
+    /// queueing; default 1).
+    public var weight: Double
     public var rpm: Int?
     public var tpm: Int?
     /// Hard budgets (UTC day and month), nil when not set.
@@ -54,6 +57,16 @@ public struct TenantUpdate: Sendable {
     public static func maxConcurrency(_ value: Int) -> TenantUpdate {
         TenantUpdate(column: "max_concurrency", value: .int(value), field: "max_concurrency")
     }
+
+    /// The tenant's weight in fair queueing: while several tenants have a backlog in a lane,
+    /// each is started in proportion to its weight (0 < weight ≤ ``maximumWeight``; default 1).
+    public static func weight(_ value: Double) -> TenantUpdate {
+        TenantUpdate(column: "weight", value: .double(value), field: "weight")
+    }
+
+    /// The largest weight a tenant may have (the `tenants_weight_valid` constraint of
+    /// `sluice.tenants`).
+    public static let maximumWeight: Double = 1000
 
     /// Jobs the tenant may have queued (≥ 1); more are refused at enqueue.
     public static func maxQueuedJobs(_ value: Int) -> TenantUpdate {

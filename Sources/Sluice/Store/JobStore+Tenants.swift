@@ -4,7 +4,7 @@ public import SluiceSupport
 
 extension JobStore {
     static let tenantColumns = """
-        t.id, t.max_concurrency, t.max_queued_jobs, t.rpm, t.tpm, t.paused, t.webhook_url, t.created_at, t.updated_at,
+        t.id, t.max_concurrency, t.max_queued_jobs, t.weight, t.rpm, t.tpm, t.paused, t.webhook_url, t.created_at, t.updated_at,
         t.daily_token_budget_hard, t.monthly_token_budget_hard, t.daily_usd_budget_hard::float8 AS daily_usd,
         t.monthly_usd_budget_hard::float8 AS monthly_usd, t.soft_fraction::float8 AS soft_fraction, t.soft_lane, t.soft_route,
         CASE WHEN t.held_until > now() THEN t.held_until END AS held_until, CASE WHEN t.held_until > now() THEN t.hold_reason END AS hold_reason,
@@ -100,6 +100,9 @@ extension JobStore {
             switch update.value {
             case .int(let value?) where value < 1:
                 throw SluiceError.argument(update.field, "range", "\(update.field) must be at least 1 (got \(value))")
+            case .double(let value?) where update.column == "weight" && !(value > 0 && value <= TenantUpdate.maximumWeight):
+                throw SluiceError.argument(update.field, "range",
+                                           "\(update.field) must be above 0 and at most \(Int(TenantUpdate.maximumWeight)) (got \(value))")
             case .double(let value?) where update.column == "soft_fraction" && !(value > 0 && value <= 1):
                 throw SluiceError.argument(update.field, "range", "\(update.field) must be a fraction above 0 and at most 1 (got \(value))")
             case .double(let value?) where !(value > 0) || !value.isFinite:
@@ -152,6 +155,7 @@ extension Tenant {
         id = try row.decode(String.self, column: "id")
         maxConcurrency = try row.decode(Int.self, column: "max_concurrency")
         maxQueuedJobs = try row.decode(Int.self, column: "max_queued_jobs")
+        weight = try row.decode(Double.self, column: "weight")
         rpm = try row.decode(Int?.self, column: "rpm")
         tpm = try row.decode(Int?.self, column: "tpm")
         dailyTokens = try row.decode(Int?.self, column: "daily_token_budget_hard")

@@ -19,7 +19,7 @@ extension JobStore {
         public var starvationAfter: Duration
         /// Slots of `limit` only interactive jobs and light tenants' jobs may take.
         public var reserved: Int
-        /// At most this many tenants considered per claim (claims take turns over more).
+        /// At most this many tenants read per lane, in fair-queue order.
         public var tenantWindow: Int
         /// Tenants not to claim for now (their rate-limit bucket is known to be empty).
         public var skipTenants: [String]
@@ -121,6 +121,15 @@ extension JobStore {
         return try await run("rescueWorker") {
             try await postgres.query("SELECT sluice.rescue_worker(\(worker), \(reason)) AS rescued")
                 .first?.decode(Int.self, column: "rescued") ?? 0
+        }
+    }
+
+    /// `sluice.fair_repair`: registers in the fair queue every tenant and lane that has queued
+    /// jobs but no fair-queue row (a safety net: there should be none). Returns how many it
+    /// added.
+    public func repairFairQueue() async throws(SluiceError) -> Int {
+        try await run("repairFairQueue") {
+            try await postgres.query("SELECT sluice.fair_repair() AS added").first?.decode(Int.self, column: "added") ?? 0
         }
     }
 
