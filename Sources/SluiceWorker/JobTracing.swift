@@ -26,6 +26,10 @@ public enum JobTracing {
         func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
     }
 
+    /// Whether a tracer is bootstrapped; without one the job path skips span bookkeeping
+    /// altogether (no task-local context per job).
+    static var enabled: Bool { !(InstrumentationSystem.tracer is NoOpTracer) }
+
     /// The context the job was enqueued in (its `traceparent`), or a new trace.
     public static func context(of job: Job) -> ServiceContext {
         var context = ServiceContext.topLevel
@@ -38,7 +42,8 @@ public enum JobTracing {
     /// Runs `body` inside the job's `sluice.job` span (after recording its queue wait).
     public static func withJobSpan<T>(_ job: Job, isolation: isolated (any Actor)? = #isolation,
                                       _ body: () async -> T) async -> T {
-        await withSpan("sluice.job", context: context(of: job), ofKind: .consumer, isolation: isolation) { span in
+        guard enabled else { return await body() }
+        return await withSpan("sluice.job", context: context(of: job), ofKind: .consumer, isolation: isolation) { span in
             span.attributes["sluice.job_id"] = job.id.uuidString.lowercased()
             span.attributes["sluice.tenant"] = job.tenant
             span.attributes["sluice.lane"] = job.lane.rawValue
@@ -65,7 +70,8 @@ public enum JobTracing {
     /// Runs one provider call in a `sluice.provider_call` span whose context the request's
     /// `traceparent` header carries; records TTFT, tokens, cost, HTTP status and error class.
     public static func providerCall(_ call: ProviderCall, _ perform: (ProviderCall) async throws -> ProviderResult) async throws -> ProviderResult {
-        try await withSpan("sluice.provider_call", ofKind: .client) { span in
+        guard enabled else { return try await perform(call) }
+        return try await withSpan("sluice.provider_call", ofKind: .client) { span in
             var call = call
             call.traceparent = outgoingTraceparent(fallback: call.traceparent)
             span.attributes["sluice.provider"] = call.provider
@@ -91,7 +97,8 @@ public enum JobTracing {
 
     /// Runs admission in a `sluice.admission` span; `outcome` names what it decided.
     static func admission<T>(_ body: () async -> (T, outcome: String)) async -> T {
-        await withSpan("sluice.admission") { span in
+        guard enabled else { return await body().0 }
+        return await withSpan("sluice.admission") { span in
             let (value, outcome) = await body()
             span.attributes["sluice.admission.outcome"] = outcome
             return value
