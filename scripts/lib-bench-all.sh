@@ -5,7 +5,12 @@
 
 bench_all() {
   local quick=0
-  [ "${1:-}" = "--quick" ] && quick=1
+  for arg in "$@"; do
+    case "$arg" in
+      --quick) quick=1 ;;
+      *) echo "scripts/bench all: unknown option $arg (only --quick; SLUICE_BENCH_STEPS picks steps)" >&2; return 2 ;;
+    esac
+  done
   local out="docs/bench/all.md" raw
   raw=$(mktemp)
   local started; started=$(date -u +"%Y-%m-%d %H:%M UTC")
