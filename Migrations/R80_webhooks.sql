@@ -79,9 +79,11 @@ $$;
 -- again until p_lease has passed, so a dispatcher that dies mid-delivery leaves it to another.
 -- Returns the body to send and the tenant's signing secrets (newest first; a rotated-out secret
 -- signs until it expires), and why the endpoint is disabled, if it is.
+-- The result gained traceparent (the job's W3C trace context, for the delivery's span).
+DROP FUNCTION IF EXISTS sluice.claim_webhooks(integer, interval);
 CREATE OR REPLACE FUNCTION sluice.claim_webhooks(p_limit integer, p_lease interval)
 RETURNS TABLE (id uuid, job_id uuid, tenant text, event text, url text, attempt integer, created_at timestamptz,
-               payload text, secrets text[], disabled_reason text)
+               payload text, secrets text[], disabled_reason text, traceparent text)
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
 #variable_conflict use_column
 BEGIN
@@ -107,7 +109,8 @@ BEGIN
            sluice.webhook_body(u.event, u.created_at, u.job_id, u.tenant, j, r, a.input_tokens, a.output_tokens,
                                a.cache_read_tokens, a.cache_write_tokens, a.cost_usd)::text,
            coalesce(sec.secrets, '{}'),
-           CASE WHEN e.disabled_at IS NOT NULL THEN coalesce(e.disabled_reason, 'disabled') END
+           CASE WHEN e.disabled_at IS NOT NULL THEN coalesce(e.disabled_reason, 'disabled') END,
+           j.traceparent
       FROM upd u
       LEFT JOIN sluice.jobs j ON j.id = u.job_id
       LEFT JOIN sluice.results r ON r.job_id = u.job_id

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Sluice
 import SluicePostgres
+import Tracing
 
 /// Writes attempt outcomes in groups (group commit): one `sluice.finish_attempts` statement per
 /// `completionBatch` outcomes or per `completionInterval`, whichever comes first, with up to
@@ -19,6 +20,8 @@ actor Completer {
     private struct Pending {
         let outcome: AttemptOutcome
         let done: CheckedContinuation<Void, Never>?
+        /// The outcome's `sluice.result_write` span, when tracing (ended once written).
+        var span: (any Span)? = nil
     }
 
     private let store: JobStore
@@ -49,14 +52,14 @@ actor Completer {
 
     /// Queues an outcome; a full group is written right away. Returns at once, or, while the
     /// queue is over its high-water mark, once this outcome is written (or refused as stale).
-    func submit(_ outcome: AttemptOutcome) async {
+    func submit(_ outcome: AttemptOutcome, span: (any Span)? = nil) async {
         if buffer.count < 4 * batchSize {
-            buffer.append(Pending(outcome: outcome, done: nil))
+            buffer.append(Pending(outcome: outcome, done: nil, span: span))
             if buffer.count >= batchSize, failures == 0 { startWrite() }
             return
         }
         await withCheckedContinuation { continuation in
-            buffer.append(Pending(outcome: outcome, done: continuation))
+            buffer.append(Pending(outcome: outcome, done: continuation, span: span))
             if failures == 0 { startWrite() }
         }
     }
@@ -125,7 +128,10 @@ actor Completer {
             if stale > 0 {
                 logger.info("outcomes refused: the job's lease moved on", metadata: ["count": "\(stale)"])
             }
-            for item in group { item.done?.resume() }
+            for item in group {
+                JobTracing.endResultWrite(item.span, groupSize: group.count, refused: stale)
+                item.done?.resume()
+            }
             if buffer.count >= batchSize { startWrite() }
             return true
         } catch {

@@ -11,8 +11,14 @@ public import Tracing
 /// For each claimed job: `sluice.job` (consumer; job id, tenant, lane, attempt, provider, model),
 /// with children `sluice.queue_wait` (from when the job became runnable to its claim, on the
 /// database's clock), `sluice.admission` (limits: `sluice.admission.outcome` is `start` or the
-/// limit that deferred it) and `sluice.provider_call` (client; TTFT, tokens, cost, error class).
-/// The provider call's own context is what the request's `traceparent` header carries.
+/// limit that deferred it), `sluice.provider_call` (client; TTFT, tokens, cost, error class) and
+/// `sluice.result_write` (from the outcome's hand-over to the group commit until its group is
+/// written; it may end after `sluice.job`). The provider call's own context is what the request's
+/// `traceparent` header carries.
+///
+/// Webhook deliveries happen later, in the dispatcher: each attempt is a `sluice.webhook_delivery`
+/// span (client) in the trace the job was enqueued with (a child of the enqueuer's span, since
+/// the job's own span is long over), and the request carries its `traceparent`.
 public enum JobTracing {
     /// A wall-clock instant for spans that started before the worker saw them.
     struct WallInstant: TracerInstant {
@@ -102,6 +108,49 @@ public enum JobTracing {
             let (value, outcome) = await body()
             span.attributes["sluice.admission.outcome"] = outcome
             return value
+        }
+    }
+
+    /// Starts the `sluice.result_write` span of an outcome handed to the group commit, as a
+    /// child of the current (`sluice.job`) span; nil without a tracer. The completer ends it.
+    static func startResultWrite(_ outcome: AttemptOutcome) -> (any Span)? {
+        guard enabled, let context = ServiceContext.current else { return nil }
+        let span = startSpan("sluice.result_write", context: context)
+        span.attributes["sluice.outcome"] = outcome.kind.rawValue
+        return span
+    }
+
+    /// Ends a `sluice.result_write` span once its group is written: `groupSize` outcomes went
+    /// in one statement, of which `refused` were refused as stale (the lease had moved on).
+    static func endResultWrite(_ span: (any Span)?, groupSize: Int, refused: Int) {
+        guard let span else { return }
+        span.attributes["sluice.write.group_size"] = groupSize
+        if refused > 0 { span.attributes["sluice.write.refused_in_group"] = refused }
+        span.end()
+    }
+
+    /// Runs one webhook delivery attempt in a `sluice.webhook_delivery` span (client) in the
+    /// job's trace; `send` gets the `traceparent` to put on the request (the span's, or without
+    /// a tracer the job's own).
+    static func webhookDelivery(_ delivery: WebhookDelivery,
+                                _ send: (String?) async -> WebhookOutcome) async -> WebhookOutcome {
+        guard enabled else { return await send(delivery.traceparent) }
+        var context = ServiceContext.topLevel
+        if let traceparent = delivery.traceparent {
+            InstrumentationSystem.instrument.extract(["traceparent": traceparent], into: &context, using: Headers())
+        }
+        return await withSpan("sluice.webhook_delivery", context: context, ofKind: .client) { span in
+            span.attributes["sluice.job_id"] = delivery.jobID.uuidString.lowercased()
+            span.attributes["sluice.tenant"] = delivery.tenant
+            span.attributes["sluice.webhook.event"] = delivery.event
+            span.attributes["sluice.webhook.attempt"] = delivery.attempt
+            let outcome = await send(outgoingTraceparent(fallback: delivery.traceparent))
+            span.attributes["sluice.webhook.outcome"] = outcome.kind.rawValue
+            if let status = outcome.status { span.attributes["http.response.status_code"] = status }
+            if outcome.kind != .delivered {
+                span.setStatus(SpanStatus(code: .error, message: outcome.kind.rawValue))
+            }
+            return outcome
         }
     }
 }

@@ -212,8 +212,13 @@ public final class WebhookDispatcher: Service, Sendable {
 
     // MARK: Delivering
 
-    /// Sends one delivery attempt and decides what happens next.
+    /// Sends one delivery attempt (in its trace span) and decides what happens next.
     func deliver(_ delivery: WebhookDelivery) async -> WebhookOutcome {
+        await JobTracing.webhookDelivery(delivery) { traceparent in await send(delivery, traceparent: traceparent) }
+    }
+
+    /// Sends one delivery attempt, with `traceparent` when there is one.
+    private func send(_ delivery: WebhookDelivery, traceparent: String?) async -> WebhookOutcome {
         let url = WebhookURL.redacted(delivery.url)
         if let reason = delivery.disabledReason {
             return WebhookOutcome(id: delivery.id, attempt: delivery.attempt, kind: .skipped,
@@ -242,6 +247,7 @@ public final class WebhookDispatcher: Service, Sendable {
                 body: delivery.payload,
                 timeouts: .init(connect: configuration.timeout, firstByte: configuration.timeout, idle: configuration.timeout,
                                 total: configuration.timeout))
+            if let traceparent { request.headers.replaceOrAdd(name: "traceparent", value: traceparent) }
             if !endpoint.hostIsAddress {
                 request.pinnedAddress = .init(host: endpoint.host, port: endpoint.port, address: address.description)
             }

@@ -165,8 +165,10 @@ public final class Worker: Service, Sendable {
                             }
                             metrics.runningGauge.record(now)
                             jobs.addTask {
-                                if let outcome = await JobTracing.withJobSpan(job, { await self.admitAndExecute(job, control: control) }) {
-                                    await self.completer.submit(outcome)
+                                await JobTracing.withJobSpan(job) {
+                                    if let outcome = await self.admitAndExecute(job, control: control) {
+                                        await self.completer.submit(outcome, span: JobTracing.startResultWrite(outcome))
+                                    }
                                 }
                                 let left = self.running.withLock { running -> Int in
                                     running.removeValue(forKey: job.id)

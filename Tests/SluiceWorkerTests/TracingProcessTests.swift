@@ -7,6 +7,7 @@ import ServiceLifecycle
 import Sluice
 import SluiceJSON
 import SluiceMockProvider
+import SluicePostgres
 import SluiceSupport
 import SluiceTestScope
 import SluiceTestSupport
@@ -105,6 +106,11 @@ struct TracingProcessTests {
         let h = try WorkerHarness.current
         let mock = try await LimiterProcessTests().startMock(h, rpm: nil, window: .seconds(60))
         let collector = Collector()
+        let receiver = WebhookReceiver()
+        try await receiver.run { hook in
+        _ = try await h.postgres.query("UPDATE sluice.settings SET allow_http_webhooks = true")
+        _ = try await h.postgres.query("INSERT INTO sluice.tenants (id, webhook_url) VALUES ('acme', $1)", [hook + "/hook"])
+        _ = try await h.postgres.query("INSERT INTO sluice.tenant_secrets (tenant, secret) VALUES ('acme', $1)", [WebhookTests.secretA])
         try await collector.run { endpoint in
             let scope = try TestScope.required(for: "a configuration file")
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-traces-\(UUID().uuidString).yaml").path
@@ -115,6 +121,7 @@ struct TracingProcessTests {
             environment["SLUICE_DATABASE_URL"] = h.url
             environment["SLUICE_CONFIG"] = path
             environment["SLUICE_REDIS_URL"] = nil
+            environment["SLUICE_WEBHOOK_ALLOW"] = "127.0.0.1/32"
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
             environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/json"
             environment["OTEL_BSP_SCHEDULE_DELAY"] = "100"
@@ -129,7 +136,8 @@ struct TracingProcessTests {
             #expect(try await h.client.wait(for: job, timeout: .seconds(60)).state == .succeeded)
             try await AdmissionTests.eventually("the job's spans are exported") {
                 let names = Set(collector.spans.map(\.name))
-                return names.isSuperset(of: ["sluice.job", "sluice.queue_wait", "sluice.provider_call"])
+                return names.isSuperset(of: ["sluice.job", "sluice.queue_wait", "sluice.provider_call", "sluice.result_write",
+                                             "sluice.webhook_delivery"])
             }
             let spans = collector.spans
             let root = try #require(spans.first { $0.name == "sluice.job" })
@@ -137,15 +145,28 @@ struct TracingProcessTests {
             #expect(root.parentSpanID == parent, "the job span continues the enqueued traceparent")
             #expect(root.attributes["sluice.job_id"] == job.uuidString.lowercased())
             #expect(root.attributes["sluice.tenant"] == "acme")
-            for name in ["sluice.queue_wait", "sluice.provider_call"] {
+            for name in ["sluice.queue_wait", "sluice.provider_call", "sluice.result_write"] {
                 let child = try #require(spans.first { $0.name == name })
                 #expect(child.traceID == traceID, "\(name) is in the job's trace")
                 #expect(child.parentSpanID == root.spanID, "\(name) is a child of sluice.job")
             }
             let call = try #require(spans.first { $0.name == "sluice.provider_call" })
             #expect(call.attributes["sluice.output_tokens"] != nil)
+            let write = try #require(spans.first { $0.name == "sluice.result_write" })
+            #expect(write.attributes["sluice.outcome"] == "succeeded")
+            // The delivery happens after the job's span is over: it joins the enqueued trace as
+            // a child of the enqueuer's span, and the receiver gets its traceparent.
+            let delivery = try #require(spans.first { $0.name == "sluice.webhook_delivery" })
+            #expect(delivery.traceID == traceID)
+            #expect(delivery.parentSpanID == parent)
+            #expect(delivery.attributes["sluice.webhook.outcome"] == "delivered")
+            #expect(delivery.attributes["sluice.job_id"] == job.uuidString.lowercased())
+            let received = try await receiver.waitFor(1)
+            let header = try #require(received.first?.traceparent)
+            #expect(header == "00-\(traceID)-\(delivery.spanID)-01", "the request carries the delivery span's context")
             worker.send(SIGTERM)
             #expect(await worker.waitForExit(timeout: .seconds(30)) == .exited(0), "\(worker.standardError())")
+        }
         }
     }
 }

@@ -14,6 +14,7 @@ final class WebhookReceiver: Sendable {
         var id: String?
         var timestamp: String?
         var signature: String?
+        var traceparent: String? = nil
         var body: [UInt8]
     }
 
@@ -56,6 +57,7 @@ final class WebhookReceiver: Sendable {
                 list.append(Received(path: request.uri.path, id: request.headers[HTTPField.Name("webhook-id")!],
                                      timestamp: request.headers[HTTPField.Name("webhook-timestamp")!],
                                      signature: request.headers[HTTPField.Name("webhook-signature")!],
+                                     traceparent: request.headers[HTTPField.Name("traceparent")!],
                                      body: Array(buffer: bytes)))
                 return list.count - 1
             }

@@ -11,7 +11,7 @@ extension JobStore {
     public func claimWebhooks(limit: Int, lease: Duration) async throws(SluiceError) -> [WebhookDelivery] {
         try await run("claimWebhooks") {
             let result = try await postgres.query("""
-                SELECT id, job_id, tenant, event, url, attempt, created_at, payload, secrets, disabled_reason
+                SELECT id, job_id, tenant, event, url, attempt, created_at, payload, secrets, disabled_reason, traceparent
                   FROM sluice.claim_webhooks(\(limit)::int, \(Self.interval(lease))::interval)
                 """)
             return try result.rows.map { row in
@@ -22,7 +22,8 @@ extension JobStore {
                     createdAt: try row.decode(Date.self, column: "created_at"),
                     payload: Array(try row.decode(String.self, column: "payload").utf8),
                     secrets: try row.decode([String].self, column: "secrets").map(Redacted.init),
-                    disabledReason: try row.decode(String?.self, column: "disabled_reason"))
+                    disabledReason: try row.decode(String?.self, column: "disabled_reason"),
+                    traceparent: try row.decode(String?.self, column: "traceparent"))
             }
         }
     }

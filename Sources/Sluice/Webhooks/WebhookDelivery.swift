@@ -22,12 +22,15 @@ public struct WebhookDelivery: Sendable {
     public var secrets: [Redacted]
     /// Why the endpoint is disabled, when it is (the delivery is then not sent).
     public var disabledReason: String?
+    /// The W3C trace context the job was enqueued with, if any: the delivery's span joins that
+    /// trace, and the request carries the span's `traceparent`.
+    public var traceparent: String?
 
     /// The Standard Webhooks `webhook-id` header.
     public var webhookID: String { "msg_" + id.uuidString.lowercased() }
 
     public init(id: UUID, jobID: UUID, tenant: String, event: String, url: String, attempt: Int, createdAt: Date,
-                payload: [UInt8], secrets: [Redacted], disabledReason: String?) {
+                payload: [UInt8], secrets: [Redacted], disabledReason: String?, traceparent: String? = nil) {
         self.id = id
         self.jobID = jobID
         self.tenant = tenant
@@ -38,6 +41,7 @@ public struct WebhookDelivery: Sendable {
         self.payload = payload
         self.secrets = secrets
         self.disabledReason = disabledReason
+        self.traceparent = traceparent
     }
 }
 
