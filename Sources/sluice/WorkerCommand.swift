@@ -283,11 +283,17 @@ struct WorkerCommand: AsyncParsableCommand {
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
-        } catch let error as WorkerError where error.code == .invalidConfiguration || error.code == .limiter {
+        } catch let error as WorkerError where error.code == .invalidConfiguration {
             // A worker that cannot enforce its configuration must not run, and restarting it
             // would not help: exit with EX_CONFIG, which the supervisor does not restart.
             logger.critical("cannot start: \(error.message)")
             throw ExitCode(WorkerSupervisor.configurationExitCode)
+        } catch let error as WorkerError where error.code == .limiter {
+            // Limits are configured and their Redis does not answer: the worker must not run
+            // without it, but the outage may be brief (a failover, a restart). Exit with
+            // EX_UNAVAILABLE, which the supervisor restarts with backoff.
+            logger.error("cannot start: \(error.message); exiting to be restarted")
+            throw ExitCode(WorkerSupervisor.unavailableExitCode)
         }
     }
 }

@@ -144,6 +144,10 @@ final class WorkerSupervisor: Sendable {
 
     /// Exit status of a worker process that refused its configuration (EX_CONFIG): not restarted.
     static let configurationExitCode: Int32 = 78
+    /// Exit status of a worker process that could not reach a dependency it needs at start
+    /// (EX_UNAVAILABLE; Redis, when limits are configured): restarted with the usual backoff,
+    /// since the outage may be brief.
+    static let unavailableExitCode: Int32 = 69
 
     private func supervise(slot: Int) async -> Int32 {
         var backoff = 0.5

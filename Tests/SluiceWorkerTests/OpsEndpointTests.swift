@@ -291,20 +291,28 @@ struct OpsEndpointTests {
         let redisPort = try Self.freePortPair()
         var redis = try await startRedis(port: redisPort)
         let port = try Self.freePortPair()
-        let workers = try startWorkers(h, port: port, extra: ["--log-level", "critical"],
+        let workers = try startWorkers(h, port: port, extra: ["--log-level", "warning"],
                                        environment: ["SLUICE_REDIS_URL": "redis://127.0.0.1:\(redisPort)"])
         let http = HTTPClient(logger: h.logger)
         defer { Task { await http.shutdown() } }
         let ready = "http://127.0.0.1:\(port)/readyz"
-        _ = try await waitForStatus(http, ready, 200)
+        // On failure, say what the workers logged.
+        func waitForReady(_ status: Int) async throws -> String {
+            do { return try await waitForStatus(http, ready, status) } catch {
+                throw Failure("\(error); workers' stderr: \(workers.standardError().suffix(4000))")
+            }
+        }
+        _ = try await waitForReady(200)
+        // Both processes have started their workers (readiness does not wait for that).
+        _ = try await WorkerProcessTests().workerPIDs(h, count: 2)
 
         redis.send(SIGKILL)
         #expect(await redis.waitForExit(timeout: .seconds(10)) != nil)
-        let body = try await waitForStatus(http, ready, 503)
+        let body = try await waitForReady(503)
         #expect(body.contains("\"redis\""), "\(body)")
         #expect(!body.contains("\"postgres\""), "\(body)")
         redis = try await startRedis(port: redisPort)
-        _ = try await waitForStatus(http, ready, 200)
+        _ = try await waitForReady(200)
 
         // Draining: after SIGTERM the process running a slow job answers 503 "draining" until
         // the job is done, and exits 0.
@@ -328,7 +336,8 @@ struct OpsEndpointTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(sawDraining, "no process answered 503 draining (owner \(owner ?? "none"), workers \(pids))")
-        #expect(await workers.waitForExit(timeout: .seconds(30)) == .exited(0))
+        let exit = await workers.waitForExit(timeout: .seconds(30))
+        #expect(exit == .exited(0), "\(String(describing: exit)); workers' stderr: \(workers.standardError().suffix(4000))")
         #expect(try await h.client.job(id)?.state == .succeeded)
     }
 
