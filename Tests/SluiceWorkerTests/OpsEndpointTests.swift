@@ -149,13 +149,16 @@ struct OpsEndpointTests {
         for id in ids { _ = try await h.client.wait(for: id, timeout: .seconds(30)) }
 
         // Both processes export; counters summed over them describe the work exactly. The
-        // completion write may trail the job's end by a moment: wait for the sums.
+        // completion write may trail the job's end by a moment, and the queue sampler's last
+        // sample (every second) may predate the last claims: wait for the sums and a sample of
+        // the drained queue.
         var scrapes: [Scrape] = []
         for _ in 0..<50 {
             scrapes = [try await scrape(port), try await scrape(port + 1)]
             let attempts = scrapes.map { $0.sum("sluice_job_attempts_total") }.reduce(0, +)
-            let sampled = scrapes.filter { $0.values("sluice_queue_sampler") == [1] }.count
-            if attempts >= 11 && sampled == 1 { break }
+            let samplers = scrapes.filter { $0.values("sluice_queue_sampler") == [1] }
+            let drained = samplers.first.map { !$0.values("sluice_queue_depth").isEmpty && $0.sum("sluice_queue_depth") == 0 } ?? false
+            if attempts >= 11 && samplers.count == 1 && drained { break }
             try await Task.sleep(for: .milliseconds(200))
         }
         func total(_ name: String, _ labels: [String: String] = [:]) -> Double { scrapes.map { $0.sum(name, labels) }.reduce(0, +) }
