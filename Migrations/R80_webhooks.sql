@@ -19,9 +19,14 @@ $$;
 -- this statement moved into a terminal state and that have a webhook (their own URL, else their
 -- tenant's) get one delivery row each, in the same transaction as the state change. Statements
 -- that make nothing terminal (claims, lease renewals) stop at the first check.
+-- When it wrote any, it notifies sluice_webhooks (once per transaction: PostgreSQL folds
+-- identical notifications), which wakes the dispatchers; installations without webhooks never
+-- notify.
 -- SECURITY DEFINER: a tenant role's cancel must be able to write the outbox.
 CREATE OR REPLACE FUNCTION sluice.jobs_webhooks() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
+DECLARE
+    written integer;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.state > 'running') THEN
         RETURN NULL;
@@ -34,6 +39,10 @@ BEGIN
      WHERE n.state > 'running' AND coalesce(n.webhook_url, t.webhook_url) IS NOT NULL
      ORDER BY n.id
     ON CONFLICT (job_id, event) DO NOTHING;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    IF written > 0 THEN
+        PERFORM pg_notify('sluice_webhooks', '');
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -185,10 +194,15 @@ $$;
 CREATE OR REPLACE FUNCTION sluice.redeliver_webhooks(p_ids uuid[])
 RETURNS SETOF uuid
 LANGUAGE sql SET search_path = pg_catalog, sluice AS $$
-    UPDATE sluice.webhook_deliveries d
-       SET state = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL
-     WHERE d.id = ANY (p_ids) AND d.state <> 'pending'
-    RETURNING d.id
+    WITH again AS (
+        UPDATE sluice.webhook_deliveries d
+           SET state = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL
+         WHERE d.id = ANY (p_ids) AND d.state <> 'pending'
+        RETURNING d.id
+    ), woken AS (
+        SELECT pg_notify('sluice_webhooks', '') WHERE EXISTS (SELECT 1 FROM again)
+    )
+    SELECT again.id FROM again LEFT JOIN woken ON true
 $$;
 
 -- Deletes finished deliveries (delivered or failed) created before p_before, at most p_limit.

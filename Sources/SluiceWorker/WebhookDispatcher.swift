@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import Sluice
 public import SluiceHTTP
+import SluicePostgres
 import SluiceSupport
 
 /// Delivers the webhook outbox (`sluice.webhook_deliveries`): claims due deliveries with
@@ -39,9 +40,10 @@ public final class WebhookDispatcher: Service, Sendable {
         /// An endpoint failing for longer than this without a success is disabled. Default 5 days.
         public var disableAfter: Duration = .seconds(5 * 86_400)
         /// How often to look for due deliveries when the last claim found none (jittered ±20 %).
-        /// Default 50 ms: an idle claim is one probe of an empty partial index, and the poll is
-        /// most of a delivery's latency.
-        public var pollInterval: Duration = .milliseconds(50)
+        /// New deliveries wake the dispatcher at once (`NOTIFY sluice_webhooks` from the outbox
+        /// trigger), so the poll only finds retries coming due and deliveries whose dispatcher
+        /// died; it bounds how late those start. Default 1 s.
+        public var pollInterval: Duration = .seconds(1)
         /// Outcomes are written in groups of at most this many… Default 200.
         public var completionBatch: Int = 200
         /// …or after this long. Default 5 ms.
@@ -111,6 +113,7 @@ public final class WebhookDispatcher: Service, Sendable {
         await withDiscardingTaskGroup { background in
             background.addTask { await self.writeLoop() }
             background.addTask { await self.pruneLoop() }
+            background.addTask { await self.listenLoop() }
             await withGracefulShutdownHandler {
                 await self.claimLoop()
             } onGracefulShutdown: {
@@ -142,7 +145,7 @@ public final class WebhookDispatcher: Service, Sendable {
                     claimed = try await store.claimWebhooks(limit: min(free, configuration.claimBatch), lease: configuration.lease)
                 } catch {
                     logger.warning("webhook claim failed", metadata: ["error": "\(error)"])
-                    await slotFreed.wait(timeout: configuration.pollInterval * 5)
+                    await slotFreed.wait(timeout: .seconds(1))
                     continue
                 }
                 for delivery in claimed {
@@ -159,6 +162,14 @@ public final class WebhookDispatcher: Service, Sendable {
                     await slotFreed.wait(timeout: configuration.pollInterval * Double.random(in: 0.8...1.2))
                 }
             }
+        }
+    }
+
+    /// Wakes the claim loop when deliveries become due (and after the listener reconnected,
+    /// since notifications sent meanwhile are lost). Ends when cancelled.
+    private func listenLoop() async {
+        for await _ in store.postgres.listen([StoreNames.webhooksChannel]) {
+            await slotFreed.signal()
         }
     }
 

@@ -118,6 +118,38 @@ struct WebhookTests {
         #expect("\(generated)" == "<redacted>")
     }
 
+    /// New and redelivered deliveries wake the dispatcher through `NOTIFY sluice_webhooks`: with
+    /// a poll of two minutes, both still arrive within seconds.
+    @Test func newAndRedeliveredDeliveriesWakeTheDispatcherWithoutItsPoll() async throws {
+        let h = try WorkerHarness.current
+        let receiver = WebhookReceiver()
+        try await receiver.run { base in
+            try await tenant(h, "acme", url: base + "/hook", secret: Self.secretA)
+            var configuration = Self.configuration()
+            configuration.pollInterval = .seconds(120)
+            try await withDelivery(h, configuration) {
+                // The dispatcher's listener is active (a notification before that would only be
+                // found by the poll).
+                try await AdmissionTests.eventually("the dispatcher listens") {
+                    try await h.postgres.query("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%LISTEN%sluice_webhooks%'")
+                        .rows[0].decode(Int.self, at: 0) >= 1
+                }
+                // Its first claims found nothing: it now sleeps for its poll.
+                try await Task.sleep(for: .milliseconds(500))
+                let id = try await h.client.enqueue(echo("acme", "wake up")).id
+                let first = try await receiver.waitFor(1, seconds: 30)
+                try #require(first.count == 1, "the delivery waited for the poll")
+                _ = try await waitForDelivery(h, job: id, state: "delivered")
+                let delivery = try #require(try await h.postgres.query("SELECT id FROM sluice.webhook_deliveries WHERE job_id = $1", [id])
+                    .rows.first?.decode(UUID.self, at: 0))
+                #expect(try await JobStore(postgres: h.postgres).redeliverWebhooks([delivery]) == [delivery])
+                let again = try await receiver.waitFor(2, seconds: 30)
+                #expect(again.count == 2, "the redelivery waited for the poll")
+                #expect(again.last?.id == first[0].id, "the same webhook-id")
+            }
+        }
+    }
+
     @Test func aSucceededJobIsDeliveredSignedByBothSecretsDuringRotation() async throws {
         let h = try WorkerHarness.current
         let receiver = WebhookReceiver()

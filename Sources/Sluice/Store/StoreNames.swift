@@ -10,6 +10,9 @@ public enum StoreNames {
     /// Notified when limits, kill switches or tenants change (`sluice.limits_changed`): workers
     /// read limits again on their next admission.
     public static let limitsChannel = "sluice_limits"
+    /// `NOTIFY sluice_webhooks`: webhook deliveries became due (the outbox trigger wrote some, or
+    /// an operator redelivered some): dispatchers claim at once instead of at their next poll.
+    public static let webhooksChannel = "sluice_webhooks"
 
     /// Transaction-level advisory lock that serialises claims (taken inside `sluice.claim`).
     public static let claimLock: Int64 = 7_305_692_411_130_281_001
