@@ -7,7 +7,7 @@ import Testing
 struct RedisAuthTests {
     @Test func passwordAndACLUser() async throws {
         let password = "s3cret-Pass-\(Int.random(in: 1000...9999))"
-        let server = try await PrivateRedisServer(extraArguments: ["--requirepass", password])
+        let server = try await RedisServerProcess.started(extraArguments: ["--requirepass", password])
 
         var good = try RedisConfiguration(url: "redis://:\(password)@127.0.0.1:\(server.port)")
         good.commandTimeout = .seconds(5)
@@ -33,7 +33,7 @@ struct RedisAuthTests {
     }
 
     @Test func wrongPasswordIsRedactedInErrors() async throws {
-        let server = try await PrivateRedisServer(extraArguments: ["--requirepass", "the-right-one"])
+        let server = try await RedisServerProcess.started(extraArguments: ["--requirepass", "the-right-one"])
         for url in ["redis://:wrong-Pw-123@127.0.0.1:\(server.port)", "redis://bob:wrong-Pw-123@127.0.0.1:\(server.port)"] {
             do {
                 _ = try await RedisConnection.connect(configuration: try RedisConfiguration(url: url), logger: TestRedis.logger)

@@ -65,7 +65,7 @@ struct RedisFailureTests {
     }
 
     @Test func clientRecoversFromServerRestart() async throws {
-        let server = try await PrivateRedisServer()
+        let server = try await RedisServerProcess.started()
         // A generous acquire timeout: under load the reconnects after the restart can take more
         // than the default 2 s; what is tested is that stale connections are discarded.
         let client = try TestRedis.client(server.configuration, pool: .init(maxConnections: 4, acquireTimeout: .seconds(10)))

@@ -69,7 +69,7 @@ struct RedisScriptTests {
     /// EVALSHA on a server that has never seen the script, and again after SCRIPT FLUSH (on a
     /// private server: flushing the shared one would disturb other tests).
     @Test func noscriptIsReloadedTransparently() async throws {
-        let server = try await PrivateRedisServer()
+        let server = try await RedisServerProcess.started()
         let redis = try await TestRedis.connect(configuration: server.configuration)
         let counter = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         #expect(try await redis.command(["SCRIPT", "EXISTS", counter.sha1]) == .array([.integer(0)]))
@@ -89,7 +89,7 @@ struct RedisScriptTests {
     }
 
     @Test func syntaxErrorInScriptIsReportedNotLooped() async throws {
-        let server = try await PrivateRedisServer()
+        let server = try await RedisServerProcess.started()
         let redis = try await TestRedis.connect(configuration: server.configuration)
         do {
             _ = try await redis.eval(RedisScript("return +"), keys: [], args: [])

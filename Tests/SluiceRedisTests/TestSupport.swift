@@ -97,24 +97,7 @@ enum TestRedis {
     }
 
     /// A TCP port nothing listens on right now (bind to port 0, read it back, close).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        try #require(bound == 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() throws -> Int { try RedisServerProcess.freePort() }
 }
 
 /// The key namespace of one test on the shared server: `sluice-test:redis:<test>:<uuid>:`.
@@ -181,47 +164,17 @@ extension SuiteTrait where Self == RedisKeysTrait {
     static var redisKeys: Self { RedisKeysTrait() }
 }
 
-/// A private `redis-server` for tests that restart it, flush its scripts or change its
-/// authentication — things that must not disturb the shared server other tests use. A child
-/// process of the test, killed and reaped when the test ends.
-final class PrivateRedisServer: Sendable {
-    let port: Int
-    let extraArguments: [String]
-    private let process = Mutex<ChildProcess?>(nil)
-
-    init(extraArguments: [String] = []) async throws {
-        self.port = try TestRedis.freePort()
-        self.extraArguments = extraArguments
-        try await start()
+/// A private `redis-server` (``RedisServerProcess``) for tests that restart it, flush its
+/// scripts or change its authentication, away from the shared server other tests use.
+extension RedisServerProcess {
+    /// A private server, started.
+    static func started(extraArguments: [String] = []) async throws -> RedisServerProcess {
+        let server = try RedisServerProcess(extraArguments: extraArguments)
+        try await server.start()
+        return server
     }
 
     var configuration: RedisConfiguration {
         RedisConfiguration(host: "127.0.0.1", port: port, commandTimeout: .seconds(5))
-    }
-
-    func start() async throws {
-        let child = try ChildProcess.spawn("/usr/bin/redis-server", [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-        ] + extraArguments)
-        process.withLock { $0 = child }
-        // Ready when it accepts TCP connections (no AUTH is attempted by this configuration).
-        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-        while ContinuousClock.now < deadline {
-            if let connection = try? await RedisConnection.connect(configuration: configuration, logger: TestRedis.logger) {
-                await connection.close()
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("private redis-server on port \(port) did not start")
-    }
-
-    /// Kills the server with SIGKILL (a crash, as far as clients can tell) and reaps it.
-    func stop() async {
-        guard let child = process.withLock({ process in defer { process = nil }; return process }) else { return }
-        child.send(SIGKILL)
-        if await child.waitForExit(timeout: .seconds(10)) == nil {
-            Issue.record("private redis-server on port \(port) survived SIGKILL")
-        }
     }
 }

@@ -111,16 +111,15 @@ struct LimiterProcessTests {
         let h = try WorkerHarness.current
         let mock = try await startMock(h, rpm: nil, window: .seconds(60))
         _ = try await JobStore(postgres: h.postgres).setModelLimits(provider: "openai", model: "gpt-4o-mini", rpm: 600)
-        let redisPort = try OpsEndpointTests.freePortPair()
-        let workers = try startWorkers(h, mock: mock, processes: 1, concurrency: 2, redisURL: "redis://127.0.0.1:\(redisPort)")
+        let redis = try RedisServerProcess()
+        let workers = try startWorkers(h, mock: mock, processes: 1, concurrency: 2, redisURL: redis.url)
         let id = try await h.client.enqueue(job("after the outage")).id
         try await AdmissionTests.eventually("the worker process exits 69 and is restarted") {
             workers.standardError().contains("exiting to be restarted") && workers.standardError().contains("restarting")
         }
         #expect(try await h.client.job(id)?.state == .queued, "nothing runs while Redis is down")
         #expect(workers.exitStatus == nil, "the supervisor stays up")
-        let redis = try await OpsEndpointTests().startRedis(port: redisPort)
-        defer { redis.send(SIGKILL) }
+        try await redis.start()
         #expect(try await h.client.wait(for: id, timeout: .seconds(60)).state == .succeeded, "\(workers.standardError())")
         workers.send(SIGTERM)
         #expect(await workers.waitForExit(timeout: .seconds(30)) == .exited(0), "\(workers.standardError())")

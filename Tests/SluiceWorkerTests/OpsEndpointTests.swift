@@ -278,21 +278,12 @@ struct OpsEndpointTests {
     }
 
     /// A private redis-server for one test (SIGKILLed and reaped when the test ends).
-    func startRedis(port: Int) async throws -> ChildProcess {
-        let redis = try ChildProcess.spawn("/usr/bin/redis-server", [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-        ], stopSignal: SIGKILL)
-        for _ in 0..<100 {
-            if !Self.canBind(port) { return redis }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw Failure("redis-server on port \(port) did not start")
-    }
 
     @Test func readyzFollowsRedisAndDraining() async throws {
         let h = try WorkerHarness.current
-        let redisPort = try Self.freePortPair()
-        var redis = try await startRedis(port: redisPort)
+        let redis = try RedisServerProcess()
+        try await redis.start()
+        let redisPort = redis.port
         let port = try Self.freePortPair()
         let workers = try startWorkers(h, port: port, extra: ["--log-level", "warning"],
                                        environment: ["SLUICE_REDIS_URL": "redis://127.0.0.1:\(redisPort)"])
@@ -309,12 +300,11 @@ struct OpsEndpointTests {
         // Both processes have started their workers (readiness does not wait for that).
         _ = try await WorkerProcessTests().workerPIDs(h, count: 2)
 
-        redis.send(SIGKILL)
-        #expect(await redis.waitForExit(timeout: .seconds(10)) != nil)
+        await redis.stop()
         let body = try await waitForReady(503)
         #expect(body.contains("\"redis\""), "\(body)")
         #expect(!body.contains("\"postgres\""), "\(body)")
-        redis = try await startRedis(port: redisPort)
+        try await redis.start()
         _ = try await waitForReady(200)
 
         // Draining: after SIGTERM the process running a slow job answers 503 "draining" until
