@@ -97,7 +97,7 @@ enum TestRedis {
     }
 
     /// A TCP port nothing listens on right now (bind to port 0, read it back, close).
-    static func freePort() throws -> Int { try RedisServerProcess.freePort() }
+    static func freePort() throws -> Int { try LoopbackPort.free() }
 }
 
 /// The key namespace of one test on the shared server: `sluice-test:redis:<test>:<uuid>:`.

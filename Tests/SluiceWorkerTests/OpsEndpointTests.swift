@@ -25,26 +25,7 @@ struct OpsEndpointTests {
     }
 
     /// Two consecutive free loopback ports (bound and released; the worker binds them next).
-    static func freePortPair() throws -> Int {
-        for _ in 0..<50 {
-            let port = Int.random(in: 20_000...60_000)
-            if canBind(port) && canBind(port + 1) { return port }
-        }
-        throw Failure("no two consecutive free ports")
-    }
-
-    static func canBind(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    static func freePortPair() throws -> Int { try LoopbackPort.freePair() }
 
     func startWorkers(_ h: WorkerHarness, port: Int, extra: [String] = [], environment extraEnvironment: [String: String] = [:]) throws -> ChildProcess {
         var environment = ProcessInfo.processInfo.environment
