@@ -89,8 +89,8 @@ struct RetentionTests {
 
     /// A retention round with nothing past the retention reads no job row, however large the
     /// history: before 0010 the victim scan had no index bound and fetched every finished row
-    /// (here 5,000: succeeded ones inside the retention, dead ones past the ordinary retention but
-    /// inside the dead one, which the old scan stepped over in every batch).
+    /// (all 5,000 here: succeeded ones inside the retention, and dead ones past the ordinary
+    /// retention but inside the dead one, which it stepped over in every batch).
     @Test func aRoundWithNothingToPruneReadsNoJobRow() async throws {
         let h = try WorkerHarness.current
         _ = try await h.postgres.query("""
