@@ -309,20 +309,33 @@ BEGIN
 END
 $$;
 
--- Deletes finished jobs (with their results and attempts) older than the retention period, in
--- a batch of at most p_limit rows. Dead jobs (and their dead letters) are kept until
--- p_dead_before. Called repeatedly by the elected pruner until it returns less than p_limit.
+-- Deletes finished jobs (with their results, attempts and dead letters) past their retention:
+-- succeeded and cancelled jobs finished before p_before, dead ones before p_dead_before; at
+-- most p_limit of each kind per call, oldest first. Called repeatedly by the elected pruner
+-- until it returns less than p_limit.
+--
+-- Each kind is one bounded range read of its own partial index (0010): the scan starts at the
+-- oldest entry and stops at the retention bound or the limit, so a round with nothing to
+-- delete reads nothing, whatever the size of the history, and dead jobs (kept longer) are
+-- never stepped over. enable_seqscan/bitmapscan off: no plan may become a scan of the history.
 CREATE OR REPLACE FUNCTION sluice.prune(p_before timestamptz, p_dead_before timestamptz, p_limit integer DEFAULT 1000)
 RETURNS integer
-LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off SET enable_bitmapscan = off AS $$
     -- SKIP LOCKED: never waits for a job row (see the lock order at the top of this file).
-    WITH victims AS (
+    WITH done AS (
         SELECT j.id FROM sluice.jobs j
-         WHERE j.finished_at IS NOT NULL
-           AND ((j.state <> 'dead' AND j.finished_at < p_before) OR (j.state = 'dead' AND j.finished_at < p_dead_before))
+         WHERE j.state IN ('succeeded', 'cancelled') AND j.finished_at < p_before
          ORDER BY j.finished_at
          LIMIT p_limit
            FOR UPDATE SKIP LOCKED
+    ), dead AS (
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.state = 'dead' AND j.finished_at < p_dead_before
+         ORDER BY j.finished_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), victims AS (
+        SELECT d.id FROM done d UNION ALL SELECT d.id FROM dead d
     ), del AS (
         DELETE FROM sluice.jobs j USING victims v WHERE j.id = v.id RETURNING j.id
     ), del_results AS (

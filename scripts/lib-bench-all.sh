@@ -20,12 +20,14 @@ bench_all() {
       "postgres" "redis" "http" "providers" "mock"
       "queue --jobs 20000 --seconds 5 --processes 2 --concurrency 512"
       "queue --only sustained --minutes 2" "queue --only burst"
+      "queue --only history --history-jobs 1000000 --history-queued 100000" "queue --only retention --minutes 2 --plot-directory none"
       "limits --seconds 60 --jobs 20000" "webhooks" "inflight"
     )
   else
     steps=(
       "postgres" "redis" "http" "providers" "mock"
       "queue" "queue --only sustained --minutes 10" "queue --only burst"
+      "queue --only history" "queue --only retention --minutes 10"
       "limits" "webhooks" "inflight"
     )
   fi

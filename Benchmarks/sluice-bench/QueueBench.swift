@@ -15,7 +15,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
     @Option(help: "Comma-separated slots per worker process for the end-to-end run.") var concurrency: String = "512,1024"
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
-    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare; sustained and burst run only when named).") var only: String?
+    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare; sustained, burst, history and retention run only when named).") var only: String?
     @Option(help: "Runs of each fairness section (and of its idle reference).") var fairnessRuns: Int = 5
     @Option(help: "Minutes of the sustained-load run (10 for the record, 2 in quick runs).") var minutes: Double = 10
     @Option(help: "Sustained run: queue depth the producers hold.") var depth: Int = 1000
@@ -30,8 +30,18 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Burst run: slots per worker process.") var burstConcurrency: Int = 256
     @Option(help: "Burst run: echo call duration in milliseconds.") var burstDelayMs: Int = 50
     @Option(help: "Where the sustained and burst runs write their SVG plots (none: no plots).") var plotDirectory: String = "docs/bench"
-    @Option(help: "SQL file applied after migrating each sustained/burst database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
+    @Option(help: "SQL file applied after migrating each sustained/burst/history database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
     @Option(help: "Suffix of the plot file names (e.g. -before).") var plotSuffix: String = ""
+    @Option(help: "History run: finished jobs of the large history (10,000,000 for the record; 1,000,000 in quick runs).") var historyJobs: Int = 10_000_000
+    @Option(help: "History run: finished jobs of the small history it is compared with.") var historySmall: Int = 10_000
+    @Option(help: "History run: queued jobs beside either history.") var historyQueued: Int = 1_000_000
+    @Option(help: "History run: claims timed (each up to 64 jobs, finished at once).") var historyClaims: Int = 300
+    @Option(help: "History run: seconds of back-to-back enqueue_batch calls.") var historyEnqueueSeconds: Int = 10
+    @Option(help: "History run: calls per jobs-list variant.") var historyLists: Int = 50
+    @Flag(help: "History run: print EXPLAIN (ANALYZE, BUFFERS) of the listing and pruning statements.") var historyExplain = false
+    @Option(help: "Retention run: jobs per second the producer enqueues.") var retentionRate: Int = 2000
+    @Option(help: "Retention run: the workers' --retention in seconds.") var retentionSeconds: Int = 60
+    @Option(help: "Retention run: the workers' --prune-interval in seconds.") var pruneIntervalSeconds: Int = 10
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -72,6 +82,17 @@ struct QueueBench: AsyncParsableCommand {
         if sections.contains("burst") {
             try await bench.burst(jobs: burstJobs, processes: workerProcesses, concurrency: burstConcurrency, delayMs: burstDelayMs,
                                   plot: plotPath("burst"), override: afterMigrateSQL)
+        }
+        if sections.contains("history") {
+            try await bench.history(small: historySmall, large: historyJobs, queued: historyQueued, tenants: tenants,
+                                    claims: historyClaims, enqueueSeconds: historyEnqueueSeconds, lists: historyLists,
+                                    explain: historyExplain, override: afterMigrateSQL)
+        }
+        if sections.contains("retention") {
+            try await bench.retention(minutes: minutes, rate: retentionRate, retentionSeconds: retentionSeconds,
+                                      pruneIntervalSeconds: pruneIntervalSeconds, processes: workerProcesses,
+                                      concurrency: sustainedConcurrency, tenants: tenants, sampleSeconds: sampleSeconds,
+                                      plot: plotPath("retention"))
         }
         if sections.contains("sustained") {
             try await bench.sustained(minutes: minutes, processes: workerProcesses, concurrency: sustainedConcurrency, depth: depth,

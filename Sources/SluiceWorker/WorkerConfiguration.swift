@@ -101,6 +101,9 @@ public struct WorkerConfiguration: Sendable {
         try positive("pollInterval", pollInterval)
         try positive("retryBase", retryBase)
         try positive("retryCap", retryCap)
+        try positive("retention", retention)
+        try positive("deadRetention", deadRetention)
+        try positive("pruneInterval", pruneInterval)
         if heartbeatInterval >= lease {
             throw WorkerError(.invalidConfiguration, "heartbeatInterval (\(heartbeatInterval)) must be shorter than lease (\(lease))")
         }

@@ -64,6 +64,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between the queue depth samples taken by one elected process (default 15).")
     var queueSampleSeconds: Double?
 
+    @Option(name: .long, help: "Finished jobs older than this are pruned with their results and attempts (default 7d).")
+    var retention: String?
+
+    @Option(name: .long, help: "Dead jobs and their dead letters are kept this long (default 30d).")
+    var deadRetention: String?
+
+    @Option(name: .long, help: "How often one elected process prunes (default 60s).")
+    var pruneInterval: String?
+
     @Flag(name: .long, inversion: .prefixedNo, help: "Deliver the webhook outbox from this worker's processes.")
     var webhooks = true
 
@@ -176,6 +185,9 @@ struct WorkerCommand: AsyncParsableCommand {
         if let claimTenantWindow { configuration.claimTenantWindow = claimTenantWindow }
         if let completionBatch { configuration.completionBatch = completionBatch }
         if let completionIntervalMs { configuration.completionInterval = .milliseconds(completionIntervalMs) }
+        if let retention { configuration.retention = try DurationText.required(retention, option: "--retention") }
+        if let deadRetention { configuration.deadRetention = try DurationText.required(deadRetention, option: "--dead-retention") }
+        if let pruneInterval { configuration.pruneInterval = try DurationText.required(pruneInterval, option: "--prune-interval") }
         configuration.interactiveReserve = interactiveReserve
         do {
             try configuration.validate()
