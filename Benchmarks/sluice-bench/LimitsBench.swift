@@ -174,6 +174,17 @@ struct LimitsBench: AsyncParsableCommand {
     /// to back, `overheadRounds` times.
     func overhead(_ bench: Bench, redisURL: String) async throws {
         let modes = Array(repeating: ["none", "leased", "per-job"], count: max(1, overheadRounds)).flatMap { $0 }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let redis = RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: logger)
+        defer { Task { await redis.shutdown() } }
+        // Script calls (EVALSHA) the workers made: Redis round trips of the limiter.
+        func scriptCalls() async throws -> Int {
+            let info = try await redis.command(["INFO", "commandstats"]).string ?? ""
+            guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
+                  let calls = line.split(separator: ",").first?.split(separator: "=").last else { return 0 }
+            return Int(calls) ?? 0
+        }
         for mode in modes {
             let limited = mode != "none"
             let db = try await bench.freshDatabase("over")
@@ -187,6 +198,7 @@ struct LimitsBench: AsyncParsableCommand {
             }
             _ = try await db.postgres.query("VACUUM ANALYZE sluice.jobs")
             let load = Bench.loadAverage()
+            let callsBefore = try await scriptCalls()
             let workers = try bench.startWorkers(url: db.url, processes: 2, concurrency: 512,
                                                  extra: limited ? ["--redis-url", redisURL] + (mode == "per-job" ? ["--no-limit-leasing"] : []) : [])
             while try await db.postgres.query("SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE state IN ('queued','running'))")
@@ -194,14 +206,15 @@ struct LimitsBench: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(500))
             }
             bench.stop(workers)
+            let calls = try await scriptCalls() - callsBefore
             let span = try await db.postgres.query(
                 "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, count(*) FILTER (WHERE state = 'succeeded') FROM sluice.jobs")
             let elapsed = try span.rows[0].decode(Double.self, at: 0)
             let succeeded = try span.rows[0].decode(Int.self, at: 1)
             let label = mode == "none" ? "no limits" : mode == "leased"
                 ? "limits configured, not binding (model + tenant RPM/TPM), leased" : "same limits, decided per job (--no-limit-leasing)"
-            print(String(format: "overhead: echo end to end, 2 processes x 512 slots, %@: %d jobs in %.2f s = %7.0f jobs/s (load average before: %@)",
-                         label, succeeded, elapsed, Double(succeeded) / elapsed, load))
+            print(String(format: "overhead: echo end to end, 2 processes x 512 slots, %@: %d jobs in %.2f s = %7.0f jobs/s; %.3f limiter script calls per job (load average before: %@)",
+                         label, succeeded, elapsed, Double(succeeded) / elapsed, Double(calls) / Double(max(succeeded, 1)), load))
             await db.client.shutdown()
         }
     }
