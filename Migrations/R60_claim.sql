@@ -145,11 +145,17 @@ $$;
 -- jit = off on these functions: with a large backlog the planner's row estimates for the
 -- LIMITed lateral scans are in the tens of thousands, which crosses jit_above_cost; compiling
 -- the plan then cost ~50 ms per claim for a statement that runs in ~10 ms.
+--
+-- p_skip_models ('provider/model' names): jobs of these models are left out (the calling worker
+-- knows them to be cooling down, behind an open breaker or with an empty bucket until their
+-- refill time), so it does not claim jobs only to put them back. Per tenant the scan then reads
+-- at most 4 × its quota + 16 queued jobs, so a backlog of a skipped model is never read whole.
 DROP FUNCTION IF EXISTS sluice.claim(text, integer, sluice.lane[], text[], interval, interval, integer, integer);
+DROP FUNCTION IF EXISTS sluice.claim(text, integer, sluice.lane[], text[], interval, interval, integer, integer, text[]);
 CREATE OR REPLACE FUNCTION sluice.claim(p_worker text, p_limit integer, p_lanes sluice.lane[], p_tenants text[],
                              p_lease interval, p_starvation interval DEFAULT interval '10 seconds',
                              p_reserved integer DEFAULT 0, p_window integer DEFAULT 256,
-                             p_skip_tenants text[] DEFAULT NULL)
+                             p_skip_tenants text[] DEFAULT NULL, p_skip_models text[] DEFAULT NULL)
 RETURNS SETOF sluice.jobs
 -- force_generic_plan: with the walk's arrays as parameters the plan cache judged custom plans
 -- cheaper and planned the claim statement again on every call (+0.6 ms a claim).
@@ -277,9 +283,13 @@ BEGIN
               FROM quota q
              CROSS JOIN LATERAL (
                   SELECT j.id, j.run_at, row_number() OVER (ORDER BY j.run_at, j.id) AS k
-                    FROM (SELECT j.id, j.run_at FROM sluice.jobs j
-                           WHERE j.tenant = q.tenant AND j.lane = q.lane AND j.state = 'queued' AND j.run_at <= now()
-                           ORDER BY j.run_at, j.id
+                    FROM (SELECT s.id, s.run_at
+                            FROM (SELECT j.id, j.run_at, j.provider, j.model FROM sluice.jobs j
+                                   WHERE j.tenant = q.tenant AND j.lane = q.lane AND j.state = 'queued' AND j.run_at <= now()
+                                   ORDER BY j.run_at, j.id
+                                   LIMIT CASE WHEN p_skip_models IS NULL THEN q.n ELSE q.n * 4 + 16 END) s
+                           WHERE p_skip_models IS NULL OR NOT (s.provider || '/' || s.model) = ANY (p_skip_models)
+                           ORDER BY s.run_at, s.id
                            LIMIT q.n) j
              ) c
              WHERE q.n > 0

@@ -18,6 +18,10 @@ struct LimitsBench: AsyncParsableCommand {
     @Option(help: "Seconds of each utilisation run (the issue's figure is 180).") var seconds: Int = 180
     @Option(help: "Jobs for the overhead runs.") var jobs: Int = 50_000
     @Option(help: "Only these sections (admission,utilisation,utilisation-lower,overhead).") var only: String?
+    @Option(help: "Rounds of the overhead comparison (each: no limits, leased limits, per-job limits, back to back).")
+    var overheadRounds: Int = 2
+    @Option(help: "Extra arguments for the utilisation runs' workers, space-separated (e.g. --no-skip-limited-models).")
+    var workerArgs: String = ""
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -115,12 +119,29 @@ struct LimitsBench: AsyncParsableCommand {
         let flusher = RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: logger)
         _ = try? await flusher.command(["FLUSHDB"])
         await flusher.shutdown()
+        // Claims released without a start (a job claimed, then put back by admission): counted
+        // by a trigger of the benchmark's own on running → queued with the attempt given back.
+        _ = try await db.postgres.query("CREATE UNLOGGED TABLE public.bench_putbacks (at timestamptz NOT NULL)")
+        _ = try await db.postgres.query("""
+            CREATE FUNCTION public.bench_putback() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO public.bench_putbacks VALUES (clock_timestamp()); RETURN NULL; END $$
+            """)
+        _ = try await db.postgres.query("""
+            CREATE TRIGGER bench_putback AFTER UPDATE ON sluice.jobs FOR EACH ROW
+            WHEN (OLD.state = 'running' AND NEW.state = 'queued' AND NEW.attempt < OLD.attempt)
+            EXECUTE FUNCTION public.bench_putback()
+            """)
+        let load = Bench.loadAverage()
         let workers = try bench.startWorkers(url: db.url, processes: 4, concurrency: 64,
-                                             extra: ["--redis-url", redisURL, "--config", config])
+                                             extra: ["--redis-url", redisURL, "--config", config]
+                                                + workerArgs.split(separator: " ").map(String.init))
         let start = Date()
         try await Task.sleep(for: .seconds(seconds))
         let end = Date()
         bench.stop(workers)
+        let putBacks = try await db.postgres.query(
+            "SELECT count(*)::int FROM public.bench_putbacks WHERE at BETWEEN \(start)::timestamptz AND \(end)::timestamptz")
+            .rows[0].decode(Int.self, at: 0)
         let stats = mock.stats
         let window = try await db.postgres.query("""
             SELECT count(*)::int, coalesce(sum(r.input_tokens + r.cache_read_tokens + j.max_output_tokens), 0)::int
@@ -136,18 +157,36 @@ struct LimitsBench: AsyncParsableCommand {
         print(String(format: """
             utilisation, provider limit %d RPM / %dk TPM, Sluice configured %d RPM / %dk TPM, 4 processes, %.1f min: \
             %d calls succeeded (%.0f/min), %.0f charged tokens/min; binding limit %@ used %.1f %%; \
-            %d of %d calls answered 429 (%.2f %%); %d jobs waiting at the end
+            %d of %d calls answered 429 (%.2f %%); %d jobs waiting at the end; %d claims released without a start \
+            (%.0f per 1,000 jobs started)%@; load average %@
             """, providerRPM, providerTPM / 1000, rpm, tpm / 1000, minutes, done, Double(done) / minutes, Double(charged) / minutes,
                      tpmUse >= rpmUse ? "TPM" : "RPM", max(tpmUse, rpmUse) * 100, stats.rateLimited, stats.requestsTotal,
-                     stats.requestsTotal > 0 ? Double(stats.rateLimited) / Double(stats.requestsTotal) * 100 : 0, deferred))
+                     stats.requestsTotal > 0 ? Double(stats.rateLimited) / Double(stats.requestsTotal) * 100 : 0, deferred,
+                     putBacks, Double(putBacks) / Double(max(stats.requestsTotal, 1)) * 1000,
+                     workerArgs.isEmpty ? "" : " [workers: \(workerArgs)]", load))
         await mock.stop()
         await db.client.shutdown()
     }
 
-    /// The echo provider end to end with no limit configured, then with model and tenant limits
-    /// that never bind (every start takes from 4 buckets and settles).
+    /// The echo provider end to end with no limit configured, with model and tenant limits that
+    /// never bind admitted from capacity leases (the default), and the same limits decided per
+    /// job in Redis (`--no-limit-leasing`: every start takes from 4 buckets and settles), back
+    /// to back, `overheadRounds` times.
     func overhead(_ bench: Bench, redisURL: String) async throws {
-        for limited in [false, true, false, true] {
+        let modes = Array(repeating: ["none", "leased", "per-job"], count: max(1, overheadRounds)).flatMap { $0 }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let redis = RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: logger)
+        defer { Task { await redis.shutdown() } }
+        // Script calls (EVALSHA) the workers made: Redis round trips of the limiter.
+        func scriptCalls() async throws -> Int {
+            let info = try await redis.command(["INFO", "commandstats"]).string ?? ""
+            guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }),
+                  let calls = line.split(separator: ",").first?.split(separator: "=").last else { return 0 }
+            return Int(calls) ?? 0
+        }
+        for mode in modes {
+            let limited = mode != "none"
             let db = try await bench.freshDatabase("over")
             for offset in stride(from: 0, to: jobs, by: 10_000) {
                 _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { bench.spec("tenant-\($0 % 10)", $0) })
@@ -158,21 +197,33 @@ struct LimitsBench: AsyncParsableCommand {
                 _ = try await db.postgres.query("UPDATE sluice.tenants SET rpm = 100000000, tpm = 1000000000")
             }
             _ = try await db.postgres.query("VACUUM ANALYZE sluice.jobs")
+            let load = Bench.loadAverage()
+            let callsBefore = try await scriptCalls()
             let workers = try bench.startWorkers(url: db.url, processes: 2, concurrency: 512,
-                                                 extra: limited ? ["--redis-url", redisURL] : [])
+                                                 extra: limited ? ["--redis-url", redisURL] + (mode == "per-job" ? ["--no-limit-leasing"] : []) : [])
             while try await db.postgres.query("SELECT EXISTS (SELECT 1 FROM sluice.jobs WHERE state IN ('queued','running'))")
                     .rows[0].decode(Bool.self, at: 0) {
                 try await Task.sleep(for: .milliseconds(500))
             }
             bench.stop(workers)
+            let calls = try await scriptCalls() - callsBefore
             let span = try await db.postgres.query(
                 "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8, count(*) FILTER (WHERE state = 'succeeded') FROM sluice.jobs")
             let elapsed = try span.rows[0].decode(Double.self, at: 0)
             let succeeded = try span.rows[0].decode(Int.self, at: 1)
-            print(String(format: "overhead: echo end to end, 2 processes x 512 slots, %@: %d jobs in %.2f s = %7.0f jobs/s",
-                         limited ? "limits configured, not binding (model + tenant RPM/TPM)" : "no limits", succeeded, elapsed,
-                         Double(succeeded) / elapsed))
+            let label = mode == "none" ? "no limits" : mode == "leased"
+                ? "limits configured, not binding (model + tenant RPM/TPM), leased" : "same limits, decided per job (--no-limit-leasing)"
+            print(String(format: "overhead: echo end to end, 2 processes x 512 slots, %@: %d jobs in %.2f s = %7.0f jobs/s; %.3f limiter script calls per job (load average before: %@)",
+                         label, succeeded, elapsed, Double(succeeded) / elapsed, Double(calls) / Double(max(succeeded, 1)), load))
             await db.client.shutdown()
         }
+    }
+}
+
+extension Bench {
+    /// `/proc/loadavg`'s three figures, to print beside a measurement.
+    static func loadAverage() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
     }
 }

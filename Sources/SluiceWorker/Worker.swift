@@ -117,6 +117,8 @@ public final class Worker: Service, Sendable {
             }
             // In-flight jobs are done (or released); write what is left and stop the helpers.
             await self.completer.drain()
+            // What this worker's capacity leases did not use goes back to the shared buckets.
+            await self.admission?.returnLeases(all: true)
             background.cancelAll()
         }
         await deregister()
@@ -211,7 +213,8 @@ public final class Worker: Service, Sendable {
         let jobs = try await store.claim(.init(
             worker: id, limit: limit, lanes: configuration.lanes, tenants: configuration.tenants,
             lease: configuration.lease, starvationAfter: configuration.starvationAfter, reserved: reserved,
-            tenantWindow: configuration.claimTenantWindow, skipTenants: admission?.skipTenants ?? []))
+            tenantWindow: configuration.claimTenantWindow, skipTenants: admission?.skipTenants ?? [],
+            skipModels: admission?.skipModels ?? []))
         metrics.claimDuration.record(duration: ContinuousClock.now - start)
         if !jobs.isEmpty { metrics.claimBatchSize.record(jobs.count) }
         for job in jobs {

@@ -73,6 +73,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How often one elected process prunes (default 60s).")
     var pruneInterval: String?
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Lease slices of rate-limit buckets that are far from their limit and admit from them locally (off: every start of a limited job asks Redis).")
+    var limitLeasing = true
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Leave provider/models that are cooling down, behind an open breaker or with an empty bucket out of claims until their refill time.")
+    var skipLimitedModels = true
+
     @Flag(name: .long, inversion: .prefixedNo, help: "Deliver the webhook outbox from this worker's processes.")
     var webhooks = true
 
@@ -246,6 +252,8 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var admissionConfiguration = AdmissionConfiguration()
         admissionConfiguration.fileLimits = providersConfiguration.modelLimits
+        admissionConfiguration.leasing.enabled = limitLeasing
+        admissionConfiguration.skipLimitedModels = skipLimitedModels
         for (lane, fraction) in providersConfiguration.laneReserve {
             if let lane = Lane(rawValue: lane) { admissionConfiguration.laneReserve[lane] = fraction }
         }

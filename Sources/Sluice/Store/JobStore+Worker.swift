@@ -23,9 +23,13 @@ extension JobStore {
         public var tenantWindow: Int
         /// Tenants not to claim for now (their rate-limit bucket is known to be empty).
         public var skipTenants: [String]
+        /// Provider/models (`provider/model`) not to claim for now (cooling down, breaker open,
+        /// bucket empty).
+        public var skipModels: [String]
 
         public init(worker: String, limit: Int, lanes: [Lane], tenants: [String]?, lease: Duration,
-                    starvationAfter: Duration, reserved: Int, tenantWindow: Int, skipTenants: [String] = []) {
+                    starvationAfter: Duration, reserved: Int, tenantWindow: Int, skipTenants: [String] = [],
+                    skipModels: [String] = []) {
             self.worker = worker
             self.limit = limit
             self.lanes = lanes
@@ -35,6 +39,7 @@ extension JobStore {
             self.reserved = reserved
             self.tenantWindow = tenantWindow
             self.skipTenants = skipTenants
+            self.skipModels = skipModels
         }
     }
 
@@ -47,7 +52,8 @@ extension JobStore {
                 SELECT \(unescaped: Job.storeColumns) FROM sluice.claim(\(request.worker), \(request.limit)::int, \
                 \(lanes)::sluice.lane[], \(request.tenants)::text[], \(Self.interval(request.lease))::interval, \
                 \(Self.interval(request.starvationAfter))::interval, \(request.reserved)::int, \(request.tenantWindow)::int, \
-                \(request.skipTenants.isEmpty ? nil : request.skipTenants)::text[])
+                \(request.skipTenants.isEmpty ? nil : request.skipTenants)::text[], \
+                p_skip_models => \(request.skipModels.isEmpty ? nil : request.skipModels)::text[])
                 """)
             return try result.rows.map(Job.init(storeRow:))
         }

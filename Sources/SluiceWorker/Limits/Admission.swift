@@ -41,6 +41,9 @@ public final class Admission: Sendable {
         /// The API key of the model's key pool this start took (its configured id, never the
         /// secret); the call must use it. Nil without a pool (the provider picks its key).
         public let keyID: String?
+        /// Taken from this worker's capacity leases (``LeaseBook``): settled locally, no
+        /// reservation in Redis.
+        public internal(set) var leased = false
         /// Whether buckets or budgets were taken (then the call is settled).
         var reserved: Bool { !request.buckets.isEmpty || !request.budgets.isEmpty }
     }
@@ -62,6 +65,11 @@ public final class Admission: Sendable {
         var limiterDown = false
         var unsettled: [(RateLimiter.Request, RateLimiter.SettledUsage)] = []
         var softWarned: Set<String> = []
+        /// Provider/model → until when the claim leaves it out (a cooldown, an open breaker,
+        /// an empty model bucket).
+        var skipModels: [String: Date] = [:]
+        /// Cap key → the advertised limit last written (nil: removed) and when.
+        var advertised: [String: (limit: Int?, at: ContinuousClock.Instant)] = [:]
     }
 
     let configuration: AdmissionConfiguration
@@ -70,6 +78,8 @@ public final class Admission: Sendable {
     let cost: @Sendable (String, String, Usage) -> Double?
     let logger: Logger
     private let state = Locked(State())
+    /// This worker's capacity leases (nil: leasing off).
+    let leases: LeaseBook?
 
     /// - Parameters:
     ///   - limiter: the shared buckets; nil when this worker has no Redis (then jobs that need
@@ -83,6 +93,8 @@ public final class Admission: Sendable {
         self.store = store
         self.cost = cost
         self.logger = logger
+        leases = configuration.leasing.enabled
+            ? LeaseBook(configuration: configuration.leasing, laneReserve: Array(configuration.laneReserve.values)) : nil
     }
 
     /// Limits changed (`NOTIFY sluice_limits`): read them again before the next admission.
@@ -94,7 +106,27 @@ public final class Admission: Sendable {
             s.nextTry = [:]
             s.blockReason = [:]
             s.skip = [:]
+            s.skipModels = [:]
         }
+        leases?.dropAll()
+    }
+
+    /// Provider/models (`provider/model`) the next claim should leave out: a cooldown or an
+    /// open breaker is in force, or the model's bucket is empty, for a while yet.
+    public var skipModels: [String] {
+        guard configuration.skipLimitedModels else { return [] }
+        let now = Date()
+        return state.withLock { state in
+            state.skipModels = state.skipModels.filter { $0.value > now }
+            return Array(state.skipModels.keys)
+        }
+    }
+
+    /// Leaves a provider/model out of claims until `until` (at most a minute ahead: a longer
+    /// wait is looked at again).
+    private func skipModel(_ modelName: String, until: Date) {
+        let until = min(until, Date().addingTimeInterval(60))
+        state.withLock { s in s.skipModels[modelName] = max(s.skipModels[modelName] ?? until, until) }
     }
 
     /// Tenants the next claim should leave out (their bucket is empty for a while yet).
@@ -142,12 +174,16 @@ public final class Admission: Sendable {
             }
             return !s.limiterDown
         }
+        leases?.dropAll()
         if first {
             logger.warning("rate limiter's Redis is unreachable: no starts that need it until it answers", metadata: [
                 "error": "\(error)", "during": "\(what)",
             ])
         }
     }
+
+    /// Capacity this worker holds in live leases, per bucket key (``LeaseBook``).
+    public var leasedCapacity: [String: Double] { leases?.held ?? [:] }
 
     /// Settlements waiting for Redis.
     public var unsettledCount: Int { state.withLock { $0.unsettled.count } }
@@ -254,19 +290,23 @@ public final class Admission: Sendable {
         let output = job.maxOutputTokens ?? configuration.defaultMaxOutputTokens
         let envelope = Usage(inputTokens: input, outputTokens: output)
         let floor = configuration.laneReserve[job.lane] ?? 0
-        func bucket(_ scope: String, _ kind: String, _ perMinute: Int, _ amount: Int,
+        func bucket(_ scope: String, _ kind: String, _ perMinute: Int, _ amount: Int, capped: Bool = false,
                     _ settle: @escaping @Sendable (RateLimiter.SettledUsage) -> Double) -> RateLimiter.Bucket {
             .init(key: limiter.key("rl", scope, kind), capacity: Double(perMinute), refillPerMillisecond: Double(perMinute) / 60_000,
-                  amount: Double(amount), floorFraction: floor, settle: settle)
+                  amount: Double(amount), floorFraction: floor, capKey: capped ? limiter.key("cap", modelName, kind) : nil, settle: settle)
         }
         var modelBuckets: [RateLimiter.Bucket] = []
         if let m = modelLimits {
             let scope = "m:" + modelName
-            if let rpm = m.rpm { modelBuckets.append(bucket(scope, "rpm", rpm, 1) { _ in 1 }) }
+            // RPM and TPM are capped at the provider's advertised limits when those are lower
+            // (``finish``: x-ratelimit-limit-*, anthropic-ratelimit-*-limit).
+            if let rpm = m.rpm { modelBuckets.append(bucket(scope, "rpm", rpm, 1, capped: true) { _ in 1 }) }
             // A provider's TPM limit counts the requested max_tokens when the call starts (OpenAI
             // does), so its bucket keeps the reserved output: refunding the unused part let the next
             // window's burst exceed the provider's count (429s in the bench).
-            if let tpm = m.tpm { modelBuckets.append(bucket(scope, "tpm", tpm, input + output) { Double($0.inputTokens + output) }) }
+            if let tpm = m.tpm {
+                modelBuckets.append(bucket(scope, "tpm", tpm, input + output, capped: true) { Double($0.inputTokens + output) })
+            }
             if let itpm = m.inputTPM { modelBuckets.append(bucket(scope, "itpm", itpm, input) { Double($0.inputTokens) }) }
             if let otpm = m.outputTPM { modelBuckets.append(bucket(scope, "otpm", otpm, output) { Double($0.outputTokens) }) }
         }
@@ -317,6 +357,64 @@ public final class Admission: Sendable {
 
     private typealias BudgetLabel = (label: String, recorded: Double, soft: Double?, window: BudgetWindow)
 
+    /// A start taken from this worker's capacity leases, renewing them in one script call when
+    /// they ran short; nil when the start must be decided in Redis (``LeaseBook``). Jobs with
+    /// a budget or a key pool are always decided in Redis.
+    private func leased(_ leases: LeaseBook, limiter: RateLimiter, job: Job, modelName: String, modelBuckets: [RateLimiter.Bucket],
+                        buckets: [RateLimiter.Bucket], envelopeTokens: Int) async -> Ticket? {
+        let cooldownKey = limiter.key("cool", modelName)
+        let breakerKey = limiter.key("brk", modelName)
+        for _ in 0..<64 {
+            switch leases.plan(buckets) {
+            case .perJob:
+                return nil
+            case .wait(let answered):
+                await leases.waitForAnswer(after: answered)
+            case .taken:
+                let request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
+                                                  cooldowns: [cooldownKey], budgets: [], reservationTTL: job.timeout + .seconds(600),
+                                                  breaker: breakerKey, probeTimeout: job.timeout + .seconds(5))
+                return Ticket(request: request, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
+                              cooldownKey: cooldownKey, breakerKey: breakerKey, recordSuccess: false, keyID: nil, leased: true)
+            case .renew(let items):
+                // A model bucket's slice needs its cooldown, breaker and provider windows clear
+                // (the admission script checks those per start). "Far from the provider's
+                // limit": a window holds at least what the bucket keeps back, or 64 starts.
+                var checks: RateLimiter.LeaseChecks?
+                let modelKeys = Set(modelBuckets.map(\.key))
+                if items.contains(where: { modelKeys.contains($0.bucket.key) }) {
+                    let rpm = modelBuckets.first { $0.key.hasSuffix(":rpm") }
+                    let tpm = modelBuckets.first { $0.key.hasSuffix(":tpm") }
+                    checks = .init(cooldown: cooldownKey, breaker: breakerKey,
+                                   requestsWindow: (limiter.key("pw", modelName, "req"), max((rpm?.capacity ?? 0) * leases.floor, 64)),
+                                   tokensWindow: (limiter.key("pw", modelName, "tok"),
+                                                  max((tpm?.capacity ?? 0) * leases.floor, Double(envelopeTokens) * 64)))
+                }
+                do {
+                    leases.complete(items, granted: try await limiter.lease(items, checks: checks))
+                } catch {
+                    leases.complete(items, granted: nil)
+                    return nil
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Gives back what ended leases and settled leased starts left (every lease duration, and
+    /// when the worker stops). Kept for the next call when Redis fails.
+    public func returnLeases(all: Bool = false) async {
+        guard let leases, let limiter else { return }
+        if all { leases.dropAll() }
+        let items = leases.sweep()
+        guard !items.isEmpty else { return }
+        do {
+            leases.complete(items, granted: try await limiter.lease(items, checks: nil))
+        } catch {
+            leases.complete(items, granted: nil)
+        }
+    }
+
     /// Asks Redis (unless this worker already knows a cooldown or an open breaker says "not
     /// yet") and turns the answer into a verdict.
     private func decide(_ job: Job, limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
@@ -342,6 +440,11 @@ public final class Admission: Sendable {
         }
         if let (until, reason, limit) = known {
             return wait(until, reason, limit)
+        }
+        if let leases, budgets.isEmpty, pool.isEmpty, !buckets.isEmpty,
+           let ticket = await leased(leases, limiter: limiter, job: job, modelName: modelName, modelBuckets: modelBuckets,
+                                     buckets: buckets, envelopeTokens: envelopeTokens) {
+            return .start(ticket)
         }
 
         var request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
@@ -397,6 +500,7 @@ public final class Admission: Sendable {
                                  keyID: keyID))
         case .pool(let delay):
             let until = now.addingTimeInterval(delay.seconds)
+            skipModel(modelName, until: until)
             return wait(until, "rate limit: every API key of \(modelName) is short or cooling down; the first has room in \(Self.seconds(delay))",
                         "pool")
         case .breaker(let delay):
@@ -406,6 +510,7 @@ public final class Admission: Sendable {
                 s.nextTry[breakerKey] = max(s.nextTry[breakerKey] ?? until, until)
                 s.blockReason[breakerKey] = reason
             }
+            skipModel(modelName, until: until)
             return wait(until, reason, "breaker")
         case .bucket(let index, let delay):
             let blocking = buckets[index]
@@ -414,10 +519,13 @@ public final class Admission: Sendable {
             let kind = blocking.key.split(separator: ":").last.map(String.init) ?? "rate"
             let owner = isTenant ? "tenant \(job.tenant)" : modelName
             let reason = "rate limit: \(owner) \(kind) bucket is empty (per-minute limit \(Self.integer(blocking.capacity)))"
+            // Leave the tenant (or the provider/model) out of claims until about one refill of
+            // this job's amount.
+            let refill = now.addingTimeInterval(min(delay.seconds, max(0.05, blocking.amount / max(blocking.refillPerMillisecond, 1e-9) / 1000)))
             if isTenant {
-                // Leave the tenant out of claims until about one refill of this job's amount.
-                let refill = now.addingTimeInterval(min(delay.seconds, max(0.05, blocking.amount / max(blocking.refillPerMillisecond, 1e-9) / 1000)))
                 state.withLock { s in s.skip[job.tenant] = max(s.skip[job.tenant] ?? refill, refill) }
+            } else {
+                skipModel(modelName, until: refill)
             }
             // `delay` is this job's slot in the bucket's shared schedule (LimiterScripts.admit).
             return wait(until, reason, isTenant ? "tenant_" + kind : kind)
@@ -430,6 +538,7 @@ public final class Admission: Sendable {
                 s.nextTry[cooldownKey] = max(s.nextTry[cooldownKey] ?? until, until)
                 s.blockReason[cooldownKey] = reason
             }
+            skipModel(modelName, until: until)
             return wait(until, reason, index < 0 ? "window" : "cooldown")
         case .budget(let index, _):
             let label = budgetLabels[index]
@@ -469,6 +578,13 @@ public final class Admission: Sendable {
             if r.tokensRemaining == 0 { cooldown = max(cooldown ?? .zero, r.tokensReset ?? configuration.defaultCooldown) }
         }
         let breakerFailure = errorClass.map { [.serverError, .overloaded, .timeout, .connection].contains($0) } ?? false
+        if let leases, cooldown != nil || breakerFailure {
+            // The provider pushes back or fails: this model's next starts are decided in Redis
+            // again (where the cooldown and the breaker are checked), its leases go back.
+            leases.drop([limiter.key("rl", "m:" + modelName, "rpm"), limiter.key("rl", "m:" + modelName, "tpm"),
+                         limiter.key("rl", "m:" + modelName, "itpm"), limiter.key("rl", "m:" + modelName, "otpm")])
+        }
+        if let cooldown, cooldown > .zero, ticket?.keyID == nil { skipModel(modelName, until: Date().addingTimeInterval(cooldown.seconds)) }
         do {
             if let cooldown, cooldown > .zero {
                 try await limiter.cooldown(cooldownKey, for: cooldown)
@@ -480,6 +596,9 @@ public final class Admission: Sendable {
             }
             if ticket?.keyID == nil, let remaining = rateLimits?.requestsRemaining, let reset = rateLimits?.requestsReset {
                 try await limiter.providerWindow(limiter.key("pw", modelName, "req"), remaining: remaining, reset: reset)
+            }
+            if let ticket, ticket.keyID == nil, let r = rateLimits {
+                try await advertise(r, ticket: ticket, limiter: limiter)
             }
             if breakerFailure {
                 if try await limiter.recordBreaker(breakerKey, success: false, policy: configuration.breaker, openFor: retryAfter) {
@@ -504,12 +623,45 @@ public final class Admission: Sendable {
             RateLimiter.SettledUsage(inputTokens: $0.inputTokens + $0.cacheReadTokens + $0.cacheWriteTokens,
                                      outputTokens: $0.outputTokens, costUSD: costUSD ?? 0)
         } ?? .nothing
+        if ticket.leased, let leases {
+            // Settled locally: the difference between reservation and use goes back through
+            // the lease (no round trip).
+            for bucket in ticket.request.buckets { leases.credit(bucket, bucket.amount - bucket.settle(used)) }
+            return
+        }
         do {
             try await limiter.settle(ticket.request, usage: used,
                                      breakerSuccess: succeeded && !breakerFailure ? (ticket.breakerKey, configuration.breaker) : nil)
         } catch {
             state.withLock { $0.unsettled.append((ticket.request, used)) }
             limiterFailed(error, "settlement")
+        }
+    }
+
+    /// A provider's advertised limits (requests and tokens per minute) lower than the model's
+    /// configured RPM/TPM cap its buckets for every worker (``RateLimiter/advertise``); written
+    /// when the figure changes and refreshed every quarter of its lifetime, so most responses
+    /// cost no round trip. A figure at or above the configured one removes the cap.
+    private func advertise(_ r: RateLimitSnapshot, ticket: Ticket, limiter: RateLimiter) async throws(RedisError) {
+        for (limit, kind) in [(r.requestsLimit, "rpm"), (r.tokensLimit, "tpm")] {
+            guard let limit, let bucket = ticket.modelBuckets.first(where: { $0.key.hasSuffix(":" + kind) }),
+                  let capKey = bucket.capKey else { continue }
+            let value: Int? = limit > 0 && Double(limit) < bucket.capacity ? limit : nil
+            let now = ContinuousClock.now
+            let refresh = configuration.advertisedLimitTTL / 4
+            let due = state.withLock { s -> Bool in
+                if let last = s.advertised[capKey], last.limit == value, value == nil || now - last.at < refresh { return false }
+                s.advertised[capKey] = (value, now)
+                return true
+            }
+            guard due else { continue }
+            try await limiter.advertise(capKey, limit: value, ttl: configuration.advertisedLimitTTL)
+            if let value {
+                logger.info("provider advertises a lower limit: bucket capped", metadata: [
+                    "model": "\(ticket.provider)/\(ticket.model)", "limit": "\(kind)", "advertised": "\(value)",
+                    "configured": "\(Self.integer(bucket.capacity))",
+                ])
+            }
         }
     }
 
@@ -537,9 +689,11 @@ public final class Admission: Sendable {
 
     /// Background duty: retries kept settlements every `unavailableRetry`.
     public func run() async {
+        let period = leases == nil ? configuration.unavailableRetry : min(configuration.unavailableRetry, configuration.leasing.duration)
         while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.unavailableRetry)
+            try? await Task.sleep(for: period)
             if unsettledCount > 0 { await flushUnsettled() }
+            await returnLeases()
         }
     }
 

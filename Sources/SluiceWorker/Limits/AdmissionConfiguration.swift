@@ -35,6 +35,39 @@ public struct AdmissionConfiguration: Sendable {
     public var breaker = RateLimiter.BreakerPolicy()
     /// Redis key prefix and hash tag (`{sluice}:…`). Default `sluice`.
     public var keyPrefix: String = "sluice"
+    /// Capacity leasing: while a bucket is far from its limit, a worker takes a slice of it in
+    /// one script call and admits from the slice locally (``LeaseBook``). Defaults below.
+    public var leasing = Leasing()
+    /// Leave provider/models that are cooling down, behind an open breaker or with an empty
+    /// bucket out of claims until their refill time (``Admission/skipModels``), so a worker
+    /// does not claim jobs only to put them back. Default on.
+    public var skipLimitedModels = true
+    /// How long a provider's advertised limit (`x-ratelimit-limit-*`,
+    /// `anthropic-ratelimit-*-limit`) lower than the configured one caps the model's bucket
+    /// after the last response that said so. Default 10 min.
+    public var advertisedLimitTTL: Duration = .seconds(600)
+
+    /// Capacity leasing settings. A lease is a slice taken from the shared bucket in Redis, so
+    /// a lease never admits beyond the bucket; it only moves where the per-job decision is made.
+    public struct Leasing: Sendable {
+        /// Off: every start of a limited job runs the admission script. Default on.
+        public var enabled = true
+        /// How long a slice is used before what is left of it goes back to the bucket (also the
+        /// longest a cooldown or breaker set by another worker can go unseen by leased starts).
+        /// Default 1 s.
+        public var duration: Duration = .seconds(1)
+        /// The largest slice, as a fraction of the bucket's capacity. Default 0.02.
+        public var maxSliceFraction: Double = 0.02
+        /// A slice is granted only while the bucket stays at least this full after it (and
+        /// never below the largest lane reserve): near the limit every start is decided in
+        /// Redis, one by one. Default 0.5.
+        public var floorFraction: Double = 0.5
+        /// A bucket is leased only when its largest slice holds at least this many starts of
+        /// the job at hand (small buckets are always decided per job). Default 16.
+        public var minimumStartsPerSlice: Int = 16
+
+        public init() {}
+    }
 
     public init() {}
 
@@ -50,6 +83,21 @@ public struct AdmissionConfiguration: Sendable {
             do { try limits.validate() } catch {
                 throw WorkerError(.invalidConfiguration, "limits for \(limits.provider)/\(limits.model): \(error.message)")
             }
+        }
+        if !(0...0.5).contains(leasing.maxSliceFraction) {
+            throw WorkerError(.invalidConfiguration, "leasing.maxSliceFraction must be from 0 to 0.5 (got \(leasing.maxSliceFraction))")
+        }
+        if !(0...1).contains(leasing.floorFraction) {
+            throw WorkerError(.invalidConfiguration, "leasing.floorFraction must be from 0 to 1 (got \(leasing.floorFraction))")
+        }
+        if leasing.duration < .milliseconds(10) || leasing.duration > .seconds(60) {
+            throw WorkerError(.invalidConfiguration, "leasing.duration must be from 10 ms to 60 s (got \(leasing.duration))")
+        }
+        if leasing.minimumStartsPerSlice < 1 {
+            throw WorkerError(.invalidConfiguration, "leasing.minimumStartsPerSlice must be at least 1 (got \(leasing.minimumStartsPerSlice))")
+        }
+        if advertisedLimitTTL < .seconds(1) {
+            throw WorkerError(.invalidConfiguration, "advertisedLimitTTL must be at least 1 s (got \(advertisedLimitTTL))")
         }
         if keyPrefix.isEmpty || keyPrefix.contains("{") || keyPrefix.contains("}") {
             throw WorkerError(.invalidConfiguration, "keyPrefix must be non-empty and contain no braces")

@@ -14,12 +14,13 @@ enum LimiterScripts {
     ///
     /// KEYS: reservation, then `nb` buckets, `nc` cooldowns, `ng` budget counters, `nr` (0 or 1)
     /// breaker, `nw` provider windows (what the provider's headers said remains until its reset),
-    /// then per API key of a key pool its cooldown and its `kb` buckets.
+    /// then per API key of a key pool its cooldown and its `kb` buckets, then `ncap` cap keys
+    /// (a provider's advertised limit, ``RateLimiter/Bucket/capKey``).
     /// ARGV: nb, nc, ng, reservation TTL (ms), nr, probe time (ms), nw; per bucket: capacity,
     /// refill per ms, amount, floor fraction (the lane's reserve); per budget: limit, amount, seed
     /// (recorded spend, used when the counter does not exist), TTL (s); per window: amount; then
     /// np (keys in the pool, 0 without one) and per key: kb, then per bucket the four values of a
-    /// bucket. Of the keys not cooling down whose buckets all have room, the one with the most
+    /// bucket; then per cap key the 1-based index of its bucket, then ncap. Of the keys not cooling down whose buckets all have room, the one with the most
     /// remaining capacity (the smallest remaining fraction of its buckets after this start, the
     /// largest wins) is taken, in the same all-or-nothing step as the other buckets.
     /// Returns `{1, probe, breaker failures, key, used…}` (probe 1: this start is the half-open
@@ -67,11 +68,28 @@ enum LimiterScripts {
         return {0, math.max(redis.call('PTTL', KEYS[wbase + i]), 1), 'window', i}
       end
     end
+    -- Provider-advertised limits below the configured ones (the trailer: ncap cap keys at the
+    -- end of KEYS, their bucket indices then ncap at the end of ARGV) lower a bucket's size and
+    -- refill rate alike.
+    local ncap = tonumber(ARGV[#ARGV])
+    local caps, rates = {}, {}
+    for i = 1, nb do
+      local a = 8 + (i - 1) * 4
+      caps[i], rates[i] = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    end
+    for j = 1, ncap do
+      local v = redis.call('GET', KEYS[#KEYS - ncap + j])
+      local i = tonumber(ARGV[#ARGV - ncap - 1 + j])
+      if v and tonumber(v) < caps[i] then
+        rates[i] = rates[i] * tonumber(v) / caps[i]
+        caps[i] = tonumber(v)
+      end
+    end
     local levels = {}
     local wait, blocking = 0, 0
     for i = 1, nb do
       local a = 8 + (i - 1) * 4
-      local cap, rate, amount, floor = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+      local cap, rate, amount, floor = caps[i], rates[i], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
       local key = KEYS[1 + i]
       local state = redis.call('HMGET', key, 't', 'ts')
       local level = cap
@@ -93,7 +111,7 @@ enum LimiterScripts {
       local a = 8 + (blocking - 1) * 4
       local bkey = KEYS[1 + blocking]
       local slot = math.max(now + wait, tonumber(redis.call('HGET', bkey, 'next') or '0'))
-      redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / tonumber(ARGV[a + 1])))
+      redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / rates[blocking]))
       return {0, slot - now, 'bucket', blocking}
     end
     -- The key pool: the key with the most remaining capacity among those that may start now.
@@ -163,12 +181,12 @@ enum LimiterScripts {
     end
     for i = 1, nb do
       local a = 8 + (i - 1) * 4
-      local cap, rate, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+      local cap, rate, amount = caps[i], rates[i], tonumber(ARGV[a + 2])
       local key = KEYS[1 + i]
       redis.call('HSET', key, 't', tostring(levels[i] - amount), 'ts', now)
       redis.call('PEXPIRE', key, math.ceil((cap - (levels[i] - amount)) / rate) + 1000)
       fields[#fields + 1] = key
-      fields[#fields + 1] = tostring(amount) .. '|' .. ARGV[a] .. '|' .. ARGV[a + 1]
+      fields[#fields + 1] = tostring(amount) .. '|' .. tostring(cap) .. '|' .. tostring(rate)
     end
     for i = 1, ng do
       local a = 8 + nb * 4 + (i - 1) * 4

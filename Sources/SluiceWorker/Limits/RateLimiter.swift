@@ -19,10 +19,15 @@ public struct RateLimiter: Sendable {
         public var floorFraction: Double
         /// What the settlement counts instead of `amount`, from the call's actual usage.
         public var settle: @Sendable (SettledUsage) -> Double
+        /// A key holding the provider's advertised limit for this bucket (per minute), set when
+        /// it is lower than `capacity`: the scripts then use it as the bucket's size, with the
+        /// refill rate lowered in proportion. Nil: no cap.
+        public var capKey: String?
 
         public init(key: String, capacity: Double, refillPerMillisecond: Double, amount: Double, floorFraction: Double,
-                    settle: @escaping @Sendable (SettledUsage) -> Double) {
+                    capKey: String? = nil, settle: @escaping @Sendable (SettledUsage) -> Double) {
             self.key = key
+            self.capKey = capKey
             self.capacity = capacity
             self.refillPerMillisecond = refillPerMillisecond
             self.amount = amount
@@ -184,6 +189,7 @@ public struct RateLimiter: Sendable {
                          Self.number(bucket.floorFraction)]
             }
         }
+        Self.appendCaps(request.buckets, keys: &keys, args: &args)
         let reply: RedisValue
         do {
             reply = try await redis.eval(LimiterScripts.admit, keys: keys, args: args)
@@ -278,6 +284,19 @@ public struct RateLimiter: Sendable {
         let openUntil = fields.first?.string.flatMap(Double.init) ?? 0
         let failures = Int(fields.last?.string.flatMap(Double.init) ?? 0)
         return (openUntil > now ? .milliseconds(Int64(openUntil - now)) : nil, failures)
+    }
+
+    /// The cap trailer of the admission and lease scripts: the buckets' cap keys at the end of
+    /// KEYS, their 1-based bucket indices and their count at the end of ARGV.
+    static func appendCaps(_ buckets: [Bucket], keys: inout [String], args: inout [String]) {
+        var indices: [String] = []
+        for (index, bucket) in buckets.enumerated() {
+            guard let capKey = bucket.capKey else { continue }
+            keys.append(capKey)
+            indices.append(String(index + 1))
+        }
+        args += indices
+        args.append(String(indices.count))
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
