@@ -103,6 +103,7 @@ public final class Worker: Service, Sendable {
         try await admission?.checkAtStart()
         try await register()
         metrics.slotsGauge.record(configuration.concurrency)
+        metrics.ordinaryLimitGauge.record(governor.limit)
         metrics.runningGauge.record(0)
         metrics.drainingGauge.record(0)
         logger.info("worker started", metadata: [
