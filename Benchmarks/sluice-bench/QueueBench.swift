@@ -17,6 +17,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
     @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare; sustained, burst, history and retention run only when named).") var only: String?
     @Option(help: "Runs of each fairness section (and of its idle reference).") var fairnessRuns: Int = 5
+    @Option(help: "Extra `sluice worker` options for every worker these sections start, space-separated (A/B runs of one build, e.g. '--scheduling-lag-target-ms 0').") var workerArgs: String = ""
     @Option(help: "Minutes of the sustained-load run (10 for the record, 2 in quick runs).") var minutes: Double = 10
     @Option(help: "Sustained run: queue depth the producers hold.") var depth: Int = 1000
     @Option(help: "Sustained run: jobs per sluice.enqueue_batch call.") var batch: Int = 128
@@ -51,7 +52,8 @@ struct QueueBench: AsyncParsableCommand {
             throw ValidationError("run through scripts/bench queue")
         }
         let sections = Set((only ?? "enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare").split(separator: ",").map(String.init))
-        let bench = Bench(base: base, bin: bin, logger: logger)
+        var bench = Bench(base: base, bin: bin, logger: logger)
+        bench.workerArgs = workerArgs.split(separator: " ").map(String.init)
         if sections.contains("enqueue") { try await bench.singleEnqueue() }
         if sections.contains("bulk") { try await bench.bulk(jobs: jobs) }
         if sections.contains("wait") { try await bench.waitLatency() }
@@ -133,6 +135,8 @@ struct Bench {
     let bin: String
     let logger: Logger
     let clock = ContinuousClock()
+    /// Added to every `sluice worker` command line (`--worker-args`).
+    var workerArgs: [String] = []
 
     func freshDatabase(_ label: String) async throws -> (url: String, postgres: PostgresClient, client: SluiceClient) {
         let name = "bench_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
@@ -394,6 +398,7 @@ struct Bench {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bin + "/sluice")
         process.arguments = ["worker", "--processes", "\(processes)", "--concurrency", "\(concurrency)", "--log-level", "error"] + extra
+            + workerArgs
         var environment = ProcessInfo.processInfo.environment
         environment["SLUICE_DATABASE_URL"] = url
         process.environment = environment
@@ -438,13 +443,35 @@ struct Bench {
 
     /// Enqueues one job per tick for the tenant at `rate` per second; returns pickup latencies
     /// (started_at − created_at, both server clock) of those jobs.
+    /// With `breakdown`, also prints where the time went, per job, on the shared wall clock
+    /// (client and server are on one host): the enqueue call until it returned (commit and the
+    /// NOTIFY call included) and from then until the claim's start.
     func steady(_ db: (url: String, postgres: PostgresClient, client: SluiceClient), tenant: String, lane: Lane,
-                rate: Int, seconds: Int) async throws -> Stats {
+                rate: Int, seconds: Int, breakdown: String? = nil) async throws -> Stats {
         var ids: [UUID] = []
+        var returned: [UUID: Double] = [:]
+        var notifyCall: [Double] = []
         let interval = Duration.milliseconds(1000 / rate)
         var next = clock.now
         for i in 0..<(rate * seconds) {
-            ids.append(try await db.client.enqueue(spec(tenant, i, lane: lane)).id)
+            let id: UUID
+            if breakdown == nil {
+                id = try await db.client.enqueue(spec(tenant, i, lane: lane)).id
+                returned[id] = Date().timeIntervalSince1970
+            } else {
+                // What SluiceClient.enqueue does for one caller, in its two steps, timed apart:
+                // the enqueue transaction (returns once committed), then the NOTIFY call.
+                let json = #"[{"tenant":"\#(tenant)","lane":"\#(lane.rawValue)","provider":"echo","model":"echo","request":{"messages":[{"role":"user","content":"benchmark job \#(i) with a realistic short prompt"}]}}]"#
+                let store = db.client.store
+                id = try await store.postgres.withConnection { connection in
+                    try await JobStore.enqueue(specs: PostgresJSON(bytes: Array(json.utf8)), count: 1, notify: false, on: connection)
+                }[0].id
+                let committed = Date().timeIntervalSince1970
+                returned[id] = committed
+                try await store.notifyLanes([lane.rawValue])
+                notifyCall.append((Date().timeIntervalSince1970 - committed) * 1000)
+            }
+            ids.append(id)
             next += interval
             try await Task.sleep(until: next, clock: clock)
         }
@@ -453,8 +480,50 @@ struct Bench {
             try await Task.sleep(for: .milliseconds(100))
         }
         let rows = try await db.postgres.query(
-            "SELECT extract(epoch FROM started_at - created_at)::float8 * 1000 FROM sluice.jobs WHERE id = ANY($1)", [ids])
-        return Stats(samples: try rows.rows.map { try $0.decode(Double.self, at: 0) })
+            """
+            SELECT id, extract(epoch FROM started_at - created_at)::float8 * 1000,
+                   extract(epoch FROM created_at)::float8, extract(epoch FROM started_at)::float8
+              FROM sluice.jobs WHERE id = ANY($1)
+            """, [ids])
+        var total: [Double] = [], enqueueCall: [Double] = [], afterReturn: [Double] = []
+        for row in rows.rows {
+            let id = try row.decode(UUID.self, at: 0)
+            total.append(try row.decode(Double.self, at: 1))
+            let created = try row.decode(Double.self, at: 2), started = try row.decode(Double.self, at: 3)
+            if let back = returned[id] {
+                enqueueCall.append((back - created) * 1000)
+                afterReturn.append((started - back) * 1000)
+            }
+        }
+        if let breakdown {
+            // When the call really began: the attempt's start, taken by the worker (same host,
+            // same clock) when the provider call starts — after the claim statement returned
+            // and the job's task ran. jobs.started_at is the claim transaction's start, before
+            // any wait for the claim lock and the claim itself.
+            var callStart: [Double] = [], committedToCall: [Double] = []
+            for _ in 0..<100 {
+                let attempts = try await db.postgres.query("""
+                    SELECT j.id, extract(epoch FROM a.started_at - j.created_at)::float8 * 1000, extract(epoch FROM a.started_at)::float8
+                      FROM sluice.jobs j JOIN sluice.attempts a ON a.job_id = j.id AND a.attempt = j.attempt
+                     WHERE j.id = ANY($1)
+                    """, [ids])
+                callStart = try attempts.rows.map { try $0.decode(Double.self, at: 1) }
+                committedToCall = try attempts.rows.compactMap { row in
+                    try returned[row.decode(UUID.self, at: 0)].map { (try row.decode(Double.self, at: 2) - $0) * 1000 }
+                }
+                if callStart.count >= ids.count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            // The jobs of the worst 1 % by pickup: how much of it was the enqueue call.
+            let worst = zip(total, zip(enqueueCall, afterReturn)).sorted { $0.0 > $1.0 }.prefix(max(1, total.count / 100))
+            print("  \(breakdown): CALL START (attempt started_at - created_at) \(Stats(samples: callStart)); "
+                  + "enqueue transaction (created_at -> committed) \(Stats(samples: enqueueCall)); "
+                  + "NOTIFY call \(Stats(samples: notifyCall)); "
+                  + "COMMITTED -> CALL START \(Stats(samples: committedToCall)); "
+                  + "committed -> claim start \(Stats(samples: afterReturn)); worst 1 % by claim start: "
+                  + worst.map { String(format: "%.1f = %.1f + %.1f", $0.0, $0.1.0, $0.1.1) }.joined(separator: ", "))
+        }
+        return Stats(samples: total)
     }
 
     func pickupLatency(seconds: Int) async throws -> Stats {
@@ -487,7 +556,7 @@ struct Bench {
             _ = try await db.client.enqueue(spec("quiet", 0))   // (creates the tenant)
             let workers = try startWorkers(url: db.url, processes: 2)
             try await Task.sleep(for: .seconds(2))
-            let stats = try await steady(db, tenant: "quiet", lane: .normal, rate: 20, seconds: seconds)
+            let stats = try await steady(db, tenant: "quiet", lane: .normal, rate: 20, seconds: seconds, breakdown: "idle run \(run)")
             stop(workers)
             print("fairness reference, run \(run)/\(runs): quiet tenant at 20 jobs/s, idle queue, 2 processes: \(stats)")
             p99s.append(stats.percentile(0.99))
@@ -513,7 +582,8 @@ struct Bench {
             let workers = try startWorkers(url: db.url, processes: 2)
             try await Task.sleep(for: .seconds(2))
             let busy = try await count(db.postgres, "SELECT count(*) FROM sluice.jobs WHERE tenant = 'noisy' AND state = 'running'")
-            let stats = try await steady(db, tenant: "quiet", lane: .normal, rate: 20, seconds: seconds)
+            let stats = try await steady(db, tenant: "quiet", lane: .normal, rate: 20, seconds: seconds,
+                                         breakdown: "\(noisyDelayMs) ms run \(run)")
             let left = try await count(db.postgres, "SELECT count(*) FROM sluice.jobs WHERE tenant = 'noisy' AND state = 'queued'")
             stop(workers)
             let ratio = stats.percentile(0.99) / idle

@@ -30,6 +30,8 @@ public final class Worker: Service, Sendable {
     let databaseErrors: DatabaseErrorMonitor
     /// The routes route jobs run through (read from `sluice.routes`, again after a change).
     let routes: RouteBook
+    /// Limits ordinary jobs while the process's scheduling lag is high (CPU headroom).
+    let governor: LoadGovernor
 
     /// - Parameters:
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
@@ -54,6 +56,10 @@ public final class Worker: Service, Sendable {
                                  maxRetryAfter: configuration.maxRetryAfter)
         self.databaseErrors = DatabaseErrorMonitor(logger: logger)
         self.routes = RouteBook(store: store, logger: logger)
+        self.governor = LoadGovernor(.init(
+            lagTarget: configuration.schedulingLagTarget,
+            maximum: configuration.concurrency - configuration.effectiveInteractiveReserve,
+            minimum: max(1, configuration.concurrency / 8)))
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
                                    interval: configuration.completionInterval, metrics: metrics, logger: logger, errors: databaseErrors)
     }
@@ -78,9 +84,15 @@ public final class Worker: Service, Sendable {
     /// also logged at error level; the loop that met it carried on. Normally empty.
     public var unexpectedDatabaseErrors: [String: Int] { databaseErrors.unexpected }
 
-    /// Free slots ordinary (non-privileged) jobs may take.
+    /// Free slots ordinary (non-privileged) jobs may take: up to concurrency − reserve, or
+    /// fewer while the load governor limits them.
     func ordinaryFree(inFlight: Int) -> Int {
-        configuration.concurrency - configuration.effectiveInteractiveReserve - inFlight
+        min(configuration.concurrency - configuration.effectiveInteractiveReserve, governor.limit) - inFlight
+    }
+
+    /// Free slots in all: the ordinary ones plus the interactive reserve.
+    func totalFree(inFlight: Int) -> Int {
+        min(configuration.concurrency, governor.limit + configuration.effectiveInteractiveReserve) - inFlight
     }
 
     /// Free slots that make a claim worthwhile without waiting: an eighth of the slots (at
@@ -91,6 +103,7 @@ public final class Worker: Service, Sendable {
         try await admission?.checkAtStart()
         try await register()
         metrics.slotsGauge.record(configuration.concurrency)
+        metrics.ordinaryLimitGauge.record(governor.limit)
         metrics.runningGauge.record(0)
         metrics.drainingGauge.record(0)
         logger.info("worker started", metadata: [
@@ -104,6 +117,12 @@ public final class Worker: Service, Sendable {
             background.addTask { await self.rescueLoop() }
             background.addTask { await self.pruneLoop() }
             background.addTask { await self.deadlineLoop() }
+            background.addTask {
+                await self.governor.run(ordinaryRunning: { self.inFlight }) { limit, lag in
+                    self.metrics.ordinaryLimitGauge.record(limit)
+                    self.logger.debug("load governor", metadata: ["ordinary_limit": "\(limit)", "lag_ms": "\(lag)"])
+                }
+            }
             if let admission = self.admission {
                 background.addTask { await admission.run() }
             }
@@ -142,7 +161,7 @@ public final class Worker: Service, Sendable {
             var pollDelay = configuration.pollInterval
             while !draining.current {
                 let busy = inFlight
-                let free = configuration.concurrency - busy
+                let free = totalFree(inFlight: busy)
                 var claimedAny = false
                 if let admission, await !admission.readyToClaim() {
                     // The limiter's Redis is unreachable: fail closed, probe again shortly.
@@ -157,7 +176,7 @@ public final class Worker: Service, Sendable {
                     let ordinaryAllowed = max(0, ordinaryFree(inFlight: busy))
                     let reserved = want - min(want, ordinaryAllowed)
                     do {
-                        let claimed = try await claim(want, reserved: reserved)
+                        let claimed = Self.startOrder(try await claim(want, reserved: reserved))
                         pollDelay = configuration.pollInterval
                         for job in claimed {
                             let control = JobControl(timeout: job.timeout)
@@ -206,6 +225,22 @@ public final class Worker: Service, Sendable {
                 }
             }
         }
+    }
+
+    /// The order in which a claim's jobs get their tasks: interactive jobs first, then the jobs
+    /// of tenants with the fewest jobs in this claim (a quiet tenant's one job before a
+    /// backlogged tenant's hundreds), each group in claim order. Tasks start in the order they
+    /// are created, so a light job claimed beside 500 others no longer waits for their starts.
+    static func startOrder(_ jobs: [Job]) -> [Job] {
+        guard jobs.count > 1 else { return jobs }
+        var perTenant: [String: Int] = [:]
+        for job in jobs { perTenant[job.tenant, default: 0] += 1 }
+        guard perTenant.count > 1 || jobs.contains(where: { $0.lane == .interactive }) else { return jobs }
+        return jobs.enumerated().sorted { a, b in
+            let ka = (a.element.lane == .interactive ? 0 : 1, perTenant[a.element.tenant] ?? 0, a.offset)
+            let kb = (b.element.lane == .interactive ? 0 : 1, perTenant[b.element.tenant] ?? 0, b.offset)
+            return ka < kb
+        }.map(\.element)
     }
 
     private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {

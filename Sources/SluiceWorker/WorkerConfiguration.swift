@@ -22,6 +22,17 @@ public struct WorkerConfiguration: Sendable {
         return (concurrency + 19) / 20
     }
 
+    /// CPU headroom: while the process's scheduling lag (how late a sleeping task wakes up, i.e.
+    /// how long a ready task waits for a thread) stays above this, the worker runs fewer ordinary
+    /// jobs (down to an eighth of its slots), so a job that arrives now — a NOTIFY to handle, a
+    /// claim to make, a task to start — is not queued behind a backlog the CPU cannot keep up
+    /// with. Interactive jobs and light tenants' jobs (the reserve) are not limited. Calls that
+    /// wait on the network keep the lag near zero, so it only binds when the CPU is the limit
+    /// (short calls, an overloaded host), and it costs throughput there. Default nil (off: every
+    /// slot is used however late tasks run); `sluice worker --scheduling-lag-target-ms 2` turns it
+    /// on. See docs/ARCHITECTURE.md, "Fairness", for what it measured.
+    public var schedulingLagTarget: Duration? = nil
+
     /// Most jobs claimed by one statement. Default 1000 (a claim's fixed cost — the tenant
     /// scan and the ordering — is then shared by more jobs when many slots are free).
     public var maxClaimBatch: Int = 1000
@@ -97,6 +108,7 @@ public struct WorkerConfiguration: Sendable {
         try positive("heartbeatInterval", heartbeatInterval)
         try positive("timeoutResolution", timeoutResolution)
         try positive("claimWindow", claimWindow)
+        if let schedulingLagTarget { try positive("schedulingLagTarget", schedulingLagTarget) }
         try positive("rescueInterval", rescueInterval)
         try positive("pollInterval", pollInterval)
         try positive("retryBase", retryBase)

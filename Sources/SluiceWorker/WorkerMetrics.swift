@@ -49,6 +49,9 @@ public final class WorkerMetrics: Sendable {
     public static let slots = "sluice_worker_slots"
     /// Jobs running in this process.
     public static let jobsRunning = "sluice_worker_jobs_running"
+    /// Ordinary jobs this process lets run now: its slots minus the interactive reserve, lower
+    /// while the load governor keeps CPU headroom (scheduling lag above its target).
+    public static let ordinaryLimit = "sluice_worker_ordinary_limit"
     /// 1 while this process drains after SIGTERM.
     public static let draining = "sluice_worker_draining"
     /// Runnable queued jobs per lane (sampled by the one elected process).
@@ -96,6 +99,8 @@ public final class WorkerMetrics: Sendable {
         .init(claimBatch, .histogram, help: "Jobs returned per claim statement that returned any.", buckets: batchBuckets),
         .init(slots, .gauge, help: "Job slots (concurrency) of this worker process."),
         .init(jobsRunning, .gauge, help: "Jobs running in this worker process."),
+        .init(ordinaryLimit, .gauge,
+              help: "Ordinary jobs this worker process lets run now: slots minus the interactive reserve, lower while the load governor keeps CPU headroom."),
         .init(draining, .gauge, help: "1 while this worker process drains after SIGTERM."),
         .init(queueDepth, .gauge, labels: ["lane"], help: "Runnable queued jobs per lane (sampled by one elected process)."),
         .init(queueScheduled, .gauge, labels: ["lane"], help: "Queued jobs scheduled for later per lane (sampled by one elected process)."),
@@ -186,6 +191,7 @@ public final class WorkerMetrics: Sendable {
     let rescued: Counter
     let slotsGauge: Gauge
     let runningGauge: Gauge
+    let ordinaryLimitGauge: Gauge
     let drainingGauge: Gauge
 
     /// Creates the handles with `MetricsSystem.factory` (bootstrap the backend first).
@@ -201,6 +207,7 @@ public final class WorkerMetrics: Sendable {
         rescued = Counter(label: Self.jobsRescued)
         slotsGauge = Gauge(label: Self.slots)
         runningGauge = Gauge(label: Self.jobsRunning)
+        ordinaryLimitGauge = Gauge(label: Self.ordinaryLimit)
         drainingGauge = Gauge(label: Self.draining)
     }
 

@@ -49,6 +49,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most tenants one claim reads per lane, in fair-queue order (default 256; a claim of N jobs reads at most N + 8).")
     var claimTenantWindow: Int?
 
+    @Option(name: .long, help: "CPU headroom: scheduling lag in milliseconds above which fewer ordinary jobs run (default: off; 0: off).")
+    var schedulingLagTargetMs: Double?
+
     @Option(name: .long, help: "Most outcomes one completion statement writes (default 500).")
     var completionBatch: Int?
 
@@ -194,6 +197,12 @@ struct WorkerCommand: AsyncParsableCommand {
         if let retention { configuration.retention = try DurationText.required(retention, option: "--retention") }
         if let deadRetention { configuration.deadRetention = try DurationText.required(deadRetention, option: "--dead-retention") }
         if let pruneInterval { configuration.pruneInterval = try DurationText.required(pruneInterval, option: "--prune-interval") }
+        if let schedulingLagTargetMs {
+            guard schedulingLagTargetMs >= 0, schedulingLagTargetMs <= 10_000 else {
+                throw ValidationError("--scheduling-lag-target-ms must be from 0 (off) to 10000 (got \(schedulingLagTargetMs))")
+            }
+            configuration.schedulingLagTarget = schedulingLagTargetMs == 0 ? nil : .microseconds(Int(schedulingLagTargetMs * 1000))
+        }
         configuration.interactiveReserve = interactiveReserve
         do {
             try configuration.validate()
