@@ -9,6 +9,31 @@ import SluiceRedis
 /// negative: an envelope larger than what a lane may use starts once the bucket is as full as
 /// that lane allows, and later callers wait for the debt to refill.
 enum LimiterScripts {
+    /// Lua shared by the admission and lease scripts: each bucket's size and refill rate
+    /// (`caps[i]`, `rates[i]`, from ARGV at `firstArgument + (i - 1) * stride`), lowered to the
+    /// provider-advertised limit when a cap key (the trailer: `ncap` cap keys at the end of KEYS,
+    /// their bucket indices then `ncap` at the end of ARGV) holds a smaller one; the refill rate
+    /// scales with it. Expects `nb` to be defined.
+    static func capsLua(firstArgument: Int, stride: Int) -> String {
+        """
+            local ncap = tonumber(ARGV[#ARGV])
+            local caps, rates = {}, {}
+            for i = 1, nb do
+              local a = \(firstArgument) + (i - 1) * \(stride)
+              caps[i], rates[i] = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+            end
+            for j = 1, ncap do
+              local v = redis.call('GET', KEYS[#KEYS - ncap + j])
+              local i = tonumber(ARGV[#ARGV - ncap - 1 + j])
+              if v and tonumber(v) < caps[i] then
+                rates[i] = rates[i] * tonumber(v) / caps[i]
+                caps[i] = tonumber(v)
+              end
+            end
+
+        """
+    }
+
     /// Admission: checks every bucket, cooldown, budget and the circuit breaker of one job
     /// start and takes from all of them, or from none.
     ///
@@ -71,21 +96,7 @@ enum LimiterScripts {
     -- Provider-advertised limits below the configured ones (the trailer: ncap cap keys at the
     -- end of KEYS, their bucket indices then ncap at the end of ARGV) lower a bucket's size and
     -- refill rate alike.
-    local ncap = tonumber(ARGV[#ARGV])
-    local caps, rates = {}, {}
-    for i = 1, nb do
-      local a = 8 + (i - 1) * 4
-      caps[i], rates[i] = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-    end
-    for j = 1, ncap do
-      local v = redis.call('GET', KEYS[#KEYS - ncap + j])
-      local i = tonumber(ARGV[#ARGV - ncap - 1 + j])
-      if v and tonumber(v) < caps[i] then
-        rates[i] = rates[i] * tonumber(v) / caps[i]
-        caps[i] = tonumber(v)
-      end
-    end
-    local levels = {}
+    \(capsLua(firstArgument: 8, stride: 4))    local levels = {}
     local wait, blocking = 0, 0
     for i = 1, nb do
       local a = 8 + (i - 1) * 4

@@ -28,21 +28,7 @@ extension LimiterScripts {
         if left and tonumber(left) < tonumber(ARGV[2 + nb * 5 + i]) then open = false end
       end
     end
-    local ncap = tonumber(ARGV[#ARGV])
-    local caps, rates = {}, {}
-    for i = 1, nb do
-      local a = 3 + (i - 1) * 5
-      caps[i], rates[i] = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-    end
-    for j = 1, ncap do
-      local v = redis.call('GET', KEYS[#KEYS - ncap + j])
-      local i = tonumber(ARGV[#ARGV - ncap - 1 + j])
-      if v and tonumber(v) < caps[i] then
-        rates[i] = rates[i] * tonumber(v) / caps[i]
-        caps[i] = tonumber(v)
-      end
-    end
-    local reply = {}
+    \(capsLua(firstArgument: 3, stride: 5))    local reply = {}
     for i = 1, nb do
       local a = 3 + (i - 1) * 5
       local cap, rate = caps[i], rates[i]
