@@ -8,6 +8,6 @@ struct SluiceBench: AsyncParsableCommand {
         commandName: "sluice-bench",
         abstract: "Sluice benchmarks (run via scripts/bench).",
         subcommands: [PostgresBench.self, RedisBench.self, HTTPBench.self, ProvidersBench.self, MockBench.self, QueueBench.self,
-                      LimitsBench.self, WebhookBench.self, InFlightBench.self]
+                      LimitsBench.self, WebhookBench.self, InFlightBench.self, SubmittersBench.self]
     )
 }
