@@ -189,6 +189,13 @@ extension Bench {
             "SELECT count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state NOT IN ('succeeded')) FROM sluice.jobs").rows[0]
         let succeeded = try finalCounts.decode(Int.self, at: 0)
         let unfinished = try finalCounts.decode(Int.self, at: 1)
+        // Jobs claimed together share jobs.started_at (the claim transaction's start): distinct
+        // values count the claims (the probe's ~10 per second included).
+        let claimRow = try await db.postgres.query(
+            "SELECT count(DISTINCT started_at), count(*) FROM sluice.jobs WHERE state = 'succeeded'").rows[0]
+        let claims = try claimRow.decode(Int.self, at: 0)
+        print(String(format: "claims: %d (%.1f per s), %.1f jobs per claim (jobs sharing one started_at; the probe's claims included)",
+                     claims, Double(claims) / (minutes * 60), Double(try claimRow.decode(Int.self, at: 1)) / Double(max(claims, 1))))
         reportSustained(samples, minutes: minutes, processes: processes, concurrency: concurrency, depth: target,
                         batch: batch, producers: producers, delayMs: delayMs, tenants: tenants, sampleSeconds: sampleSeconds,
                         succeeded: succeeded, unfinished: unfinished, plot: plot)
