@@ -28,7 +28,7 @@ import Yams
 ///   openai/my-fine-tune: {input: 0.3, output: 1.2, cache_read: 0.15}
 /// limits:                     # defaults; `sluice limits set` (sluice.model_limits) overrides them
 ///   models:
-///     openai/gpt-4o: {rpm: 500, tpm: 30000}
+///     openai/gpt-4o: {rpm: 500, tpm: 30000, keys: {team-a: {rpm: 300}, team-b: {rpm: 200}}}  # keys: a key pool
 ///     anthropic/claude-sonnet-4-5: {rpm: 50, input_tpm: 30000, output_tpm: 8000}
 ///   lane_reserve: {batch: 0.3, normal: 0.1}   # share of each bucket a lane may not use
 /// routes:                     # fallback routes (sluice migrate writes them to sluice.routes;

@@ -121,6 +121,56 @@ struct ConfigurationTests {
         #expect(configuration.laneReserve == ["batch": 0.5, "normal": 0.2])
     }
 
+    @Test func keyPoolLimitsAreParsedAndNamedKeysChecked() throws {
+        let configuration = try ProvidersConfiguration.parse(yaml: """
+            providers:
+              - {name: openai, kind: openai, api_keys: [{id: team-a, key: sk-aaaaaaaaaaaaaaaa}, sk-bbbbbbbbbbbbbbbb]}
+            limits:
+              models:
+                openai/gpt-4o:
+                  rpm: 500
+                  keys:
+                    team-a: {rpm: 300, tpm: 20000}
+                    key-2: {output_tpm: 8000}
+            """)
+        let limits = configuration.modelLimits.sorted { ($0.keyID ?? "") < ($1.keyID ?? "") }
+        #expect(limits == [
+            ModelLimits(provider: "openai", model: "gpt-4o", rpm: 500),
+            ModelLimits(provider: "openai", model: "gpt-4o", outputTPM: 8000, keyID: "key-2"),
+            ModelLimits(provider: "openai", model: "gpt-4o", rpm: 300, tpm: 20000, keyID: "team-a"),
+        ])
+        // The database's rows win per provider, model and key; the file's other keys stay.
+        var snapshot = LimitsSnapshot(models: [ModelLimits(provider: "openai", model: "gpt-4o", rpm: 50, keyID: "team-a")])
+        snapshot.addFileLimits(configuration.modelLimits)
+        let pool = try #require(snapshot.indexed().pools["openai/gpt-4o"])
+        #expect(pool.map(\.keyID) == ["key-2", "team-a"])
+        #expect(pool.first { $0.keyID == "team-a" }?.rpm == 50)
+        #expect(snapshot.indexed().models["openai/gpt-4o"]?.rpm == 500)
+    }
+
+    @Test(arguments: [
+        ("keys: {team-c: {rpm: 5}}", "limits.models.openai/gpt-4o.keys.team-c", "provider openai has no API key with this id (its keys: team-a)"),
+        ("keys: {Team-A: {rpm: 5}}", "limits.models.openai/gpt-4o.keys.Team-A", "key ids must match"),
+        ("keys: {team-a: {rpm: 0}}", "limits.models.openai/gpt-4o.keys.team-a.rpm", "must be a positive integer"),
+        ("keys: {team-a: {paused: true}}", "limits.models.openai/gpt-4o.keys.team-a.paused", "unknown field"),
+        ("keys: {team-a: {}}", "limits.models.openai/gpt-4o.keys.team-a", "needs at least one of"),
+        ("keys: [team-a]", "limits.models.openai/gpt-4o.keys", "must be a mapping"),
+    ])
+    func badKeyPoolLimitsAreRefusedNamingTheField(entry: String, field: String, message: String) throws {
+        let error = #expect(throws: ProvidersError.self) {
+            try ProvidersConfiguration.parse(yaml: """
+                providers:
+                  - {name: openai, kind: openai, api_keys: [{id: team-a, key: sk-aaaaaaaaaaaaaaaa}]}
+                limits:
+                  models:
+                    openai/gpt-4o: {\(entry)}
+                """)
+        }
+        #expect(error?.field == field)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "nil")")
+        #expect(error.map { "\($0)" }?.contains("sk-aaaa") == false)
+    }
+
     @Test(arguments: [
         ("limits:\n  models:\n    gpt-4o: {rpm: 5}", "limits.models.gpt-4o"),
         ("limits:\n  models:\n    openai/gpt-4o: {rpm: -5}", "limits.models.openai/gpt-4o.rpm"),

@@ -117,7 +117,10 @@ struct KeyPoolTests {
     /// A worker with a pool of two keys against the mock, which allows one request per minute
     /// per API key: the two jobs start at once on different keys (no 429), the third waits for
     /// a key without using an attempt; a 429 on one key would cool down only that key.
-    @Test func workerSpreadsCallsOverThePoolWithoutA429() async throws {
+    /// The pool's limits come from `sluice limits set --key-id` (the database) or from the
+    /// configuration file's `limits.models.P/M.keys` (``AdmissionConfiguration/fileLimits``).
+    @Test(arguments: [false, true])
+    func workerSpreadsCallsOverThePoolWithoutA429(limitsFromFile: Bool) async throws {
         let h = try WorkerHarness.current
         let scope = try TestScope.required(for: "the mock provider")
         let mock = try await MockProviderServer.start(configuration: .init(port: 0, rpm: 1), logger: h.logger)
@@ -131,9 +134,20 @@ struct KeyPoolTests {
                                         priceTable: try PriceTable(logger: h.logger), logger: h.logger)
         try await h.client.register(providers: [RegisteredProvider(name: "openai", kind: .openai, models: ["gpt-4o-mini"])])
         let store = JobStore(postgres: h.postgres)
-        _ = try await store.setModelLimits(provider: "openai", model: "gpt-4o-mini", rpm: 1, keyID: "team-a")
-        _ = try await store.setModelLimits(provider: "openai", model: "gpt-4o-mini", rpm: 1, keyID: "team-b")
-        let admission = try AdmissionTests.admission(h)
+        var fileLimits: [ModelLimits] = []
+        if limitsFromFile {
+            fileLimits = try ProvidersConfiguration.parse(yaml: """
+                providers:
+                  - {name: openai, kind: openai, api_keys: [{id: team-a, key: sk-pool-key-aaaaaaaaaaaa}, {id: team-b, key: sk-pool-key-bbbbbbbbbbbb}]}
+                limits:
+                  models:
+                    openai/gpt-4o-mini: {keys: {team-a: {rpm: 1}, team-b: {rpm: 1}}}
+                """).modelLimits
+        } else {
+            _ = try await store.setModelLimits(provider: "openai", model: "gpt-4o-mini", rpm: 1, keyID: "team-a")
+            _ = try await store.setModelLimits(provider: "openai", model: "gpt-4o-mini", rpm: 1, keyID: "team-b")
+        }
+        let admission = try AdmissionTests.admission(h) { $0.fileLimits = fileLimits }
         let worker = try Worker(configuration: WorkerHarness.testConfiguration(), postgres: h.postgres,
                                 providers: { registry.provider(named: $0) }, logger: h.logger, admission: admission)
         let ids = try await h.client.enqueue(batch: (0..<3).map {
@@ -150,7 +164,7 @@ struct KeyPoolTests {
         #expect(stats.rateLimited == 0)
         #expect(stats.requestsByStatus["200"] == 2)
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND attempt <> 0 AND state = 'queued'", [ids]) == 0)
-        let snapshot = try await store.limitsSnapshot()
+        let snapshot = limitsFromFile ? await admission.limits() : try await store.limitsSnapshot()
         #expect(Set(snapshot.models.compactMap(\.keyID)) == ["team-a", "team-b"])
     }
 }

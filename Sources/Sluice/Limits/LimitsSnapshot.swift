@@ -9,6 +9,15 @@ public struct LimitsSnapshot: Sendable {
         self.tenants = tenants
     }
 
+    /// Adds the configuration file's model and key-pool limits that the database does not
+    /// override: an entry of the file counts unless `sluice.model_limits` has a row for the
+    /// same provider, model and key (rows set with `sluice limits set` win).
+    public mutating func addFileLimits(_ fileLimits: [ModelLimits]) {
+        struct Identity: Hashable { let provider, model: String; let keyID: String? }
+        let stored = Set(models.map { Identity(provider: $0.provider, model: $0.model, keyID: $0.keyID) })
+        models += fileLimits.filter { !stored.contains(Identity(provider: $0.provider, model: $0.model, keyID: $0.keyID)) }
+    }
+
     /// Whether anything needs a bucket (and so Redis).
     public var hasRateLimitsOrBudgets: Bool {
         models.contains(where: \.hasRateLimit) || !tenants.isEmpty

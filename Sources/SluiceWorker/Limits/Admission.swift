@@ -197,8 +197,7 @@ public final class Admission: Sendable {
         if let cached, fresh { return cached }
         do {
             var snapshot = try await store.limitsSnapshot()
-            let stored = Set(snapshot.models.filter { $0.keyID == nil }.map { "\($0.provider)/\($0.model)" })
-            snapshot.models += configuration.fileLimits.filter { !stored.contains("\($0.provider)/\($0.model)") }
+            snapshot.addFileLimits(configuration.fileLimits)
             let indexed = snapshot.indexed()
             state.withLock { s in
                 s.snapshot = snapshot
