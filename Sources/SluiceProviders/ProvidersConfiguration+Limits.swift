@@ -2,11 +2,15 @@ public import Sluice
 import SluiceJSON
 
 extension ProvidersConfiguration {
-    static let limitKeys: Set<String> = ["rpm", "tpm", "input_tpm", "output_tpm", "paused"]
+    static let limitKeys: Set<String> = ["rpm", "tpm", "input_tpm", "output_tpm", "paused", "keys"]
+    static let keyLimitKeys: Set<String> = ["rpm", "tpm", "input_tpm", "output_tpm"]
     static let laneNames: Set<String> = ["interactive", "high", "normal", "batch"]
 
     /// Parses the `limits:` section: `models` (a mapping of `provider/model` to
-    /// `{rpm, tpm, input_tpm, output_tpm, paused}`) and `lane_reserve` (lane → fraction 0–0.95).
+    /// `{rpm, tpm, input_tpm, output_tpm, paused, keys}`, where `keys` maps an API key's id —
+    /// from the provider's `api_keys` — to that key's `{rpm, tpm, input_tpm, output_tpm}`: a key
+    /// pool, as `sluice limits set --key-id` configures it) and `lane_reserve` (lane → fraction
+    /// 0–0.95).
     mutating func mergeLimits(_ section: JSONValue) throws(ProvidersError) {
         guard case .object(let members) = section else {
             throw ProvidersError(.invalidConfiguration, "must be a mapping with models and lane_reserve", field: "limits")
@@ -30,13 +34,14 @@ extension ProvidersConfiguration {
                 for key in values.keys.sorted() where !Self.limitKeys.contains(key) {
                     throw ProvidersError(.invalidConfiguration, "unknown field", field: "\(field).\(key)")
                 }
-                func limit(_ key: String) throws(ProvidersError) -> Int? {
+                func limit(_ key: String, in values: [String: JSONValue], _ field: String) throws(ProvidersError) -> Int? {
                     guard let value = values[key], !value.isNull else { return nil }
                     guard let number = value.intValue, number > 0 else {
                         throw ProvidersError(.invalidConfiguration, "must be a positive integer", field: "\(field).\(key)")
                     }
                     return number
                 }
+                func limit(_ key: String) throws(ProvidersError) -> Int? { try limit(key, in: values, field) }
                 var paused = false
                 if let value = values["paused"], !value.isNull {
                     guard case .bool(let flag) = value else {
@@ -48,6 +53,37 @@ extension ProvidersConfiguration {
                                          inputTPM: try limit("input_tpm"), outputTPM: try limit("output_tpm"), paused: paused)
                 modelLimits.removeAll { $0.provider == limits.provider && $0.model == limits.model }
                 modelLimits.append(limits)
+                if let keys = values["keys"], !keys.isNull {
+                    guard case .object(let pool) = keys else {
+                        throw ProvidersError(.invalidConfiguration, "must be a mapping of API key id to limits", field: "\(field).keys")
+                    }
+                    // The provider's key ids, when it is configured (in this file or an earlier one).
+                    let known = providers.first { $0.name == parts[0] }.map(\.apiKeyIDs)
+                    for (id, entry) in pool.sorted(by: { $0.key < $1.key }) {
+                        let keyField = "\(field).keys.\(id)"
+                        guard ModelLimits.isKeyID(id) else {
+                            throw ProvidersError(.invalidConfiguration, "a key id must match ^[a-z0-9][a-z0-9_.-]{0,62}$", field: keyField)
+                        }
+                        if let known, !known.isEmpty, !known.contains(id) {
+                            throw ProvidersError(.invalidConfiguration, "provider \(parts[0]) has no API key with this id (api_keys: [{id, key|env}])",
+                                                 field: keyField)
+                        }
+                        guard case .object(let keyValues) = entry else {
+                            throw ProvidersError(.invalidConfiguration, "must be a mapping of rpm, tpm, input_tpm, output_tpm", field: keyField)
+                        }
+                        for key in keyValues.keys.sorted() where !Self.keyLimitKeys.contains(key) {
+                            throw ProvidersError(.invalidConfiguration, "unknown field", field: "\(keyField).\(key)")
+                        }
+                        let keyLimits = ModelLimits(provider: parts[0], model: parts[1], rpm: try limit("rpm", in: keyValues, keyField),
+                                                    tpm: try limit("tpm", in: keyValues, keyField),
+                                                    inputTPM: try limit("input_tpm", in: keyValues, keyField),
+                                                    outputTPM: try limit("output_tpm", in: keyValues, keyField), keyID: id)
+                        guard keyLimits.hasRateLimit else {
+                            throw ProvidersError(.invalidConfiguration, "needs at least one of rpm, tpm, input_tpm, output_tpm", field: keyField)
+                        }
+                        modelLimits.append(keyLimits)
+                    }
+                }
             }
         }
         if let reserve = members["lane_reserve"], !reserve.isNull {

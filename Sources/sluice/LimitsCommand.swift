@@ -76,9 +76,9 @@ struct LimitsCommand: AsyncParsableCommand {
                 throw error
             }
             await postgres.shutdown()
-            let stored = Swift.Set(snapshot.models.filter { $0.keyID == nil }.map { "\($0.provider)/\($0.model)" })
-            let fromFile = fileLimits.filter { !stored.contains("\($0.provider)/\($0.model)") }
-            snapshot.models += fromFile
+            let fromDatabase = snapshot.models.count
+            snapshot.addFileLimits(fileLimits)
+            let fromFile = Array(snapshot.models.dropFirst(fromDatabase))
             var levels: [String: [String: Double]] = [:]
             var cooldowns: [String: Double] = [:]
             var breakers: [String: (open: Double?, failures: Int)] = [:]

@@ -9,6 +9,14 @@ public struct LimitsSnapshot: Sendable {
         self.tenants = tenants
     }
 
+    /// Adds the configuration file's limits (`limits.models`, with their `keys`) that
+    /// PostgreSQL does not override: a row of `sluice.model_limits` replaces the file's entry for
+    /// the same provider/model and API key (the model's own limits, or one key of its pool).
+    public mutating func addFileLimits(_ file: [ModelLimits]) {
+        let stored = Set(models.map { "\($0.provider)/\($0.model) \($0.keyID ?? "")" })
+        models += file.filter { !stored.contains("\($0.provider)/\($0.model) \($0.keyID ?? "")") }
+    }
+
     /// Whether anything needs a bucket (and so Redis).
     public var hasRateLimitsOrBudgets: Bool {
         models.contains(where: \.hasRateLimit) || !tenants.isEmpty
