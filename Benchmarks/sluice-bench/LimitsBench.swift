@@ -151,6 +151,11 @@ struct LimitsBench: AsyncParsableCommand {
         let done = try window.rows[0].decode(Int.self, at: 0)
         let charged = try window.rows[0].decode(Int.self, at: 1)
         let deferred = try await bench.count(db.postgres, "SELECT count(*) FROM sluice.jobs WHERE wait_reason IS NOT NULL")
+        // When the 429s came: seconds after the workers started (the first burst, before any
+        // response carried the provider's limit, or later at its window boundaries?).
+        let limitedAt = try await db.postgres.query(
+            "SELECT coalesce(string_agg(round(extract(epoch FROM started_at - \(start)::timestamptz))::text, ',' ORDER BY started_at), '') FROM sluice.attempts WHERE error_class = 'rate_limited'")
+            .rows[0].decode(String.self, at: 0)
         let minutes = end.timeIntervalSince(start) / 60
         let rpmUse = Double(done) / minutes / Double(providerRPM)
         let tpmUse = Double(charged) / minutes / Double(providerTPM)
@@ -158,12 +163,12 @@ struct LimitsBench: AsyncParsableCommand {
             utilisation, provider limit %d RPM / %dk TPM, Sluice configured %d RPM / %dk TPM, 4 processes, %.1f min: \
             %d calls succeeded (%.0f/min), %.0f charged tokens/min; binding limit %@ used %.1f %%; \
             %d of %d calls answered 429 (%.2f %%); %d jobs waiting at the end; %d claims released without a start \
-            (%.0f per 1,000 jobs started)%@; load average %@
+            (%.0f per 1,000 jobs started)%@; 429s at [%@] s; load average %@
             """, providerRPM, providerTPM / 1000, rpm, tpm / 1000, minutes, done, Double(done) / minutes, Double(charged) / minutes,
                      tpmUse >= rpmUse ? "TPM" : "RPM", max(tpmUse, rpmUse) * 100, stats.rateLimited, stats.requestsTotal,
                      stats.requestsTotal > 0 ? Double(stats.rateLimited) / Double(stats.requestsTotal) * 100 : 0, deferred,
                      putBacks, Double(putBacks) / Double(max(stats.requestsTotal, 1)) * 1000,
-                     workerArgs.isEmpty ? "" : " [workers: \(workerArgs)]", load))
+                     workerArgs.isEmpty ? "" : " [workers: \(workerArgs)]", limitedAt, load))
         await mock.stop()
         await db.client.shutdown()
     }

@@ -31,11 +31,13 @@ public final class RedisClient: Service, Sendable {
     /// The pool settings.
     public let poolConfiguration: Configuration
     private let pool: RedisConnectionPool
+    let logger: Logger
 
     /// Creates a client; no connection is opened until the first call.
     public init(configuration: RedisConfiguration, pool: Configuration = .init(), logger: Logger) {
         self.configuration = configuration
         self.poolConfiguration = pool
+        self.logger = logger
         self.pool = RedisConnectionPool(configuration: configuration, maxConnections: pool.maxConnections, logger: logger)
     }
 

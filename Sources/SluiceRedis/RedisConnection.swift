@@ -25,8 +25,10 @@ import SluiceSupport
 /// returned — the caller learns what the server actually did (a script that consumed tokens
 /// did consume them). A connection is therefore never left with a half-read reply.
 ///
-/// Not supported on this type: `SUBSCRIBE`/`MONITOR` (push replies), and `MULTI` left open
-/// across a return to the pool.
+/// Publish/subscribe: a connection put in subscriber mode with ``subscribe(_:)`` only takes
+/// ``receive(timeout:)`` and ``pingSubscribed()`` afterwards (``RedisClient/subscribe(to:)``
+/// runs such a connection of its own). Not supported: `MONITOR`, and `MULTI` left open across
+/// a return to the pool.
 public actor RedisConnection {
     private let executor: ThreadExecutor
     /// The dedicated thread all isolated code (and hiredis) runs on.
@@ -35,7 +37,7 @@ public actor RedisConnection {
     /// The configuration this connection was opened with.
     public nonisolated let configuration: RedisConfiguration
     private let logger: Logger
-    private var context: UnsafeMutablePointer<redisContext>?
+    var context: UnsafeMutablePointer<redisContext>?
 
     /// False once the connection has been closed, explicitly or because of an I/O error.
     public var isOpen: Bool { context != nil }
@@ -198,7 +200,7 @@ public actor RedisConnection {
     }
 
     /// Classifies a hiredis failure, closes the (now unusable) context and returns the error.
-    private func ioFailure(_ context: UnsafeMutablePointer<redisContext>, errnoValue: Int32, command: String?) -> RedisError {
+    func ioFailure(_ context: UnsafeMutablePointer<redisContext>, errnoValue: Int32, command: String?) -> RedisError {
         let kind = context.pointee.err
         let text = Self.errorString(context)
         let code: RedisError.Code

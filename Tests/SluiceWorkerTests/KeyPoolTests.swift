@@ -114,6 +114,56 @@ struct KeyPoolTests {
         }
     }
 
+    /// Key pools from the configuration file (`limits.models.P/M.keys`), as `sluice limits set
+    /// --key-id` makes them: admission takes a key of the pool, spreads starts over the keys by
+    /// their room, and a row in PostgreSQL for one key replaces the file's figure for that key.
+    @Test func keyPoolFromTheConfigurationFile() async throws {
+        let h = try WorkerHarness.current
+        let configuration = try ProvidersConfiguration.parse(yaml: """
+            providers:
+              - {name: echo, kind: echo, api_keys: [{id: team-a, key: sk-aaaaaaaaaaaaaaaaaaaa}, {id: team-b, key: sk-bbbbbbbbbbbbbbbbbbbb}]}
+            limits:
+              models:
+                echo/echo: {keys: {team-a: {rpm: 2}, team-b: {rpm: 3, tpm: 100000}}}
+            """)
+        let pool = configuration.modelLimits.filter { $0.keyID != nil }.sorted { ($0.keyID ?? "") < ($1.keyID ?? "") }
+        #expect(pool == [ModelLimits(provider: "echo", model: "echo", rpm: 2, keyID: "team-a"),
+                         ModelLimits(provider: "echo", model: "echo", rpm: 3, tpm: 100_000, keyID: "team-b")])
+        let admission = try AdmissionTests.admission(h) { $0.fileLimits = configuration.modelLimits }
+        let jobs = try await LeasingTests.claimed(h, 6)
+        var keys: [String] = []
+        for job in jobs {
+            if case .start(let ticket) = await admission.admit(job) { keys.append(ticket?.keyID ?? "none") }
+        }
+        // Five fit (2 + 3), each on a key of the pool, never more than a key allows.
+        #expect(keys.count == 5, "\(keys)")
+        #expect(keys.filter { $0 == "team-a" }.count == 2 && keys.filter { $0 == "team-b" }.count == 3, "\(keys)")
+        // PostgreSQL overrides the file per key: team-a raised, team-b as in the file.
+        var snapshot = LimitsSnapshot(models: [ModelLimits(provider: "echo", model: "echo", rpm: 50, keyID: "team-a")])
+        snapshot.addFileLimits(configuration.modelLimits)
+        #expect(snapshot.models.filter { $0.keyID == "team-a" }.map(\.rpm) == [50])
+        #expect(snapshot.models.filter { $0.keyID == "team-b" }.map(\.rpm) == [3])
+        for (yaml, field) in [
+            ("echo/echo: {keys: {Team: {rpm: 1}}}", "limits.models.echo/echo.keys.Team"),
+            ("echo/echo: {keys: {team-z: {rpm: 1}}}", "limits.models.echo/echo.keys.team-z"),
+            ("echo/echo: {keys: {team-a: {rpm: 0}}}", "limits.models.echo/echo.keys.team-a.rpm"),
+            ("echo/echo: {keys: {team-a: {paused: true}}}", "limits.models.echo/echo.keys.team-a.paused"),
+            ("echo/echo: {keys: {team-a: {}}}", "limits.models.echo/echo.keys.team-a"),
+            ("echo/echo: {keys: [team-a]}", "limits.models.echo/echo.keys"),
+        ] {
+            let refused = #expect(throws: ProvidersError.self, "\(yaml)") {
+                try ProvidersConfiguration.parse(yaml: """
+                    providers:
+                      - {name: echo, kind: echo, api_keys: [{id: team-a, key: sk-aaaaaaaaaaaaaaaaaaaa}]}
+                    limits:
+                      models:
+                        \(yaml)
+                    """)
+            }
+            #expect(refused?.field == field, "\(yaml): \(refused?.field ?? "nil")")
+        }
+    }
+
     /// A worker with a pool of two keys against the mock, which allows one request per minute
     /// per API key: the two jobs start at once on different keys (no 429), the third waits for
     /// a key without using an attempt; a 429 on one key would cool down only that key.

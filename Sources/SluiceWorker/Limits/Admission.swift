@@ -44,6 +44,8 @@ public final class Admission: Sendable {
         /// Taken from this worker's capacity leases (``LeaseBook``): settled locally, no
         /// reservation in Redis.
         public internal(set) var leased = false
+        /// The start's token envelope (estimated input + output limit).
+        var envelopeTokens: Int = 0
         /// Whether buckets or budgets were taken (then the call is settled).
         var reserved: Bool { !request.buckets.isEmpty || !request.budgets.isEmpty }
     }
@@ -70,6 +72,21 @@ public final class Admission: Sendable {
         var skipModels: [String: Date] = [:]
         /// Cap key → the advertised limit last written (nil: removed) and when.
         var advertised: [String: (limit: Int?, at: ContinuousClock.Instant)] = [:]
+        /// The model gate: provider/model → until when its starts that need no bucket are
+        /// made without asking Redis (its shared state was clear, ``LimiterScripts/gate``).
+        var clearUntil: [String: ContinuousClock.Instant] = [:]
+        /// Provider/model → until when the gate is not asked again (it was not clear).
+        var gateRefusedUntil: [String: ContinuousClock.Instant] = [:]
+        /// Provider/models whose gate is being asked (other starts go per start meanwhile).
+        var gateAsking: Set<String> = []
+        /// Provider/model → events received for it; a gate answer read before the last event
+        /// is not used.
+        var events: [String: Int] = [:]
+        /// Subscribed to the limiter's events channel (``RateLimiter/eventsChannel``); the
+        /// model gate is used only while this is true.
+        var subscribed = false
+        /// Bumped whenever the subscription starts or ends (messages may have been lost).
+        var generation = 0
     }
 
     let configuration: AdmissionConfiguration
@@ -109,6 +126,54 @@ public final class Admission: Sendable {
             s.skipModels = [:]
         }
         leases?.dropAll()
+        state.withLock { $0.clearUntil = [:] }
+    }
+
+    /// A provider/model's shared state turned against starting it (a cooldown, a breaker
+    /// failure, a provider window falling low — here or in another worker, through the events
+    /// channel): its gate closes and its leases end, so its next starts are decided by the
+    /// admission script, which sees why.
+    func modelEvent(_ modelName: String) {
+        state.withLock { s in
+            s.events[modelName, default: 0] += 1
+            s.clearUntil[modelName] = nil
+            s.gateRefusedUntil[modelName] = nil
+        }
+        guard let leases, let limiter else { return }
+        leases.drop(["rpm", "tpm", "itpm", "otpm"].map { limiter.key("rl", "m:" + modelName, $0) })
+    }
+
+    /// Whether this worker is subscribed to the limiter's events (then the model gate is used).
+    public var subscribedToEvents: Bool { state.withLock { $0.subscribed } }
+
+    /// Listens on the limiter's events channel until cancelled (part of ``run()``).
+    func listenForEvents() async {
+        guard let limiter, leases != nil else { return }
+        for await event in limiter.redis.subscribe(to: [limiter.eventsChannel]) {
+            switch event {
+            case .subscribed:
+                // Events published while not subscribed are lost: leases taken before go back
+                // (the next ones are granted only if the model is clear).
+                state.withLock { s in
+                    s.subscribed = true
+                    s.generation += 1
+                    s.clearUntil = [:]
+                }
+                leases?.dropAll()
+            case .disconnected(let why):
+                let was = state.withLock { s -> Bool in
+                    defer {
+                        s.subscribed = false
+                        s.generation += 1
+                        s.clearUntil = [:]
+                    }
+                    return s.subscribed
+                }
+                if was { logger.notice("limiter events unavailable: every start of a model without limits asks Redis", metadata: ["error": "\(why)"]) }
+            case .message(_, let payload):
+                modelEvent(payload)
+            }
+        }
     }
 
     /// Provider/models (`provider/model`) the next claim should leave out: a cooldown or an
@@ -172,6 +237,7 @@ public final class Admission: Sendable {
                 s.limiterDown = true
                 s.pausedUntil = .now + configuration.unavailableRetry
             }
+            s.clearUntil = [:]
             return !s.limiterDown
         }
         leases?.dropAll()
@@ -327,9 +393,14 @@ public final class Admission: Sendable {
             let scope = "t:" + job.tenant
             if let rpm = t.rpm { tenantBuckets.append(bucket(scope, "rpm", rpm, 1) { _ in 1 }) }
             if let tpm = t.tpm { tenantBuckets.append(bucket(scope, "tpm", tpm, input + output) { Double($0.inputTokens + $0.outputTokens) }) }
-            let day = BudgetWindow.day(containing: now), month = BudgetWindow.month(containing: now)
-            func add(_ window: BudgetWindow, _ unit: String, _ limit: Double?, _ soft: Double?, _ amount: Double, _ recorded: Double) {
+            // The UTC day and month (Calendar arithmetic, several microseconds) only for a tenant
+            // with a budget: computing them for every start of a rate-limited tenant cost a
+            // tenth of a core at 6k starts a second.
+            var windows: (day: BudgetWindow, month: BudgetWindow)?
+            func add(_ daily: Bool, _ unit: String, _ limit: Double?, _ soft: Double?, _ amount: Double, _ recorded: Double) {
                 guard let limit else { return }
+                if windows == nil { windows = (BudgetWindow.day(containing: now), BudgetWindow.month(containing: now)) }
+                let window = daily ? windows!.day : windows!.month
                 budgets.append(.init(key: limiter.key("budget", job.tenant, window.name, unit), limit: limit, amount: amount,
                                      seed: recorded, ttlSeconds: Int(window.end.timeIntervalSince(now)) + 3600,
                                      countsTokens: unit == "tok"))
@@ -338,15 +409,15 @@ public final class Admission: Sendable {
                                      recorded, soft ?? implied, window))
             }
             let tokens = Double(input + output)
-            add(day, "tok", t.dailyTokens.map(Double.init), t.dailyTokensSoft.map(Double.init), tokens, Double(t.spentDayTokens))
-            add(month, "tok", t.monthlyTokens.map(Double.init), t.monthlyTokensSoft.map(Double.init), tokens, Double(t.spentMonthTokens))
+            add(true, "tok", t.dailyTokens.map(Double.init), t.dailyTokensSoft.map(Double.init), tokens, Double(t.spentDayTokens))
+            add(false, "tok", t.monthlyTokens.map(Double.init), t.monthlyTokensSoft.map(Double.init), tokens, Double(t.spentMonthTokens))
             if t.hasUSDBudget {
                 guard let price = cost(job.provider, job.model, envelope) else {
                     return wait(now.addingTimeInterval(configuration.unpricedRetry.seconds),
                                 "model \(modelName) has no price and tenant \(job.tenant) has a USD budget: add a price for it", "unpriced")
                 }
-                add(day, "usd", t.dailyUSD, t.dailyUSDSoft, price, t.spentDayUSD)
-                add(month, "usd", t.monthlyUSD, t.monthlyUSDSoft, price, t.spentMonthUSD)
+                add(true, "usd", t.dailyUSD, t.dailyUSDSoft, price, t.spentDayUSD)
+                add(false, "usd", t.monthlyUSD, t.monthlyUSDSoft, price, t.spentMonthUSD)
             }
         }
         return await decide(job, limiter: limiter, modelName: modelName, modelBuckets: modelBuckets,
@@ -367,14 +438,15 @@ public final class Admission: Sendable {
             switch leases.plan(buckets) {
             case .perJob:
                 return nil
-            case .wait(let answered):
-                await leases.waitForAnswer(after: answered)
+            case .wait(let key):
+                await leases.waitForAnswer(key)
             case .taken:
                 let request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
                                                   cooldowns: [cooldownKey], budgets: [], reservationTTL: job.timeout + .seconds(600),
                                                   breaker: breakerKey, probeTimeout: job.timeout + .seconds(5))
                 return Ticket(request: request, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
-                              cooldownKey: cooldownKey, breakerKey: breakerKey, recordSuccess: false, keyID: nil, leased: true)
+                              cooldownKey: cooldownKey, breakerKey: breakerKey, recordSuccess: false, keyID: nil, leased: true,
+                              envelopeTokens: envelopeTokens)
             case .renew(let items):
                 // A model bucket's slice needs its cooldown, breaker and provider windows clear
                 // (the admission script checks those per start). "Far from the provider's
@@ -382,12 +454,7 @@ public final class Admission: Sendable {
                 var checks: RateLimiter.LeaseChecks?
                 let modelKeys = Set(modelBuckets.map(\.key))
                 if items.contains(where: { modelKeys.contains($0.bucket.key) }) {
-                    let rpm = modelBuckets.first { $0.key.hasSuffix(":rpm") }
-                    let tpm = modelBuckets.first { $0.key.hasSuffix(":tpm") }
-                    checks = .init(cooldown: cooldownKey, breaker: breakerKey,
-                                   requestsWindow: (limiter.key("pw", modelName, "req"), max((rpm?.capacity ?? 0) * leases.floor, 64)),
-                                   tokensWindow: (limiter.key("pw", modelName, "tok"),
-                                                  max((tpm?.capacity ?? 0) * leases.floor, Double(envelopeTokens) * 64)))
+                    checks = modelChecks(limiter: limiter, modelName: modelName, modelBuckets: modelBuckets, envelopeTokens: envelopeTokens)
                 }
                 do {
                     leases.complete(items, granted: try await limiter.lease(items, checks: checks))
@@ -398,6 +465,60 @@ public final class Admission: Sendable {
             }
         }
         return nil
+    }
+
+    /// What the provider windows must hold for a model to count as far from the provider's
+    /// limit (leases of its buckets, its gate): what its buckets keep back (the leasing floor of
+    /// their size), at least 64 starts of this envelope.
+    private func windowThresholds(modelBuckets: [RateLimiter.Bucket], envelopeTokens: Int) -> (requests: Double, tokens: Double) {
+        let floor = leases?.floor ?? configuration.leasing.floorFraction
+        let rpm = modelBuckets.first { $0.key.hasSuffix(":rpm") }
+        let tpm = modelBuckets.first { $0.key.hasSuffix(":tpm") }
+        return (max((rpm?.capacity ?? 0) * floor, 64), max((tpm?.capacity ?? 0) * floor, Double(envelopeTokens) * 64))
+    }
+
+    /// The checks of a model's shared state for a lease or its gate.
+    private func modelChecks(limiter: RateLimiter, modelName: String, modelBuckets: [RateLimiter.Bucket],
+                             envelopeTokens: Int) -> RateLimiter.LeaseChecks {
+        let thresholds = windowThresholds(modelBuckets: modelBuckets, envelopeTokens: envelopeTokens)
+        return .init(cooldown: limiter.key("cool", modelName), breaker: limiter.key("brk", modelName),
+                     requestsWindow: (limiter.key("pw", modelName, "req"), thresholds.requests),
+                     tokensWindow: (limiter.key("pw", modelName, "tok"), thresholds.tokens))
+    }
+
+    /// The model gate, for a start that takes no bucket: true when the model's shared state
+    /// (cooldown, breaker, provider windows) was seen clear within the last lease duration and
+    /// no event about it arrived since — then the start needs no Redis round trip. Asks Redis
+    /// (``RateLimiter/gate(_:)``) at most once per lease duration per model; used only while
+    /// this worker is subscribed to the limiter's events, which close the gate within
+    /// milliseconds of a cooldown, a breaker failure or a provider window falling low in any
+    /// worker. False: decide the start in Redis.
+    private func gated(limiter: RateLimiter, modelName: String, envelopeTokens: Int) async -> Bool {
+        let now = ContinuousClock.now
+        let ask = state.withLock { s -> (generation: Int, events: Int)?? in
+            guard s.subscribed else { return .none }
+            if let until = s.clearUntil[modelName], until > now { return .some(nil) }
+            if let until = s.gateRefusedUntil[modelName], until > now { return .none }
+            guard s.gateAsking.insert(modelName).inserted else { return .none }
+            return .some((s.generation, s.events[modelName] ?? 0))
+        }
+        guard let ask else { return false }
+        guard let ask else { return true }
+        let clear: Bool
+        do {
+            clear = try await limiter.gate(modelChecks(limiter: limiter, modelName: modelName, modelBuckets: [], envelopeTokens: envelopeTokens))
+        } catch {
+            state.withLock { _ = $0.gateAsking.remove(modelName) }
+            return false
+        }
+        let duration = configuration.leasing.duration
+        return state.withLock { s -> Bool in
+            s.gateAsking.remove(modelName)
+            // An event (or a lost subscription) since the question makes the answer stale.
+            guard s.subscribed, s.generation == ask.generation, (s.events[modelName] ?? 0) == ask.events else { return false }
+            if clear { s.clearUntil[modelName] = .now + duration } else { s.gateRefusedUntil[modelName] = .now + duration }
+            return clear
+        }
     }
 
     /// Gives back what ended leases and settled leased starts left (every lease duration, and
@@ -439,6 +560,10 @@ public final class Admission: Sendable {
         }
         if let (until, reason, limit) = known {
             return wait(until, reason, limit)
+        }
+        if leases != nil, buckets.isEmpty, budgets.isEmpty, pool.isEmpty,
+           await gated(limiter: limiter, modelName: modelName, envelopeTokens: envelopeTokens) {
+            return .start(nil)
         }
         if let leases, budgets.isEmpty, pool.isEmpty, !buckets.isEmpty,
            let ticket = await leased(leases, limiter: limiter, job: job, modelName: modelName, modelBuckets: modelBuckets,
@@ -496,7 +621,7 @@ public final class Admission: Sendable {
             }
             return .start(Ticket(request: taken, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
                                  cooldownKey: keyCooldown, breakerKey: breakerKey, recordSuccess: probe || breakerFailures > 0,
-                                 keyID: keyID))
+                                 keyID: keyID, envelopeTokens: envelopeTokens))
         case .pool(let delay):
             let until = now.addingTimeInterval(delay.seconds)
             skipModel(modelName, until: until)
@@ -577,30 +702,39 @@ public final class Admission: Sendable {
             if r.tokensRemaining == 0 { cooldown = max(cooldown ?? .zero, r.tokensReset ?? configuration.defaultCooldown) }
         }
         let breakerFailure = errorClass.map { [.serverError, .overloaded, .timeout, .connection].contains($0) } ?? false
-        if let leases, cooldown != nil || breakerFailure {
+        if cooldown != nil || breakerFailure {
             // The provider pushes back or fails: this model's next starts are decided in Redis
-            // again (where the cooldown and the breaker are checked), its leases go back.
-            leases.drop([limiter.key("rl", "m:" + modelName, "rpm"), limiter.key("rl", "m:" + modelName, "tpm"),
-                         limiter.key("rl", "m:" + modelName, "itpm"), limiter.key("rl", "m:" + modelName, "otpm")])
+            // again (where the cooldown and the breaker are checked), its gate closes and its
+            // leases go back — here at once, in every other worker when the event arrives.
+            modelEvent(modelName)
         }
+        let announce = ticket?.keyID == nil ? modelName : nil
         if let cooldown, cooldown > .zero, ticket?.keyID == nil { skipModel(modelName, until: Date().addingTimeInterval(cooldown.seconds)) }
         do {
             if let cooldown, cooldown > .zero {
-                try await limiter.cooldown(cooldownKey, for: cooldown)
+                try await limiter.cooldown(cooldownKey, for: cooldown, announce: announce)
                 logger.info("provider cooldown", metadata: ["model": "\(modelName)", "seconds": "\(Self.seconds(cooldown))",
                                                              "key_id": "\(ticket?.keyID ?? "-")"])
             }
-            if ticket?.keyID == nil, let remaining = rateLimits?.tokensRemaining, let reset = rateLimits?.tokensReset {
-                try await limiter.providerWindow(limiter.key("pw", modelName, "tok"), remaining: remaining, reset: reset)
-            }
-            if ticket?.keyID == nil, let remaining = rateLimits?.requestsRemaining, let reset = rateLimits?.requestsReset {
-                try await limiter.providerWindow(limiter.key("pw", modelName, "req"), remaining: remaining, reset: reset)
+            if ticket?.keyID == nil, rateLimits?.tokensRemaining != nil || rateLimits?.requestsRemaining != nil {
+                // Falling below what the gate and the leases need is announced to every worker.
+                let envelope = ticket?.envelopeTokens ?? ((usage?.inputTokens ?? 0) + configuration.defaultMaxOutputTokens)
+                let thresholds = windowThresholds(modelBuckets: ticket?.modelBuckets ?? [], envelopeTokens: envelope)
+                if let remaining = rateLimits?.tokensRemaining, let reset = rateLimits?.tokensReset {
+                    try await limiter.providerWindow(limiter.key("pw", modelName, "tok"), remaining: remaining, reset: reset,
+                                                     announceBelow: (thresholds.tokens, modelName))
+                }
+                if let remaining = rateLimits?.requestsRemaining, let reset = rateLimits?.requestsReset {
+                    try await limiter.providerWindow(limiter.key("pw", modelName, "req"), remaining: remaining, reset: reset,
+                                                     announceBelow: (thresholds.requests, modelName))
+                }
             }
             if let ticket, ticket.keyID == nil, let r = rateLimits {
                 try await advertise(r, ticket: ticket, limiter: limiter)
             }
             if breakerFailure {
-                if try await limiter.recordBreaker(breakerKey, success: false, policy: configuration.breaker, openFor: retryAfter) {
+                if try await limiter.recordBreaker(breakerKey, success: false, policy: configuration.breaker, openFor: retryAfter,
+                                                   announce: announce) {
                     logger.warning("circuit breaker opened", metadata: ["model": "\(modelName)", "error_class": "\(errorClass?.rawValue ?? "")"])
                 }
             } else if succeeded, ticket?.recordSuccess == true {
@@ -687,12 +821,19 @@ public final class Admission: Sendable {
     }
 
     /// Background duty: retries kept settlements every `unavailableRetry`.
+    /// Also listens on the limiter's events channel (with leasing on), which the model gate and
+    /// the leases rely on to learn within milliseconds of another worker's 429 or breaker
+    /// failure.
     public func run() async {
         let period = leases == nil ? configuration.unavailableRetry : min(configuration.unavailableRetry, configuration.leasing.duration)
-        while !Task.isCancelled {
-            try? await Task.sleep(for: period)
-            if unsettledCount > 0 { await flushUnsettled() }
-            await returnLeases()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.listenForEvents() }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: period)
+                if unsettledCount > 0 { await flushUnsettled() }
+                await returnLeases()
+            }
+            group.cancelAll()
         }
     }
 

@@ -16,6 +16,12 @@ final class LeaseBook: Sendable {
         var bucket: RateLimiter.Bucket
         var remaining: Double
         var granted: Double
+        /// What starts took from it in all (refunds of settled starts not deducted): the rate
+        /// the next slice is sized by. Sizing by net use (granted − remaining) undercounted a
+        /// bucket whose starts give most back at settlement (a TPM bucket reserving
+        /// `max_tokens`): its slices stayed at the minimum while hundreds of calls held their
+        /// reservations, and half the starts fell back to the admission script.
+        var taken: Double = 0
         var grantedAt: ContinuousClock.Instant
         var expires: ContinuousClock.Instant
     }
@@ -24,15 +30,17 @@ final class LeaseBook: Sendable {
         var leases: [String: Lease] = [:]
         /// Capacity to give back (ended leases, refunds of settled starts), per bucket key.
         var credit: [String: (bucket: RateLimiter.Bucket, amount: Double)] = [:]
-        /// Buckets whose lease call is under way (other starts go per job meanwhile).
+        /// Buckets whose lease call is under way (other starts wait for its answer).
         var renewing: Set<String> = []
+        /// Buckets dropped while their lease call was under way: its slice must not be used
+        /// (a 429 or a breaker failure came in meanwhile); it goes back with the next call.
+        var revoked: Set<String> = []
         /// Buckets that refused a slice: decided per job until then.
         var refusedUntil: [String: ContinuousClock.Instant] = [:]
         /// The slice to ask next, from the rate the last lease was used at.
         var nextSlice: [String: Double] = [:]
-        /// Lease calls answered so far, and the starts waiting for the next answer.
-        var answered = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Starts waiting for the lease call of a bucket (its key) under way to answer.
+        var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     }
 
     /// What admission does with a start.
@@ -43,9 +51,9 @@ final class LeaseBook: Sendable {
         case renew([RateLimiter.LeaseItem])
         /// Decide it in Redis (a bucket is near its limit or too small to lease).
         case perJob
-        /// Another start is renewing a lease this one needs: wait for that answer
-        /// (``waitForAnswer(after:)``), then plan again.
-        case wait(answered: Int)
+        /// Another start is renewing a lease this one needs (this bucket's key): wait for that
+        /// answer (``waitForAnswer(_:)``), then plan again.
+        case wait(String)
     }
 
     let configuration: AdmissionConfiguration.Leasing
@@ -74,14 +82,17 @@ final class LeaseBook: Sendable {
                 short.append(b)
             }
             if short.isEmpty {
-                for b in buckets { s.leases[b.key]?.remaining -= b.amount }
+                for b in buckets {
+                    s.leases[b.key]?.remaining -= b.amount
+                    s.leases[b.key]?.taken += b.amount
+                }
                 return .taken
             }
             for b in short {
                 if let until = s.refusedUntil[b.key], until > now { return .perJob }
                 if b.capacity * configuration.maxSliceFraction < Double(configuration.minimumStartsPerSlice) * b.amount { return .perJob }
             }
-            if short.contains(where: { s.renewing.contains($0.key) }) { return .wait(answered: s.answered) }
+            if let busy = short.first(where: { s.renewing.contains($0.key) }) { return .wait(busy.key) }
             var items: [RateLimiter.LeaseItem] = []
             for b in short {
                 var back = 0.0
@@ -105,7 +116,7 @@ final class LeaseBook: Sendable {
     /// that: a slice that runs out early costs a round trip, one that is too large only
     /// holds capacity back until it ends).
     private static func demand(_ old: Lease, now: ContinuousClock.Instant, duration: Duration) -> Double {
-        let used = old.granted - old.remaining
+        let used = max(old.taken, old.granted - old.remaining)
         let elapsed = max((min(now, old.expires) - old.grantedAt).seconds, 0.001)
         return used / elapsed * duration.seconds * 2
     }
@@ -115,36 +126,40 @@ final class LeaseBook: Sendable {
     func complete(_ items: [RateLimiter.LeaseItem], granted: [Double]?) {
         let now = ContinuousClock.now
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            defer {
-                s.answered += 1
-                s.waiters = []
-            }
+            var waiters: [CheckedContinuation<Void, Never>] = []
             for (index, item) in items.enumerated() {
                 let key = item.bucket.key
                 s.renewing.remove(key)
                 guard let granted else {
+                    s.revoked.remove(key)
                     s.credit[key] = (item.bucket, (s.credit[key]?.amount ?? 0) + item.giveBack)
                     continue
                 }
                 let slice = index < granted.count ? granted[index] : 0
-                if slice > 0 {
+                if s.revoked.remove(key) != nil {
+                    if slice > 0 { s.credit[key] = (item.bucket, (s.credit[key]?.amount ?? 0) + slice) }
+                } else if slice > 0 {
                     s.leases[key] = Lease(bucket: item.bucket, remaining: slice, granted: slice, grantedAt: now,
                                           expires: now + configuration.duration)
-                } else {
+                } else if item.slice > 0 {
+                    // Refused: decided per job for a while. (A give-back of the sweep asks for
+                    // nothing; its 0 is no refusal — counting it as one sent every bucket whose
+                    // lease the sweep ended to the admission script for a second.)
                     s.refusedUntil[key] = now + configuration.duration
                 }
             }
-            return s.waiters
+            for item in items { waiters += s.waiters.removeValue(forKey: item.bucket.key) ?? [] }
+            return waiters
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once a lease call answered after the `answered`-th (at once if one already has).
-    func waitForAnswer(after answered: Int) async {
+    /// Returns once the lease call under way for bucket `key` answered (at once if none is).
+    func waitForAnswer(_ key: String) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in
-                if s.answered != answered { return true }
-                s.waiters.append(continuation)
+                guard s.renewing.contains(key) else { return true }
+                s.waiters[key, default: []].append(continuation)
                 return false
             }
             if now { continuation.resume() }
@@ -174,6 +189,7 @@ final class LeaseBook: Sendable {
                 if let l = s.leases.removeValue(forKey: key) {
                     s.credit[key] = (l.bucket, (s.credit[key]?.amount ?? 0) + l.remaining)
                 }
+                if s.renewing.contains(key) { s.revoked.insert(key) }
                 s.refusedUntil[key] = now + configuration.duration
             }
         }
@@ -186,6 +202,7 @@ final class LeaseBook: Sendable {
                 s.credit[key] = (l.bucket, (s.credit[key]?.amount ?? 0) + l.remaining)
             }
             s.leases = [:]
+            s.revoked.formUnion(s.renewing)
         }
     }
 

@@ -219,8 +219,11 @@ enum LimiterScripts {
     /// least M calls; open → half-open when the open time has passed (admission lets one probe
     /// through); the probe's success closes it, its failure opens it again.
     /// Returns 1 when this call opened (or re-opened) the breaker, else 0.
+    /// With ARGV[7] (a channel) and ARGV[8] (the provider/model), a counted failure is
+    /// published there.
     static let breaker = RedisScript("""
     local ok = ARGV[1] == '1'
+    if not ok and ARGV[7] then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
     local n, ratio, minimum, window, open = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -310,12 +313,14 @@ enum LimiterScripts {
     """)
 
     /// Cooldown: KEYS[1] stays set for ARGV[1] ms, never shortening a longer cooldown already
-    /// in place. Returns the cooldown's remaining ms.
+    /// in place. Returns the cooldown's remaining ms. With ARGV[2] (a channel) and ARGV[3]
+    /// (the provider/model), a cooldown set or lengthened is published there.
     static let cooldown = RedisScript("""
     local ms = tonumber(ARGV[1])
     local left = redis.call('PTTL', KEYS[1])
     if left < ms then
       redis.call('SET', KEYS[1], '1', 'PX', ms)
+      if ARGV[2] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
       return ms
     end
     return left
@@ -324,19 +329,39 @@ enum LimiterScripts {
     /// Provider feedback: what the provider's rate-limit headers say remains (ARGV[1]) until
     /// its window resets (ARGV[2] ms), in KEYS[1]. A later reset (a new window) replaces the
     /// value; within a window the lower value wins (responses arrive out of order). Admission
-    /// takes each start's amount from it and waits for the reset when it is short.
+    /// takes each start's amount from it and waits for the reset when it is short. With ARGV[3]
+    /// (a threshold), ARGV[4] (a channel) and ARGV[5] (the provider/model), a value that falls
+    /// below the threshold (from at or above it, or from no value) is published there.
     static let window = RedisScript("""
     local remaining, reset = tonumber(ARGV[1]), tonumber(ARGV[2])
     local ttl = redis.call('PTTL', KEYS[1])
+    local before = redis.call('GET', KEYS[1])
+    local stored = 0
     if ttl < 0 or reset > ttl + 1000 then
       redis.call('SET', KEYS[1], remaining, 'PX', math.max(reset, 1))
-      return 1
-    end
-    local current = tonumber(redis.call('GET', KEYS[1]) or remaining)
-    if remaining < current then
+      stored = 1
+    elseif remaining < tonumber(before or remaining) then
       redis.call('SET', KEYS[1], remaining, 'KEEPTTL')
-      return 1
+      stored = 1
     end
-    return 0
+    if stored == 1 and ARGV[3] and remaining < tonumber(ARGV[3]) and (not before or tonumber(before) >= tonumber(ARGV[3])) then
+      redis.call('PUBLISH', ARGV[4], ARGV[5])
+    end
+    return stored
+    """)
+
+    /// The model gate (``Admission``): whether a provider/model is clear for starts that need
+    /// no bucket — no cooldown (KEYS[1]), no failure on record and not open in its breaker
+    /// (KEYS[2]), and each provider window (KEYS[3], KEYS[4]) absent or holding at least its
+    /// threshold (ARGV[1], ARGV[2]). Returns 1 when clear, else 0. Reads only.
+    static let gate = RedisScript("""
+    if redis.call('PTTL', KEYS[1]) > 0 then return 0 end
+    local b = redis.call('HMGET', KEYS[2], 'fails', 'open_until')
+    if tonumber(b[1] or '0') > 0 or tonumber(b[2] or '0') > 0 then return 0 end
+    for i = 1, 2 do
+      local left = redis.call('GET', KEYS[2 + i])
+      if left and tonumber(left) < tonumber(ARGV[i]) then return 0 end
+    end
+    return 1
     """)
 }

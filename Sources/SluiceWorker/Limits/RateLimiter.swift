@@ -243,9 +243,27 @@ public struct RateLimiter: Sendable {
 
     /// Puts a cooldown in force for `duration` (never shortening a longer one). Every worker
     /// honours it before its next call of that provider/model.
-    public func cooldown(_ cooldownKey: String, for duration: Duration) async throws(RedisError) {
+    /// `announce`: the provider/model to publish on ``eventsChannel`` when the cooldown is set
+    /// or lengthened, so every worker's cached model state and leases end within milliseconds.
+    public func cooldown(_ cooldownKey: String, for duration: Duration, announce model: String? = nil) async throws(RedisError) {
         let ms = max(1, Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000))
-        _ = try await redis.eval(LimiterScripts.cooldown, keys: [cooldownKey], args: [String(ms)])
+        _ = try await redis.eval(LimiterScripts.cooldown, keys: [cooldownKey], args: [String(ms)] + (model.map { [eventsChannel, $0] } ?? []))
+    }
+
+    /// The channel on which the limiter's scripts publish a provider/model whose shared state
+    /// turned against starting it (a cooldown set, a counted failure in its breaker, a provider
+    /// window falling low); the payload is `provider/model`. Workers subscribe to it
+    /// (``Admission/run()``) to end their cached model state and leases at once.
+    public var eventsChannel: String { key("events") }
+
+    /// Whether a provider/model is clear for starts without a bucket (``LimiterScripts/gate``):
+    /// no cooldown, no breaker failure on record, provider windows absent or at least their
+    /// thresholds (requests, tokens). One read-only `EVALSHA`.
+    public func gate(_ checks: LeaseChecks) async throws(RedisError) -> Bool {
+        let reply = try await redis.eval(LimiterScripts.gate, keys: [checks.cooldown, checks.breaker, checks.requestsWindow.key,
+                                                                     checks.tokensWindow.key],
+                                         args: [Self.number(checks.requestsWindow.threshold), Self.number(checks.tokensWindow.threshold)])
+        return reply.int == 1
     }
 
     /// Circuit breaker settings (see ``LimiterScripts/breaker``).
@@ -267,11 +285,13 @@ public struct RateLimiter: Sendable {
     /// Records a call's outcome in the provider/model's breaker (a counted failure, or a
     /// success). Returns true when this call opened it.
     @discardableResult
-    public func recordBreaker(_ breakerKey: String, success: Bool, policy: BreakerPolicy, openFor: Duration? = nil) async throws(RedisError) -> Bool {
+    /// `announce`: the provider/model to publish on ``eventsChannel`` when a failure is counted.
+    public func recordBreaker(_ breakerKey: String, success: Bool, policy: BreakerPolicy, openFor: Duration? = nil,
+                              announce model: String? = nil) async throws(RedisError) -> Bool {
         let reply = try await redis.eval(LimiterScripts.breaker, keys: [breakerKey], args: [
             success ? "1" : "0", String(policy.consecutiveFailures), Self.number(policy.failureRatio), String(policy.minimumCalls),
             String(Self.milliseconds(policy.window)), String(Self.milliseconds(max(openFor ?? .zero, policy.openFor))),
-        ])
+        ] + (model.map { [eventsChannel, $0] } ?? []))
         return reply.int == 1
     }
 
@@ -305,9 +325,13 @@ public struct RateLimiter: Sendable {
 
     /// Records what the provider says remains (`remaining`) until its window resets in `reset`
     /// (``LimiterScripts/window``).
-    public func providerWindow(_ windowKey: String, remaining: Int, reset: Duration) async throws(RedisError) {
-        _ = try await redis.eval(LimiterScripts.window, keys: [windowKey],
-                                 args: [String(remaining), String(max(1, Self.milliseconds(reset)))])
+    /// `announceBelow`: a threshold and the provider/model to publish on ``eventsChannel`` when
+    /// the window falls below it.
+    public func providerWindow(_ windowKey: String, remaining: Int, reset: Duration,
+                               announceBelow: (threshold: Double, model: String)? = nil) async throws(RedisError) {
+        var args = [String(remaining), String(max(1, Self.milliseconds(reset)))]
+        if let announceBelow { args += [Self.number(announceBelow.threshold), eventsChannel, announceBelow.model] }
+        _ = try await redis.eval(LimiterScripts.window, keys: [windowKey], args: args)
     }
 
     /// The level a bucket has now (capacity when Redis has no state for it), for `limits show`.
