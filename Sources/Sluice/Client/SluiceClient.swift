@@ -182,7 +182,9 @@ public final class SluiceClient: Service, Sendable {
     // MARK: Wait and cancel
 
     /// Waits until the job reaches a terminal state (succeeded, dead or cancelled) and returns
-    /// it. Woken by LISTEN/NOTIFY within milliseconds; no polling.
+    /// it. Woken by LISTEN/NOTIFY within milliseconds; without a notification it re-reads the
+    /// job after ``Configuration/waitRecheck`` (2 s, backing off to 16×), which only matters
+    /// when a notification was lost (the finishing process died right after its commit).
     /// - Throws: `timeout` when the deadline passes first; `notFound` for an unknown job.
     public func wait(for id: UUID, timeout: Duration) async throws(SluiceError) -> Job {
         let deadline = ContinuousClock.now + timeout
