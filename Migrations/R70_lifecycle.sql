@@ -26,6 +26,23 @@ BEGIN
 END
 $$;
 
+-- The same, committed asynchronously (synchronous_commit = off for this transaction), for a
+-- caller that has just committed the terminal transitions of these jobs in a transaction that
+-- did not notify (the worker: sluice.finish_attempts(…, p_notify => false)). PostgreSQL
+-- serialises the commits of notifying transactions (a database-wide lock held through the
+-- commit's WAL flush), so a completion group that notified inside its synchronously committed
+-- transaction made every other notifying commit (enqueue wake-ups, other completions) queue
+-- behind its fsync; here the lock is held only for the moment the notification is queued.
+-- Waiters cannot miss a job this way: they LISTEN and register before reading the job, and the
+-- notification is sent after the job's commit (docs/ARCHITECTURE.md, "Wake-ups").
+CREATE OR REPLACE FUNCTION sluice.notify_done_async(p_ids uuid[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    RETURN sluice.notify_done(p_ids);
+END
+$$;
+
 -- Jobs whose lease expired (their worker died or lost the database) go back to the queue as
 -- a new attempt, or to dead letters when that was their last attempt, or to cancelled when a
 -- cancel was requested. Returns how many were rescued.
@@ -184,12 +201,18 @@ $$;
 -- is running, so a stale worker that wakes up after a rescue cannot overwrite anything.
 -- Returns the ids that were applied.
 --
+-- p_notify: send sluice_done for the terminal ones inside this transaction (SQL callers). The
+-- worker passes false and calls sluice.notify_done_async with the terminal ids once this has
+-- committed, so its synchronous commit does not hold PostgreSQL's notify commit lock through
+-- the WAL flush (see notify_done_async).
+--
 -- Jobs are found by primary key only (docs/ARCHITECTURE.md, "Plans and statistics"): the
 -- statement's plan is cached per session, maybe from a moment the table was empty, and the
 -- statistics of a table full of history put the running jobs at ~1 row, so the planner took
 -- the partial index of running jobs and read all of it once per item (O(items x running)).
 -- `state::text` keeps that index out, enable_seqscan = off keeps the plan from scanning the table.
-CREATE OR REPLACE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb)
+DROP FUNCTION IF EXISTS sluice.finish_attempts(text, jsonb);
+CREATE OR REPLACE FUNCTION sluice.finish_attempts(p_worker text, p_items jsonb, p_notify boolean DEFAULT true)
 RETURNS SETOF uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 BEGIN
@@ -298,7 +321,7 @@ BEGIN
                requests = u.requests + excluded.requests
     ), done_notes AS (
         -- Waiters (SluiceClient.wait) learn of finished jobs in batches of 200 ids.
-        SELECT sluice.notify_done(array_agg(f.id)) AS sent FROM upd f WHERE f.outcome <> 'retry'
+        SELECT sluice.notify_done(array_agg(f.id)) AS sent FROM upd f WHERE p_notify AND f.outcome <> 'retry'
     ), lane_notes AS (
         -- Retries due now wake workers once per lane.
         SELECT count(pg_notify('sluice_jobs', l.lane)) AS sent

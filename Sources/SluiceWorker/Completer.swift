@@ -9,7 +9,13 @@ import Tracing
 /// `completionBatch` outcomes or per `completionInterval`, whichever comes first, with up to
 /// `maxConcurrentWrites` statements in flight. Each statement updates the jobs, results,
 /// attempts, dead letters and usage of its group in one transaction, guarded by lease owner
-/// and attempt.
+/// and attempt. With `notifyDoneAfterCommit` (the default) the group's `sluice_done`
+/// notification is sent after its commit, by a second, asynchronously committed statement
+/// (``JobStore/notifyDone(_:)``): PostgreSQL serialises the commits of notifying transactions
+/// through their WAL flush, so a notification inside the synchronous completion made every
+/// enqueue wake-up wait for the completions' fsyncs. A waiter cannot miss the job: it LISTENs
+/// and registers before it reads the job, and the notification follows the commit; if this
+/// process dies between the two, the waiter's periodic re-read finds the job finished.
 ///
 /// ``submit(_:)`` returns at once (the job's slot frees for the next claim) unless more than
 /// `4 × completionBatch` outcomes wait to be written; then it returns once its outcome is
@@ -29,6 +35,7 @@ actor Completer {
     private let batchSize: Int
     private let interval: Duration
     private let maxConcurrentWrites: Int
+    private let notifyDoneAfterCommit: Bool
     private let logger: Logger
     private let metrics: WorkerMetrics
     private let errors: DatabaseErrorMonitor
@@ -39,13 +46,14 @@ actor Completer {
     private var failures = 0
 
     init(store: JobStore, workerID: String, batchSize: Int, interval: Duration,
-         maxConcurrentWrites: Int = 2, metrics: WorkerMetrics, logger: Logger, errors: DatabaseErrorMonitor) {
+         maxConcurrentWrites: Int = 2, notifyDoneAfterCommit: Bool = true, metrics: WorkerMetrics, logger: Logger, errors: DatabaseErrorMonitor) {
         self.metrics = metrics
         self.store = store
         self.workerID = workerID
         self.batchSize = batchSize
         self.interval = interval
         self.maxConcurrentWrites = maxConcurrentWrites
+        self.notifyDoneAfterCommit = notifyDoneAfterCommit
         self.logger = logger
         self.errors = errors
     }
@@ -100,6 +108,17 @@ actor Completer {
         Task { await self.write() }
     }
 
+    /// Tells waiters about jobs whose terminal transitions committed (see the type's notes). A
+    /// failure is logged and not retried: the waiters' periodic re-read covers it.
+    private func notifyDone(_ ids: [UUID]) async {
+        do {
+            try await store.notifyDone(ids)
+        } catch {
+            errors.record(error, "notifying waiters of finished jobs failed; they will re-read", operation: "notifyDone",
+                          metadata: ["jobs": "\(ids.count)"])
+        }
+    }
+
     /// Writes one group. Returns false when the write failed (the outcomes stay queued).
     @discardableResult
     private func write() async -> Bool {
@@ -117,10 +136,17 @@ actor Completer {
             }
             let finished = outcomes.filter { $0.kind != .deferred }
             var recorded = try await store.deferJobs(worker: workerID, deferrals)
+            var terminal: [UUID] = []
             if !finished.isEmpty {
                 let start = ContinuousClock.now
-                recorded += try await store.finishAttempts(worker: workerID, outcomes: finished)
+                let applied = try await store.finishAttempts(worker: workerID, outcomes: finished,
+                                                             notifyDone: !notifyDoneAfterCommit)
                 metrics.finishDuration.record(duration: ContinuousClock.now - start)
+                recorded += applied.count
+                if notifyDoneAfterCommit, !applied.isEmpty {
+                    let finishedIDs = Set(finished.lazy.filter { $0.kind != .retry }.map(\.jobID))
+                    terminal = applied.filter { finishedIDs.contains($0) }
+                }
             }
             writing -= 1
             failures = 0
@@ -133,6 +159,7 @@ actor Completer {
                 item.done?.resume()
             }
             if buffer.count >= batchSize { startWrite() }
+            if !terminal.isEmpty { await notifyDone(terminal) }
             return true
         } catch {
             writing -= 1

@@ -61,7 +61,8 @@ public final class Worker: Service, Sendable {
             maximum: configuration.concurrency - configuration.effectiveInteractiveReserve,
             minimum: max(1, configuration.concurrency / 8)))
         self.completer = Completer(store: store, workerID: workerID, batchSize: configuration.completionBatch,
-                                   interval: configuration.completionInterval, metrics: metrics, logger: logger, errors: databaseErrors)
+                                   interval: configuration.completionInterval,
+                                   notifyDoneAfterCommit: configuration.notifyDoneAfterCommit, metrics: metrics, logger: logger, errors: databaseErrors)
     }
 
     /// The id of the worker in process `pid` on this host started with `token`:

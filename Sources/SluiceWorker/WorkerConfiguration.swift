@@ -33,9 +33,20 @@ public struct WorkerConfiguration: Sendable {
     /// on. See docs/ARCHITECTURE.md, "Fairness", for what it measured.
     public var schedulingLagTarget: Duration? = nil
 
-    /// Most jobs claimed by one statement. Default 1000 (a claim's fixed cost — the tenant
-    /// scan and the ordering — is then shared by more jobs when many slots are free).
-    public var maxClaimBatch: Int = 1000
+    /// Most jobs claimed by one statement. When more slots are free the worker claims again at
+    /// once, after giving the claimed jobs their tasks, so many free slots become several
+    /// consecutive claims. Default 128: a claim holds the claim lock (which every worker's claims
+    /// share) for a time that grows with the jobs it takes, and returns its jobs only together;
+    /// claims of up to 1,000 held it for tens of milliseconds under load, and a quiet tenant's job,
+    /// first in order, waited for them and then came back with hundreds of others
+    /// (docs/BENCHMARKS.md, "Fair queueing" and "Sustained load").
+    public var maxClaimBatch: Int = 128
+    /// Send the `sluice_done` notification of a completion group after the group commits, from
+    /// a separate asynchronously committed statement, instead of inside the completion's
+    /// synchronously committed transaction (where PostgreSQL's notify commit lock is held
+    /// through the WAL flush, and every other notifying commit, such as an enqueue's wake-up,
+    /// queues behind it). Default true; false is the behaviour before, kept for comparison.
+    public var notifyDoneAfterCommit: Bool = true
     /// Most tenants one claim reads per lane, in fair-queue order (lowest virtual clock first;
     /// a claim of N jobs reads at most N + 8 anyway). Tenants beyond it are reached by later
     /// claims as the clocks of those before them move. Default 256.

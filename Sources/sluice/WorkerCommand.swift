@@ -43,8 +43,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Fallback poll interval in milliseconds (default 1000).")
     var pollMs: Int?
 
-    @Option(name: .long, help: "Most jobs one claim statement takes (default 1000).")
+    @Option(name: .long, help: "Most jobs one claim statement takes; more free slots are claimed by consecutive claims (default 128).")
     var claimBatch: Int?
+
+    /// `--no-notify-done-after-commit`: completions notify waiters inside their transaction (the behaviour before; for comparisons).
+    @Flag(name: .long, inversion: .prefixedNo, help: .hidden)
+    var notifyDoneAfterCommit = true
 
     @Option(name: .long, help: "Most tenants one claim reads per lane, in fair-queue order (default 256; a claim of N jobs reads at most N + 8).")
     var claimTenantWindow: Int?
@@ -191,6 +195,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let graceSeconds { configuration.shutdownGracePeriod = .milliseconds(Int(graceSeconds * 1000)) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let claimBatch { configuration.maxClaimBatch = claimBatch }
+        configuration.notifyDoneAfterCommit = notifyDoneAfterCommit
         if let claimTenantWindow { configuration.claimTenantWindow = claimTenantWindow }
         if let completionBatch { configuration.completionBatch = completionBatch }
         if let completionIntervalMs { configuration.completionInterval = .milliseconds(completionIntervalMs) }

@@ -5,10 +5,13 @@ import SluicePostgres
 /// Wakes ``SluiceClient/wait(for:timeout:)`` callers when their job reaches a terminal state.
 ///
 /// One LISTEN connection per client on channel `sluice_done` (the worker and `cancel` notify
-/// it with the job ids, comma-separated, up to 200 per notification, in the same transaction
-/// that finishes the jobs). Waiters register interest *before* reading the job's state, so a
-/// notification between the read and the wait is never missed; after a listener reconnect every waiter re-reads its job, since
-/// notifications sent while disconnected are lost. No polling loop.
+/// it with the job ids, comma-separated, up to 200 per notification, after or in the
+/// transaction that finishes the jobs). Waiters register interest *before* reading the job's
+/// state, so a notification between the read and the wait is never missed; after a listener
+/// reconnect every waiter re-reads its job, since notifications sent while disconnected are
+/// lost. A waiter also re-reads its job after a while without a notification
+/// (``SluiceClient/Configuration/waitRecheck``, backing off): the worker notifies after its
+/// commit, and a process that dies between the two never sends it.
 actor JobWaiter {
     static let channel = StoreNames.doneChannel
 

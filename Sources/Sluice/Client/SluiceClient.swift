@@ -22,6 +22,12 @@ public final class SluiceClient: Service, Sendable {
         public var database: PostgresConfiguration
         /// Pool size and acquire timeout. Default: 10 connections, 10 s.
         public var pool: PostgresClient.Configuration
+        /// ``SluiceClient/wait(for:timeout:)`` is woken by the `sluice_done` notification; as a
+        /// safety net for a notification that never came (the finishing process died between
+        /// its commit and its notification, or a listener reconnect), a waiter also re-reads its
+        /// job after this long without one, then after twice as long, up to 16 times this.
+        /// Default 2 s.
+        public var waitRecheck: Duration = .seconds(2)
 
         public init(database: PostgresConfiguration, pool: PostgresClient.Configuration = .init()) {
             self.database = database
@@ -42,15 +48,19 @@ public final class SluiceClient: Service, Sendable {
     let waiter: JobWaiter
     let notifier: LaneNotifier
     let coalescer: EnqueueCoalescer
+    let waitRecheck: Duration
 
     /// Creates a client with its own pool.
     public convenience init(configuration: Configuration, logger: Logger) {
         self.init(postgres: PostgresClient(configuration: configuration.database, pool: configuration.pool, logger: logger),
-                  logger: logger)
+                  logger: logger, waitRecheck: configuration.waitRecheck)
     }
 
     /// Creates a client on an existing pool (which the caller runs and shuts down).
-    public init(postgres: PostgresClient, logger: Logger) {
+    /// - Parameter waitRecheck: see ``Configuration/waitRecheck`` (at least 100 ms; shorter
+    ///   values are raised to it).
+    public init(postgres: PostgresClient, logger: Logger, waitRecheck: Duration = .seconds(2)) {
+        self.waitRecheck = max(waitRecheck, .milliseconds(100))
         self.postgres = postgres
         self.store = JobStore(postgres: postgres)
         self.logger = logger
@@ -172,7 +182,9 @@ public final class SluiceClient: Service, Sendable {
     // MARK: Wait and cancel
 
     /// Waits until the job reaches a terminal state (succeeded, dead or cancelled) and returns
-    /// it. Woken by LISTEN/NOTIFY within milliseconds; no polling.
+    /// it. Woken by LISTEN/NOTIFY within milliseconds; without a notification it re-reads the
+    /// job after ``Configuration/waitRecheck`` (2 s, backing off to 16×), which only matters
+    /// when a notification was lost (the finishing process died right after its commit).
     /// - Throws: `timeout` when the deadline passes first; `notFound` for an unknown job.
     public func wait(for id: UUID, timeout: Duration) async throws(SluiceError) -> Job {
         let deadline = ContinuousClock.now + timeout
@@ -181,6 +193,7 @@ public final class SluiceClient: Service, Sendable {
         } catch {
             throw SluiceError.from(error)
         }
+        var recheck = waitRecheck
         while true {
             let version = await waiter.register(id)
             let job: Job?
@@ -202,7 +215,10 @@ public final class SluiceClient: Service, Sendable {
                 await waiter.unregister(id)
                 throw SluiceError(code: .timeout, message: "job \(id) is still \(job.state.rawValue) after \(timeout)")
             }
-            await waiter.waitForChange(id, after: version, until: deadline)
+            // Woken by the job's notification; else re-read after `recheck` (a lost notification).
+            let now = ContinuousClock.now
+            await waiter.waitForChange(id, after: version, until: min(deadline, now + recheck))
+            recheck = min(recheck * 2, waitRecheck * 16)
             await waiter.unregister(id)
         }
     }

@@ -90,16 +90,41 @@ extension JobStore {
     }
 
     /// `sluice.finish_attempts`: records a group of outcomes in one statement; outcomes whose
-    /// attempt the worker no longer holds are refused.
+    /// attempt the worker no longer holds are refused. Waiters are notified inside the
+    /// transaction.
     /// - Returns: how many were recorded.
     public func finishAttempts(worker: String, outcomes: [AttemptOutcome]) async throws(SluiceError) -> Int {
+        try await finishAttempts(worker: worker, outcomes: outcomes, notifyDone: true).count
+    }
+
+    /// `sluice.finish_attempts`, with or without its `sluice_done` notification inside the
+    /// transaction. Without, the caller sends it once this returns (the group is committed):
+    /// ``notifyDone(_:)`` with the terminal ones of the returned ids. That keeps the
+    /// completion's synchronous commit from holding PostgreSQL's notify commit lock through its
+    /// WAL flush, which every other notifying commit (enqueue wake-ups) would queue behind.
+    /// - Returns: the ids of the outcomes that were recorded (the others were refused: the
+    ///   job's lease moved on).
+    public func finishAttempts(worker: String, outcomes: [AttemptOutcome], notifyDone: Bool) async throws(SluiceError) -> [UUID] {
         var json = JSONWriter(capacity: outcomes.count * 512)
         json.beginArray()
         for outcome in outcomes { outcome.write(to: &json) }
         json.endArray()
         let payload = PostgresJSON(bytes: json.bytes)
         return try await run("finishAttempts") {
-            try await postgres.query("SELECT sluice.finish_attempts(\(worker), \(payload)::jsonb)").rows.count
+            try await postgres.query("SELECT sluice.finish_attempts(\(worker), \(payload)::jsonb, \(notifyDone)) AS id")
+                .rows.map { try $0.decode(UUID.self, at: 0) }
+        }
+    }
+
+    /// `sluice.notify_done_async`: tells waiters (``SluiceClient/wait(for:timeout:)``) that these
+    /// jobs reached a terminal state, in a transaction of its own committed asynchronously. Call
+    /// it only after the transitions committed (see ``finishAttempts(worker:outcomes:notifyDone:)``).
+    /// - Returns: how many notifications were sent (one per 200 ids).
+    @discardableResult
+    public func notifyDone(_ ids: [UUID]) async throws(SluiceError) -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await run("notifyDone") {
+            try await postgres.query("SELECT sluice.notify_done_async(\(ids)::uuid[]) AS sent").first?.decode(Int.self, column: "sent") ?? 0
         }
     }
 
