@@ -107,6 +107,29 @@ struct AdmissionTests {
         }
     }
 
+    /// A resume wakes the model's jobs in the same commit; a worker that claims one before its
+    /// listener marked the cached limits stale must not put it back for a whole pausedRetry on
+    /// the strength of the old snapshot (no listener here: only the re-read can see the resume).
+    @Test func pausedVerdictRereadsLimitsThatMayBeStale() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
+        let admission = try Self.admission(h, redis: false)
+        let jobs = try await LeasingTests.claimed(h, 2)
+        guard case .wait(let deferral, let limit) = await admission.admit(jobs[0]) else {
+            Issue.record("a job of a paused model started")
+            return
+        }
+        #expect(limit == "paused" && deferral.reason.contains("paused"))
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: false)
+        // Past the re-read's 250 ms, well inside the snapshot's own 5 s lifetime.
+        try await Task.sleep(for: .milliseconds(400))
+        guard case .start = await admission.admit(jobs[1]) else {
+            Issue.record("the resumed model's job was put back on a stale snapshot")
+            return
+        }
+    }
+
     @Test func spentHardBudgetHoldsTheTenantUntilTheLimitIsRaised() async throws {
         let h = try WorkerHarness.current
         let ids = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "budget \($0)") }).map(\.id)

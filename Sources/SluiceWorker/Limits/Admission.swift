@@ -255,9 +255,11 @@ public final class Admission: Sendable {
     public var unsettledCount: Int { state.withLock { $0.unsettled.count } }
 
     /// The limits in force (cached; read again after a change or `snapshotMaxAge`).
-    public func limits() async -> LimitsSnapshot {
+    /// - Parameter maxAge: how old a cached snapshot may be (default `snapshotMaxAge`).
+    public func limits(maxAge: Duration? = nil) async -> LimitsSnapshot {
+        let maxAge = maxAge ?? configuration.snapshotMaxAge
         let (cached, fresh) = state.withLock { s -> (LimitsSnapshot?, Bool) in
-            let fresh = !s.stale && (s.fetchedAt.map { ContinuousClock.now - $0 < configuration.snapshotMaxAge } ?? false)
+            let fresh = !s.stale && (s.fetchedAt.map { ContinuousClock.now - $0 < maxAge } ?? false)
             return (s.snapshot, fresh)
         }
         if let cached, fresh { return cached }
@@ -319,9 +321,17 @@ public final class Admission: Sendable {
 
     /// Decides whether `job` may start now, taking its reservation if so.
     public func admit(_ job: Job) async -> Verdict {
-        let snapshot = await limits()
-        let index = state.withLock { $0.indexed } ?? snapshot.indexed()
+        var snapshot = await limits()
+        var index = state.withLock { $0.indexed } ?? snapshot.indexed()
         let modelName = "\(job.provider)/\(job.model)"
+        if index.models[modelName]?.paused == true {
+            // `sluice models resume` commits the resume and wakes the model's waiting jobs in
+            // one transaction; this worker may claim them before its listener has marked the
+            // cached limits stale. Read them again (at most every 250 ms) before putting a job
+            // back for a whole pausedRetry.
+            snapshot = await limits(maxAge: .milliseconds(250))
+            index = state.withLock { $0.indexed } ?? snapshot.indexed()
+        }
         let modelLimits = index.models[modelName]
         let tenantLimits = index.tenants[job.tenant]
         let poolLimits = index.pools[modelName] ?? []
