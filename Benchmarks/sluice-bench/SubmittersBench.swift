@@ -76,7 +76,7 @@ struct SubmittersBench: AsyncParsableCommand {
                         } catch {
                             tally.failures["\(type(of: error))", default: 0] += 1
                         }
-                        tally.latencies.append((ContinuousClock.now - t0).milliseconds)
+                        tally.latencies.append((ContinuousClock.now - t0).seconds * 1000)
                         k += n
                         call += 1
                     }
@@ -91,19 +91,12 @@ struct SubmittersBench: AsyncParsableCommand {
             }
             return total
         }
-        let seconds = (ContinuousClock.now - started).milliseconds / 1000
+        let seconds = (ContinuousClock.now - started).seconds
         await client.shutdown()
         let sorted = total.latencies.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let failures = total.failures.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
         print(String(format: #"{"acked":%d,"failed_calls":%d,"failures":{%@},"calls":%d,"seconds":%.2f,"p50_ms":%.1f,"p99_ms":%.1f,"max_ms":%.1f}"#,
                      total.acked, total.failures.values.reduce(0, +), failures, sorted.count, seconds, pct(0.5), pct(0.99), sorted.last ?? 0))
-    }
-}
-
-extension Duration {
-    fileprivate var milliseconds: Double {
-        let (s, atto) = components
-        return Double(s) * 1000 + Double(atto) / 1e15
     }
 }

@@ -504,16 +504,21 @@ public final class Admission: Sendable {
     /// milliseconds of a cooldown, a breaker failure or a provider window falling low in any
     /// worker. False: decide the start in Redis.
     private func gated(limiter: RateLimiter, modelName: String, envelopeTokens: Int) async -> Bool {
+        enum Gate { case open, closed, ask(generation: Int, events: Int) }
         let now = ContinuousClock.now
-        let ask = state.withLock { s -> (generation: Int, events: Int)?? in
-            guard s.subscribed else { return .none }
-            if let until = s.clearUntil[modelName], until > now { return .some(nil) }
-            if let until = s.gateRefusedUntil[modelName], until > now { return .none }
-            guard s.gateAsking.insert(modelName).inserted else { return .none }
-            return .some((s.generation, s.events[modelName] ?? 0))
+        let gate = state.withLock { s -> Gate in
+            guard s.subscribed else { return .closed }
+            if let until = s.clearUntil[modelName], until > now { return .open }
+            if let until = s.gateRefusedUntil[modelName], until > now { return .closed }
+            guard s.gateAsking.insert(modelName).inserted else { return .closed }
+            return .ask(generation: s.generation, events: s.events[modelName] ?? 0)
         }
-        guard let ask else { return false }
-        guard let ask else { return true }
+        let ask: (generation: Int, events: Int)
+        switch gate {
+        case .open: return true
+        case .closed: return false
+        case .ask(let generation, let events): ask = (generation, events)
+        }
         let clear: Bool
         do {
             clear = try await limiter.gate(modelChecks(limiter: limiter, modelName: modelName, modelBuckets: [], envelopeTokens: envelopeTokens))
