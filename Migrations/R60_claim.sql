@@ -133,17 +133,8 @@ $$;
 -- no queued job left is deleted. Both happen after the jobs are claimed, on rows taken FOR
 -- UPDATE SKIP LOCKED (see sluice.fair_arrivals), so the claim never waits for a fair-queue row.
 --
--- Tenant locks: a claim takes jobs only of tenants whose transaction-level advisory lock
--- (key 1397511491, hashtext(tenant)) it holds, so the per-tenant running count cannot be raced
--- by two claims, while claims of different tenants run at the same time: a quiet tenant's job
--- is not queued behind another worker's large claim of a backlog. After the walk, the claim
--- tries each runnable tenant's lock without waiting and leaves out the tenants another claim
--- holds (like SKIP LOCKED); only when it got none does it wait, for the first tenant in virtual
--- order, holding no other tenant lock then (so that wait cannot close a cycle), and then tries
--- the others again. The claim
--- statement, which starts after the locks are taken, counts running jobs and reads the clocks
--- again: what a claim that held a lock before committed is seen. (Until this change one global
--- advisory lock serialised every claim.) FOR UPDATE SKIP LOCKED skips job rows a canceller or
+-- Claims are serialised by a transaction-level advisory lock so the per-tenant concurrency
+-- count cannot be raced by two workers. FOR UPDATE SKIP LOCKED skips job rows a canceller or
 -- rescuer holds at that moment.
 --
 -- p_reserved of the p_limit slots are privileged: they may only take interactive jobs and jobs
@@ -181,18 +172,18 @@ DECLARE
     w_lane sluice.lane[];
     w_vstart double precision[];
     w_weight double precision[];
-    w_max integer[];
+    w_free integer[];
+    w_running integer[];
     w_ok boolean[];
     w_fix boolean[];
     m_tenant text[];
     m_lane sluice.lane[];
-    v_locked text[];
-    v_first text;
 BEGIN
     IF p_limit <= 0 THEN
         RETURN;
     END IF;
-    -- The claim commits without waiting for its WAL flush, so its tenant locks are released
+    PERFORM pg_advisory_xact_lock(7305692411130281001);
+    -- The claim commits without waiting for its WAL flush, so the lock above is released
     -- ~1 ms sooner. Safe: if the server crashes before the flush, the claim is undone and the
     -- job is queued again; the first worker's completion is then refused (lease owner and
     -- attempt guard), so the job still gets exactly one result (at-least-once calls).
@@ -206,10 +197,11 @@ BEGIN
     SELECT array_agg(w.tenant ORDER BY w.lane, w.vclock, w.tenant), array_agg(w.lane ORDER BY w.lane, w.vclock, w.tenant),
            array_agg(greatest(w.vclock, w.vtime) ORDER BY w.lane, w.vclock, w.tenant),
            array_agg(w.weight ORDER BY w.lane, w.vclock, w.tenant),
-           array_agg(w.max_concurrency ORDER BY w.lane, w.vclock, w.tenant),
+           array_agg(w.max_concurrency - w.running ORDER BY w.lane, w.vclock, w.tenant),
+           array_agg(w.running ORDER BY w.lane, w.vclock, w.tenant),
            array_agg(w.ok ORDER BY w.lane, w.vclock, w.tenant),
            array_agg(w.parked OR NOT w.ok ORDER BY w.lane, w.vclock, w.tenant)
-      INTO w_tenant, w_lane, w_vstart, w_weight, w_max, w_ok, w_fix
+      INTO w_tenant, w_lane, w_vstart, w_weight, w_free, w_running, w_ok, w_fix
       FROM (
         SELECT c.tenant, c.lane, c.vclock, c.parked, f.vtime, c.weight, c.max_concurrency, c.running,
                coalesce(c.known AND NOT c.paused AND NOT coalesce(c.held_until > now(), false) AND h.run_at <= now(), false) AS ok
@@ -265,36 +257,12 @@ BEGIN
       ) w;
 
     IF w_tenant IS NOT NULL AND true = ANY (w_ok) THEN
-        -- Tenant locks (see above): each runnable tenant's, without waiting; those another
-        -- claim holds are left out.
-        SELECT array_agg(d.tenant) INTO v_locked
-          FROM (SELECT DISTINCT u.tenant FROM unnest(w_tenant, w_ok) AS u(tenant, ok) WHERE u.ok) d
-         WHERE pg_try_advisory_xact_lock(1397511491, hashtext(d.tenant));
-        IF v_locked IS NULL THEN
-            -- Every one is being claimed from: wait for the first in virtual order.
-            SELECT u.tenant INTO v_first
-              FROM unnest(w_tenant, w_vstart, w_ok) AS u(tenant, vstart, ok)
-             WHERE u.ok ORDER BY u.vstart, u.tenant LIMIT 1;
-            PERFORM pg_advisory_xact_lock(1397511491, hashtext(v_first));
-            -- The claim that held it has committed by now, and usually let go of the others
-            -- too: try them again (without waiting, so holding one lock here is safe).
-            SELECT array_agg(d.tenant) INTO v_locked
-              FROM (SELECT DISTINCT u.tenant FROM unnest(w_tenant, w_ok) AS u(tenant, ok) WHERE u.ok) d
-             WHERE d.tenant = v_first OR pg_try_advisory_xact_lock(1397511491, hashtext(d.tenant));
-        END IF;
-
         RETURN QUERY
         WITH walk AS (
-            -- The locked tenants, with their running jobs and clocks read again (this
-            -- statement's snapshot is taken after the locks).
-            SELECT w.tenant, w.lane, greatest(q.vclock, f.vtime) AS vstart, w.weight,
-                   w.max_concurrency - rc.running AS free, rc.running
-              FROM unnest(w_tenant, w_lane, w_weight, w_max, w_ok) AS w(tenant, lane, weight, max_concurrency, ok)
-              JOIN sluice.fair_queue q ON q.tenant = w.tenant AND q.lane = w.lane
-              JOIN sluice.fair_lanes f ON f.lane = w.lane
-             CROSS JOIN LATERAL (SELECT count(*)::integer AS running FROM sluice.jobs r
-                                  WHERE r.state = 'running' AND r.tenant = w.tenant) rc
-             WHERE w.ok AND w.tenant = ANY (v_locked)
+            SELECT w.tenant, w.lane, w.vstart, w.weight, w.free, w.running
+              FROM unnest(w_tenant, w_lane, w_vstart, w_weight, w_free, w_running, w_ok)
+                   AS w(tenant, lane, vstart, weight, free, running, ok)
+             WHERE w.ok
         ), horizon AS (
             -- Per lane, a virtual time by which p_limit starts are surely available (ignoring
             -- concurrency limits): for the first n tenants in virtual order, the n-th one's
@@ -397,14 +365,10 @@ BEGIN
              WHERE q.tenant = ch.tenant AND q.lane = ch.lane
             RETURNING q.tenant
         ), times AS (
-            -- The lane's virtual time: the latest virtual start given. A lane row another
-            -- claim is updating is skipped (that claim moves it): claims never wait for each
-            -- other here, and the lane's time lags by at most one concurrent claim.
+            -- The lane's virtual time: the latest virtual start given.
             UPDATE sluice.fair_lanes f SET vtime = greatest(f.vtime, x.last)
               FROM (SELECT ch.lane, max(ch.last) AS last FROM charged ch GROUP BY ch.lane) x
              WHERE f.lane = x.lane AND x.last > f.vtime
-               AND f.lane IN (SELECT l.lane FROM sluice.fair_lanes l WHERE l.lane IN (SELECT ch.lane FROM charged ch)
-                               ORDER BY l.lane FOR UPDATE SKIP LOCKED)
             RETURNING f.lane
         )
         SELECT (u.job).* FROM upd u;

@@ -4,10 +4,10 @@ import SluicePostgres
 import SluiceTestSupport
 import Testing
 
-/// Concurrent claims (docs/ARCHITECTURE.md, "Claiming"): a claim holds a transaction-level
-/// advisory lock per tenant it takes jobs of, not one lock for every claim. Claims of different
-/// tenants run at the same time; claims of one tenant take turns, so its concurrency limit holds.
-@Suite("Claims: per-tenant locks, concurrent claims, concurrency limits", .workerDatabase)
+/// Concurrent claims (docs/ARCHITECTURE.md, "Claiming"): claims take turns on the claim lock
+/// (a transaction-level advisory lock), and a claim counts a tenant's running jobs only once it
+/// holds it, so a tenant's concurrency limit holds however many workers claim at once.
+@Suite("Claims: concurrent claims and concurrency limits", .workerDatabase)
 struct ClaimConcurrencyTests {
     static func claim(_ store: JobStore, worker: String, limit: Int) async throws -> [Job] {
         try await store.claim(.init(
@@ -15,8 +15,8 @@ struct ClaimConcurrencyTests {
             starvationAfter: .seconds(60), reserved: 0, tenantWindow: 256))
     }
 
-    /// Opens a transaction that claims `limit` jobs of `tenant` (holding that tenant's claim
-    /// lock) and keeps it open until `release` yields; returns how many it claimed.
+    /// Opens a transaction that claims `limit` jobs of `tenant` (holding the claim lock) and
+    /// keeps it open until `release` yields; returns how many it claimed.
     static func holdClaim(_ h: WorkerHarness, tenant: String, limit: Int,
                           release: AsyncStream<Void>) -> (claimed: AsyncStream<Int>, done: Task<Void, any Error>) {
         let (claimed, report) = AsyncStream<Int>.makeStream()
@@ -35,42 +35,10 @@ struct ClaimConcurrencyTests {
         return (claimed, done)
     }
 
-    /// While one transaction holds a claim of a backlogged tenant (as a large claim does while
-    /// it runs), another claim takes a quiet tenant's job at once, without the backlog's jobs
-    /// the first holds and without waiting for the first to commit.
-    @Test func aClaimDoesNotWaitForAnotherClaimOfOtherTenants() async throws {
-        let h = try WorkerHarness.current
-        _ = try await h.client.enqueue(batch: (0..<20).map { echo("busy", "b\($0)") })
-        try await h.client.store.updateTenant("busy", [.maxConcurrency(1_000)])
-        let (release, letGo) = AsyncStream<Void>.makeStream()
-        let holder = Self.holdClaim(h, tenant: "busy", limit: 5, release: release)
-        var claimed = holder.claimed.makeAsyncIterator()
-        #expect(await claimed.next() == 5)
-
-        let quiet = try await h.client.enqueue(echo("quiet", "q"))
-        let store = h.client.store
-        // A watchdog lets the holder go after 20 s, so a claim that waits for it shows up as a
-        // failure instead of a hang.
-        let watchdog = Task { () -> Bool in
-            do { try await Task.sleep(for: .seconds(20)) } catch { return false }
-            letGo.yield()
-            return true
-        }
-        let second = try await Self.claim(store, worker: "other", limit: 10)
-        watchdog.cancel()
-        let waited = await watchdog.value
-        letGo.yield()
-        try await holder.done.value
-        #expect(!waited, "the second claim waited for the first one's transaction")
-        // busy's lock is held: the second claim takes only the quiet tenant's job.
-        #expect(second.map(\.id) == [quiet.id])
-        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") == 6)
-    }
-
-    /// A claim whose every runnable tenant is being claimed from waits for the first of them,
-    /// then counts that tenant's running jobs again: with max_concurrency 3 and 2 taken by the
-    /// holder, it gets exactly 1, never 3.
-    @Test func aClaimOfATenantInUseWaitsAndThenRespectsItsLimit() async throws {
+    /// A claim that starts while another claim's transaction is open waits for it, then counts
+    /// the tenant's running jobs with the other claim's committed: with max_concurrency 3 and 2
+    /// taken by the holder, it gets exactly 1, never 3.
+    @Test func aClaimWaitsForAClaimInProgressAndThenRespectsTheLimit() async throws {
         let h = try WorkerHarness.current
         _ = try await h.client.enqueue(batch: (0..<10).map { echo("limited", "l\($0)") })
         try await h.client.store.updateTenant("limited", [.maxConcurrency(3)])
@@ -81,8 +49,8 @@ struct ClaimConcurrencyTests {
 
         let store = h.client.store
         let second = Task { try await Self.claim(store, worker: "other", limit: 10) }
-        // It must still be waiting for the holder's lock (a claim that did not wait would be
-        // back within milliseconds; one that waits is back only after the holder commits).
+        // It must still be waiting for the claim lock (a claim that did not wait would be back
+        // within milliseconds; one that waits is back only after the holder commits).
         try await Task.sleep(for: .seconds(1))
         let waiting = try await h.count("""
             SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid

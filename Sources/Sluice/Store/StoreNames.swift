@@ -14,11 +14,8 @@ public enum StoreNames {
     /// an operator redelivered some): dispatchers claim at once instead of at their next poll.
     public static let webhooksChannel = "sluice_webhooks"
 
-    /// Class (first key of the two-key form) of the transaction-level advisory locks a claim
-    /// takes per tenant, `(claimTenantLockClass, hashtext(tenant))`, inside `sluice.claim`: two
-    /// claims never take jobs of one tenant at once. (`7_305_692_411_130_281_001`, the single
-    /// lock that serialised every claim before, is no longer taken.)
-    public static let claimTenantLockClass: Int32 = 1_397_511_491
+    /// Transaction-level advisory lock that serialises claims (taken inside `sluice.claim`).
+    public static let claimLock: Int64 = 7_305_692_411_130_281_001
     /// Transaction-level advisory lock that elects the one pruning worker.
     public static let pruneLock: Int64 = 7_305_692_411_130_281_002
     /// Session-level advisory lock held by the one worker process that samples queue depth
