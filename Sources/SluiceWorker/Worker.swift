@@ -20,6 +20,10 @@ public final class Worker: Service, Sendable {
     let logger: Logger
     let retry: RetryPolicy
     let running = Locked<[UUID: (attempt: Int, control: JobControl)]>([:])
+    /// Jobs claimed ahead of free slots (``WorkerConfiguration/claimAhead``), in start order.
+    /// They are in `running` too from their claim on (heartbeats renew them, cancels find them).
+    /// Lock order: `ahead`, then `running`.
+    let ahead = Locked<[Job]>([])
     let wakeup = Wakeup()
     let draining = Locked(false)
     let completer: Completer
@@ -73,8 +77,23 @@ public final class Worker: Service, Sendable {
         "\(ProcessInfo.processInfo.hostName):\(pid ?? getpid()):\(token)"
     }
 
-    /// Jobs running in this process now.
+    /// Jobs this process holds now: running, and claimed ahead of a free slot.
     public var inFlight: Int { running.withLock { $0.count } }
+
+    /// Jobs whose call runs (or is about to) in this process: held jobs less those claimed ahead.
+    var executing: Int { ahead.withLock { ahead in running.withLock { $0.count } - ahead.count } }
+
+    /// The next job claimed ahead, if an ordinary slot is free for it (checked and taken in one
+    /// step, so two finishing tasks never start two jobs for one slot); nil once draining.
+    func takeAhead() -> Job? {
+        guard !draining.current else { return nil }
+        return ahead.withLock { ahead -> Job? in
+            guard !ahead.isEmpty else { return nil }
+            let executing = running.withLock { $0.count } - ahead.count
+            guard ordinaryFree(inFlight: executing) > 0 else { return nil }
+            return ahead.removeFirst()
+        }
+    }
 
     /// Whether graceful shutdown began: no more claims, in-flight jobs finishing (`/readyz`
     /// answers not ready).
@@ -119,7 +138,7 @@ public final class Worker: Service, Sendable {
             background.addTask { await self.pruneLoop() }
             background.addTask { await self.deadlineLoop() }
             background.addTask {
-                await self.governor.run(ordinaryRunning: { self.inFlight }) { limit, lag in
+                await self.governor.run(ordinaryRunning: { self.executing }) { limit, lag in
                     self.metrics.ordinaryLimitGauge.record(limit)
                     self.logger.debug("load governor", metadata: ["ordinary_limit": "\(limit)", "lag_ms": "\(lag)"])
                 }
@@ -160,52 +179,54 @@ public final class Worker: Service, Sendable {
         defer { shutdownWatcher.cancel() }
         await withDiscardingTaskGroup { jobs in
             var pollDelay = configuration.pollInterval
+            // Runs `job` in a task of its own; when it ends, the same task runs the next job
+            // claimed ahead while an ordinary slot is free for it.
+            func start(_ job: Job) {
+                jobs.addTask {
+                    var next: Job? = job
+                    while let job = next {
+                        await self.runClaimed(job)
+                        next = self.takeAhead()
+                    }
+                    // Wake the claim loop once enough slots are free for a worthwhile claim (not
+                    // for every finished job: see claimWindow).
+                    if self.claimRoom().ordinary >= self.claimThreshold {
+                        await self.wakeup.signal()
+                    }
+                }
+            }
             while !draining.current {
-                let busy = inFlight
-                let free = totalFree(inFlight: busy)
+                // Jobs claimed ahead whose slot freed while no task was left to start them.
+                while let job = takeAhead() { start(job) }
+                let room = claimRoom()
                 var claimedAny = false
                 if let admission, await !admission.readyToClaim() {
                     // The limiter's Redis is unreachable: fail closed, probe again shortly.
                     await wakeup.wait(timeout: admission.configuration.unavailableRetry)
                     continue
                 }
-                if free > 0 {
-                    let want = min(free, configuration.maxClaimBatch)
-                    // Ordinary jobs may fill at most concurrency − reserve slots; the rest of this
-                    // claim is reserved for privileged jobs: interactive ones and those of light
-                    // tenants (see sluice.claim).
-                    let ordinaryAllowed = max(0, ordinaryFree(inFlight: busy))
-                    let reserved = want - min(want, ordinaryAllowed)
+                if room.total > 0 {
+                    let want = min(room.total, configuration.maxClaimBatch)
+                    // Ordinary jobs may fill at most concurrency − reserve slots (plus claimAhead
+                    // held ahead); the rest of this claim is reserved for privileged jobs:
+                    // interactive ones and those of light tenants (see sluice.claim).
+                    let reserved = want - min(want, max(0, room.ordinary))
                     do {
                         let claimed = Self.startOrder(try await claim(want, reserved: reserved))
                         pollDelay = configuration.pollInterval
-                        for job in claimed {
-                            let control = JobControl(timeout: job.timeout)
-                            let now = running.withLock { running -> Int in
-                                running[job.id] = (job.attempt, control)
-                                return running.count
-                            }
-                            metrics.runningGauge.record(now)
-                            jobs.addTask {
-                                await JobTracing.withJobSpan(job) {
-                                    if let outcome = await self.admitAndExecute(job, control: control) {
-                                        await self.completer.submit(outcome, span: JobTracing.startResultWrite(outcome))
-                                    }
-                                }
-                                let left = self.running.withLock { running -> Int in
-                                    running.removeValue(forKey: job.id)
-                                    return running.count
-                                }
-                                self.metrics.runningGauge.record(left)
-                                if control.reason == .shutdown {
-                                    await self.release(job)
-                                }
-                                // Wake the claim loop once enough slots are free for a worthwhile
-                                // claim (not for every finished job: see claimWindow).
-                                if self.ordinaryFree(inFlight: left) >= self.claimThreshold {
-                                    await self.wakeup.signal()
-                                }
-                            }
+                        // Slots free now: the first jobs in start order (interactive ones and
+                        // light tenants' first) get them; the rest wait ahead, in order.
+                        let startable = max(0, totalFree(inFlight: executing))
+                        let now = running.withLock { running -> Int in
+                            for job in claimed { running[job.id] = (job.attempt, JobControl(timeout: job.timeout)) }
+                            return running.count
+                        }
+                        metrics.runningGauge.record(now)
+                        for job in claimed.prefix(startable) { start(job) }
+                        if claimed.count > startable {
+                            ahead.withLock { $0.append(contentsOf: claimed.dropFirst(startable)) }
+                            // A slot that freed meanwhile, whose task found nothing ahead.
+                            while let job = takeAhead() { start(job) }
                         }
                         claimedAny = !claimed.isEmpty
                     } catch {
@@ -218,13 +239,51 @@ public final class Worker: Service, Sendable {
                     // slots are free, else within claimWindow (sooner on a NOTIFY or when enough
                     // slots free up). Under a backlog this keeps claims few and large, so the claim
                     // lock is often free when an interactive job's NOTIFY arrives.
-                    if ordinaryFree(inFlight: inFlight) >= claimThreshold { continue }
+                    if claimRoom().ordinary >= claimThreshold { continue }
                     await wakeup.wait(timeout: configuration.claimWindow)
                 } else {
                     // Sleep until NOTIFY, enough freed slots, or the jittered poll.
                     await wakeup.wait(timeout: pollDelay * Double.random(in: 0.8...1.2))
                 }
             }
+            // Draining: jobs held ahead will not start here (takeAhead answers nil now); they go
+            // back to the queue at once, without using an attempt, while running ones finish.
+            let unstarted = ahead.withLock { ahead -> [Job] in
+                defer { ahead.removeAll() }
+                return ahead
+            }
+            for job in unstarted {
+                running.withLock { _ = $0.removeValue(forKey: job.id) }
+                await release(job)
+            }
+        }
+    }
+
+    /// How many jobs a claim may take now: free slots plus what may be held ahead, less what is
+    /// held ahead already (`ordinary`: of those, how many ordinary jobs may take).
+    func claimRoom() -> (total: Int, ordinary: Int) {
+        ahead.withLock { ahead in
+            let executing = running.withLock { $0.count } - ahead.count
+            let extra = configuration.claimAhead - ahead.count
+            return (totalFree(inFlight: executing) + extra, ordinaryFree(inFlight: executing) + extra)
+        }
+    }
+
+    /// Runs one claimed job (registered in `running`) to its outcome, and forgets it.
+    private func runClaimed(_ job: Job) async {
+        guard let control = running.withLock({ $0[job.id]?.control }) else { return }
+        await JobTracing.withJobSpan(job) {
+            if let outcome = await self.admitAndExecute(job, control: control) {
+                await self.completer.submit(outcome, span: JobTracing.startResultWrite(outcome))
+            }
+        }
+        let left = running.withLock { running -> Int in
+            running.removeValue(forKey: job.id)
+            return running.count
+        }
+        metrics.runningGauge.record(left)
+        if control.reason == .shutdown {
+            await release(job)
         }
     }
 

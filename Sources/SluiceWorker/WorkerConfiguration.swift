@@ -41,6 +41,16 @@ public struct WorkerConfiguration: Sendable {
     /// first in order, waited for them and then came back with hundreds of others
     /// (docs/BENCHMARKS.md, "Fair queueing" and "Sustained load").
     public var maxClaimBatch: Int = 128
+    /// Jobs a process may hold claimed beyond its free slots, started in claim order as slots
+    /// free up (in the task of the job that just finished, without waiting for a claim). Each
+    /// claim can then take more jobs, so a small pool of short calls needs fewer claims (claims
+    /// are serial: docs/BENCHMARKS.md, "Jobs per slot"). Jobs held ahead are `running` in the
+    /// store (their leases are renewed; they count against their tenant's max_concurrency),
+    /// their timeout starts when their call does, a cancel or a lost lease ends them before
+    /// they start, and on shutdown those not started go back to the queue without using an
+    /// attempt. Privileged jobs (interactive, light tenants) are never held ahead. Default 0
+    /// (off).
+    public var claimAhead: Int = 0
     /// Send the `sluice_done` notification of a completion group after the group commits, from
     /// a separate asynchronously committed statement, instead of inside the completion's
     /// synchronously committed transaction (where PostgreSQL's notify commit lock is held
@@ -112,6 +122,9 @@ public struct WorkerConfiguration: Sendable {
             throw WorkerError(.invalidConfiguration, "interactiveReserve must be from 0 to concurrency - 1 (got \(interactiveReserve))")
         }
         if maxClaimBatch < 1 { throw WorkerError(.invalidConfiguration, "maxClaimBatch must be at least 1") }
+        if claimAhead < 0 || claimAhead > 100_000 {
+            throw WorkerError(.invalidConfiguration, "claimAhead must be from 0 to 100000 (got \(claimAhead))")
+        }
         if claimTenantWindow < 1 { throw WorkerError(.invalidConfiguration, "claimTenantWindow must be at least 1") }
         if completionBatch < 1 { throw WorkerError(.invalidConfiguration, "completionBatch must be at least 1") }
         try positive("completionInterval", completionInterval)

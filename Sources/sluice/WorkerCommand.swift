@@ -46,6 +46,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most jobs one claim statement takes; more free slots are claimed by consecutive claims (default 128).")
     var claimBatch: Int?
 
+    @Option(name: .long, help: "Jobs a process may hold claimed beyond its free slots, started as slots free up (default 0: off; helps small pools of short calls).")
+    var claimAhead: Int?
+
     /// `--no-notify-done-after-commit`: completions notify waiters inside their transaction (the behaviour before; for comparisons).
     @Flag(name: .long, inversion: .prefixedNo, help: .hidden)
     var notifyDoneAfterCommit = true
@@ -195,6 +198,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let graceSeconds { configuration.shutdownGracePeriod = .milliseconds(Int(graceSeconds * 1000)) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let claimBatch { configuration.maxClaimBatch = claimBatch }
+        if let claimAhead { configuration.claimAhead = claimAhead }
         configuration.notifyDoneAfterCommit = notifyDoneAfterCommit
         if let claimTenantWindow { configuration.claimTenantWindow = claimTenantWindow }
         if let completionBatch { configuration.completionBatch = completionBatch }
