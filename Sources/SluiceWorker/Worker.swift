@@ -214,17 +214,15 @@ public final class Worker: Service, Sendable {
                     do {
                         let claimed = Self.startOrder(try await claim(want, reserved: reserved))
                         pollDelay = configuration.pollInterval
-                        // Slots free now: the first jobs in start order (interactive ones and
-                        // light tenants' first) get them; the rest wait ahead, in order.
-                        let startable = max(0, totalFree(inFlight: executing))
-                        let now = running.withLock { running -> Int in
+                        let (now, later) = split(claimed)
+                        let held = running.withLock { running -> Int in
                             for job in claimed { running[job.id] = (job.attempt, JobControl(timeout: job.timeout)) }
                             return running.count
                         }
-                        metrics.runningGauge.record(now)
-                        for job in claimed.prefix(startable) { start(job) }
-                        if claimed.count > startable {
-                            ahead.withLock { $0.append(contentsOf: claimed.dropFirst(startable)) }
+                        metrics.runningGauge.record(held)
+                        for job in now { start(job) }
+                        if !later.isEmpty {
+                            ahead.withLock { $0.append(contentsOf: later) }
                             // A slot that freed meanwhile, whose task found nothing ahead.
                             while let job = takeAhead() { start(job) }
                         }
@@ -257,6 +255,34 @@ public final class Worker: Service, Sendable {
                 await release(job)
             }
         }
+    }
+
+    /// Which of a claim's jobs (in start order) start now and which wait ahead. Ordinary slots
+    /// go to the first jobs; a reserved slot only to a privileged one (interactive, or of a
+    /// tenant light in this claim). Without claiming ahead every job starts: the claim took no
+    /// more than the free slots, and only privileged jobs into reserved ones.
+    func split(_ claimed: [Job]) -> (now: [Job], later: [Job]) {
+        guard configuration.claimAhead > 0 else { return (claimed, []) }
+        let executing = self.executing
+        var ordinary = max(0, ordinaryFree(inFlight: executing))
+        var reserved = max(0, totalFree(inFlight: executing) - ordinary)
+        var perTenant: [String: Int] = [:]
+        for job in claimed { perTenant[job.tenant, default: 0] += 1 }
+        var now: [Job] = []
+        var later: [Job] = []
+        for job in claimed {
+            if ordinary > 0 {
+                ordinary -= 1
+                now.append(job)
+            } else if reserved > 0,
+                      job.lane == .interactive || perTenant[job.tenant, default: 0] <= configuration.effectiveInteractiveReserve {
+                reserved -= 1
+                now.append(job)
+            } else {
+                later.append(job)
+            }
+        }
+        return (now, later)
     }
 
     /// How many jobs a claim may take now: free slots plus what may be held ahead, less what is

@@ -2,7 +2,7 @@ import Foundation
 import Sluice
 import SluicePostgres
 import SluiceTestSupport
-import SluiceWorker
+@testable import SluiceWorker
 import Testing
 
 /// Claiming ahead (``WorkerConfiguration/claimAhead``): a worker holds up to N jobs claimed
@@ -67,6 +67,30 @@ struct ClaimAheadTests {
             SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND state = 'queued' AND attempt = 0 AND lease_owner IS NULL
             """, [ids]) == 4)
         #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE job_id = ANY($1)", [ids]) == 1)
+    }
+
+    /// How a claim's jobs are split between the free slots and those held ahead: ordinary
+    /// slots to the first jobs in start order, the reserved slot only to a privileged job (here
+    /// the interactive one), never to the backlog; without claiming ahead, every job starts.
+    @Test func reservedSlotsAreNotTakenByJobsThatWaitAhead() async throws {
+        let h = try WorkerHarness.current
+        _ = try await h.client.enqueue(batch: (0..<6).map { echo("busy", "b \($0)") })
+        _ = try await h.client.enqueue(echo("busy", "urgent", lane: .interactive))
+        try await h.client.store.updateTenant("busy", [.maxConcurrency(1000)])
+        let claimed = Worker.startOrder(try await h.client.store.claim(.init(
+            worker: "w", limit: 10, lanes: Lane.allCases, tenants: nil, lease: .seconds(60),
+            starvationAfter: .seconds(60), reserved: 0, tenantWindow: 256)))
+        #expect(claimed.count == 7)
+        var configuration = WorkerHarness.testConfiguration(concurrency: 4)
+        configuration.interactiveReserve = 1
+        configuration.claimAhead = 8
+        let (now, later) = try h.makeWorker(configuration).split(claimed)
+        // 3 ordinary slots (the interactive job, first in start order, takes one of them) and
+        // the reserved one, which no backlog job may take: 3 start, 4 wait.
+        #expect(now.map(\.id) == Array(claimed.prefix(3).map(\.id)))
+        #expect(later.map(\.id) == Array(claimed.dropFirst(3).map(\.id)))
+        configuration.claimAhead = 0
+        #expect(try h.makeWorker(configuration).split(claimed).later.isEmpty)
     }
 
     @Test func claimAheadIsValidated() throws {
