@@ -48,8 +48,9 @@ public struct WorkerConfiguration: Sendable {
     /// store (their leases are renewed; they count against their tenant's max_concurrency),
     /// their timeout starts when their call does, a cancel or a lost lease ends them before
     /// they start, and on shutdown those not started go back to the queue without using an
-    /// attempt. Privileged jobs (interactive, light tenants) are never held ahead. Default 0
-    /// (off).
+    /// attempt. Reserved slots go only to privileged jobs (interactive, light tenants), never
+    /// to jobs that could wait ahead; a privileged job is held ahead only while every slot,
+    /// reserved ones included, is busy. Default 0 (off).
     public var claimAhead: Int = 0
     /// Send the `sluice_done` notification of a completion group after the group commits, from
     /// a separate asynchronously committed statement, instead of inside the completion's
