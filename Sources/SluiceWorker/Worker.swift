@@ -81,16 +81,17 @@ public final class Worker: Service, Sendable {
     public var inFlight: Int { running.withLock { $0.count } }
 
     /// Jobs whose call runs (or is about to) in this process: held jobs less those claimed ahead.
-    var executing: Int { ahead.withLock { ahead in running.withLock { $0.count } - ahead.count } }
+    var executing: Int { ahead.withLock { executing(besides: $0) } }
+
+    /// ``executing``, given the jobs held ahead (call it under the `ahead` lock).
+    private func executing(besides ahead: [Job]) -> Int { running.withLock { $0.count } - ahead.count }
 
     /// The next job claimed ahead, if an ordinary slot is free for it (checked and taken in one
     /// step, so two finishing tasks never start two jobs for one slot); nil once draining.
     func takeAhead() -> Job? {
         guard !draining.current else { return nil }
         return ahead.withLock { ahead -> Job? in
-            guard !ahead.isEmpty else { return nil }
-            let executing = running.withLock { $0.count } - ahead.count
-            guard ordinaryFree(inFlight: executing) > 0 else { return nil }
+            guard !ahead.isEmpty, ordinaryFree(inFlight: executing(besides: ahead)) > 0 else { return nil }
             return ahead.removeFirst()
         }
     }
@@ -289,7 +290,7 @@ public final class Worker: Service, Sendable {
     /// held ahead already (`ordinary`: of those, how many ordinary jobs may take).
     func claimRoom() -> (total: Int, ordinary: Int) {
         ahead.withLock { ahead in
-            let executing = running.withLock { $0.count } - ahead.count
+            let executing = executing(besides: ahead)
             let extra = configuration.claimAhead - ahead.count
             return (totalFree(inFlight: executing) + extra, ordinaryFree(inFlight: executing) + extra)
         }

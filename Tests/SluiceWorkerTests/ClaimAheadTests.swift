@@ -10,14 +10,20 @@ import Testing
 /// slots; on shutdown the ones not started go back to the queue without using an attempt.
 @Suite("Claim ahead: jobs held beyond the free slots", .workerDatabase)
 struct ClaimAheadTests {
+    /// A test worker with `slots` slots, no interactive reserve, and `ahead` jobs held ahead.
+    static func configuration(slots: Int, ahead: Int) -> WorkerConfiguration {
+        var configuration = WorkerHarness.testConfiguration(concurrency: slots)
+        configuration.interactiveReserve = 0
+        configuration.claimAhead = ahead
+        return configuration
+    }
+
     /// 2 slots and 6 ahead, 20 calls of 200 ms: every job succeeds once, no more than 2 calls
     /// ever overlap, and jobs were claimed before a slot was free for them (their claim
     /// precedes their call by more than a call's length).
     @Test func jobsHeldAheadStartAsSlotsFreeAndNeverExceedThem() async throws {
         let h = try WorkerHarness.current
-        var configuration = WorkerHarness.testConfiguration(concurrency: 2)
-        configuration.interactiveReserve = 0
-        configuration.claimAhead = 6
+        let configuration = Self.configuration(slots: 2, ahead: 6)
         let ids = try await h.client.enqueue(batch: (0..<20).map { echo("acme", "job \($0)", metadata: #"{"echo_delay_ms":200}"#) })
             .map(\.id)
         let states = try await h.withWorkers([try h.makeWorker(configuration)]) { () async throws -> [JobState] in
@@ -49,9 +55,7 @@ struct ClaimAheadTests {
     /// used, while the running one finishes.
     @Test func jobsHeldAheadGoBackToTheQueueOnShutdown() async throws {
         let h = try WorkerHarness.current
-        var configuration = WorkerHarness.testConfiguration(concurrency: 1)
-        configuration.interactiveReserve = 0
-        configuration.claimAhead = 4
+        let configuration = Self.configuration(slots: 1, ahead: 4)
         let ids = try await h.client.enqueue(batch: (0..<5).map { echo("acme", "slow \($0)", metadata: #"{"echo_delay_ms":3000}"#) })
             .map(\.id)
         let claimed = try await h.withWorkers([try h.makeWorker(configuration)]) {
