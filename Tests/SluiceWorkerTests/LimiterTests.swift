@@ -50,6 +50,38 @@ struct LimiterTests {
         #expect(level >= 0 && level < 5)
     }
 
+    /// Waiters of an empty bucket get slots of one schedule spaced at the bucket's rate. When
+    /// the limit is raised, the next waiter's slot follows the new rate: it used to be queued
+    /// behind the slots handed out at the old rate (a raised limit then woke jobs only for them
+    /// to be put back for a minute or more).
+    @Test func raisedLimitStartsANewScheduleOfWaits() async throws {
+        let limiter = try Self.limiter()
+        // 6 per minute: a burst of 6, then one every 10 s.
+        let slow = Self.bucket(limiter, "m:x:rpm", perMinute: 6, amount: 1)
+        for i in 0..<6 {
+            #expect(try await limiter.admit(Self.request("s\(i)", [slow])) == .admitted(budgetsUsed: []))
+        }
+        var waits: [Duration] = []
+        for i in 0..<3 {
+            if case .bucket(_, let wait) = try await limiter.admit(Self.request("w\(i)", [slow])) { waits.append(wait) }
+        }
+        #expect(waits.count == 3)
+        #expect(waits.last.map { $0 > .seconds(25) } == true, "\(waits)")
+        // Raised to 60 per minute (one a second) on the same key: about a second, not ~40 s.
+        let fast = Self.bucket(limiter, "m:x:rpm", perMinute: 60, amount: 1)
+        guard case .bucket(_, let first) = try await limiter.admit(Self.request("f0", [fast])) else {
+            Issue.record("expected a short wait for the emptied bucket")
+            return
+        }
+        #expect(first <= .seconds(2), "\(first)")
+        // The next waiter is spaced at the new rate.
+        guard case .bucket(_, let second) = try await limiter.admit(Self.request("f1", [fast])) else {
+            Issue.record("expected the second waiter to wait too")
+            return
+        }
+        #expect(second > first && second <= first + .milliseconds(1_100), "\(first) then \(second)")
+    }
+
     @Test func concurrentAdmissionsTakeExactlyWhatFits() async throws {
         let limiter = try Self.limiter()
         // 1,000 tokens per minute, 100 callers of 30 tokens: 33 fit (the refill during the test

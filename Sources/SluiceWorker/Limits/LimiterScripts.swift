@@ -119,10 +119,16 @@ enum LimiterScripts {
       -- A shared schedule of the bucket's waiters: this start gets the next slot after those
       -- already handed out, and the slot after it is one refill of its amount later. Every
       -- worker's put-back jobs come back at the bucket's rate, not each worker's at the full rate.
+      -- The schedule belongs to the rate it was made at ('nrate'): once the limit (or an
+      -- advertised cap) changes, it starts again from this wait, so jobs woken by a raised
+      -- limit are not given the slots the old rate had spaced out.
       local a = 8 + (blocking - 1) * 4
       local bkey = KEYS[1 + blocking]
-      local slot = math.max(now + wait, tonumber(redis.call('HGET', bkey, 'next') or '0'))
-      redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / rates[blocking]))
+      local sched = redis.call('HMGET', bkey, 'next', 'nrate')
+      local nxt = tonumber(sched[1] or '0')
+      if math.abs(tonumber(sched[2] or '-1') - rates[blocking]) > rates[blocking] * 1e-9 then nxt = 0 end
+      local slot = math.max(now + wait, nxt)
+      redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / rates[blocking]), 'nrate', rates[blocking])
       return {0, slot - now, 'bucket', blocking}
     end
     -- The key pool: the key with the most remaining capacity among those that may start now.
