@@ -25,7 +25,7 @@ import Tracing
 actor Completer {
     private struct Pending {
         let outcome: AttemptOutcome
-        let done: CheckedContinuation<Void, Never>?
+        var done: CheckedContinuation<Void, Never>?
         /// The outcome's `sluice.result_write` span, when tracing (ended once written).
         var span: (any Span)? = nil
     }
@@ -44,6 +44,9 @@ actor Completer {
     /// Jobs whose outcomes are being written now.
     private var writingIDs: Set<UUID> = []
     private var failures = 0
+    /// Set by ``abandon()``: the worker is stopping and the database did not take the outcomes
+    /// in time; nothing waits for a write any more.
+    private var abandoned = false
 
     init(store: JobStore, workerID: String, batchSize: Int, interval: Duration,
          maxConcurrentWrites: Int = 2, notifyDoneAfterCommit: Bool = true, metrics: WorkerMetrics, logger: Logger, errors: DatabaseErrorMonitor) {
@@ -64,6 +67,10 @@ actor Completer {
         if buffer.count < 4 * batchSize {
             buffer.append(Pending(outcome: outcome, done: nil, span: span))
             if buffer.count >= batchSize, failures == 0 { startWrite() }
+            return
+        }
+        if abandoned {
+            buffer.append(Pending(outcome: outcome, done: nil, span: span))
             return
         }
         await withCheckedContinuation { continuation in
@@ -88,10 +95,12 @@ actor Completer {
         await drain()
     }
 
-    /// Writes until nothing is queued or in flight (retrying while the database is unreachable).
-    func drain() async {
+    /// Writes until nothing is queued or in flight, retrying while the database is unreachable,
+    /// until ``abandon()`` is called. Returns the jobs whose outcomes were not written.
+    @discardableResult
+    func drain() async -> [UUID] {
         var delay: Duration = .milliseconds(50)
-        while !buffer.isEmpty || writing > 0 {
+        while (!buffer.isEmpty || writing > 0) && !abandoned {
             if writing == 0 {
                 if await !write() {
                     try? await Task.sleep(for: delay)
@@ -100,6 +109,17 @@ actor Completer {
             } else {
                 try? await Task.sleep(for: .milliseconds(2))
             }
+        }
+        return unrecordedJobIDs()
+    }
+
+    /// Stops waiting for the database (a stopping worker whose write timeout passed): submitters
+    /// held by the high-water mark return, and ``drain()`` returns what is left unwritten.
+    func abandon() {
+        abandoned = true
+        for i in buffer.indices {
+            buffer[i].done?.resume()
+            buffer[i].done = nil
         }
     }
 
@@ -166,6 +186,7 @@ actor Completer {
             failures += 1
             // Back at the front, in order; run() retries with backoff.
             buffer.insert(contentsOf: group, at: 0)
+            if abandoned { abandon() }
             errors.record(error, "writing outcomes failed; will retry", operation: "finishAttempts",
                           metadata: ["pending": "\(buffer.count)"])
             return false

@@ -147,6 +147,7 @@ public final class Worker: Service, Sendable {
             if let admission = self.admission {
                 background.addTask { await admission.run() }
             }
+            background.addTask { await self.writeDeadline() }
 
             await withGracefulShutdownHandler {
                 await self.claimLoop()
@@ -156,13 +157,33 @@ public final class Worker: Service, Sendable {
                 Task { await self.wakeup.signal() }
             }
             // In-flight jobs are done (or released); write what is left and stop the helpers.
-            await self.completer.drain()
+            let unwritten = await self.completer.drain()
+            if !unwritten.isEmpty {
+                self.logger.error("stopping with outcomes the database did not take: these jobs run again once their leases expire", metadata: [
+                    "jobs": "\(unwritten.count)", "first_jobs": "\(unwritten.prefix(20).map { $0.uuidString.lowercased() }.joined(separator: ","))",
+                    "shutdown_write_timeout": "\(self.configuration.shutdownWriteTimeout)",
+                ])
+            }
             // What this worker's capacity leases did not use goes back to the shared buckets.
             await self.admission?.returnLeases(all: true)
             background.cancelAll()
         }
         await deregister()
         logger.info("worker stopped")
+    }
+
+    /// Once the worker is stopping, gives the database `shutdownGracePeriod +
+    /// shutdownWriteTimeout` to take the outcomes of finished jobs, then abandons them (see
+    /// ``WorkerConfiguration/shutdownWriteTimeout``), so a shutdown ends even when the database
+    /// never answers again. Cancelled when the worker stops first.
+    private func writeDeadline() async {
+        while !draining.current {
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
+        }
+        do {
+            try await Task.sleep(for: configuration.shutdownGracePeriod + configuration.shutdownWriteTimeout)
+        } catch { return }
+        await completer.abandon()
     }
 
     // MARK: Claiming and running

@@ -99,6 +99,14 @@ public struct WorkerConfiguration: Sendable {
     /// On SIGTERM, in-flight jobs get this long to finish before they are aborted and put
     /// back in the queue without consuming an attempt. Default 30 s.
     public var shutdownGracePeriod: Duration = .seconds(30)
+    /// On SIGTERM, how much longer than the grace period the worker keeps trying to write the
+    /// outcomes of finished jobs while the database does not answer. After that it exits
+    /// without them (logged at error level with their job ids): those jobs stay `running` until
+    /// their leases expire and then run again (at-least-once), so no job is lost, only the
+    /// results of those calls. A shutdown therefore ends within `shutdownGracePeriod +
+    /// shutdownWriteTimeout` whatever the database does (40 s by default, inside the 45 s the
+    /// deploy/ orchestrators wait before SIGKILL). Default 10 s.
+    public var shutdownWriteTimeout: Duration = .seconds(10)
     /// Finished jobs older than this are pruned (by one elected worker). Default 7 days.
     public var retention: Duration = .seconds(7 * 86_400)
     /// Dead jobs and their dead letters are kept this long. Default 30 days.
@@ -139,6 +147,7 @@ public struct WorkerConfiguration: Sendable {
         try positive("retryBase", retryBase)
         try positive("retryCap", retryCap)
         try positive("retention", retention)
+        try positive("shutdownWriteTimeout", shutdownWriteTimeout)
         try positive("deadRetention", deadRetention)
         try positive("pruneInterval", pruneInterval)
         if heartbeatInterval >= lease {

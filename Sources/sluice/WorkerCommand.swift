@@ -37,6 +37,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds in-flight jobs get to finish on SIGTERM (default 30).")
     var graceSeconds: Double?
 
+    @Option(name: .long, help: "Seconds after the grace period a stopping worker keeps retrying to write finished jobs' outcomes while the database does not answer; then it exits and those jobs run again once their leases expire (default 10).")
+    var shutdownWriteSeconds: Double?
+
     @Option(name: .long, help: "Slots kept for interactive jobs and tenants with few jobs running (default: concurrency/20).")
     var interactiveReserve: Int?
 
@@ -196,6 +199,7 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration.heartbeatInterval = configuration.lease / 3
         }
         if let graceSeconds { configuration.shutdownGracePeriod = .milliseconds(Int(graceSeconds * 1000)) }
+        if let shutdownWriteSeconds { configuration.shutdownWriteTimeout = .milliseconds(Int(shutdownWriteSeconds * 1000)) }
         if let pollMs { configuration.pollInterval = .milliseconds(pollMs) }
         if let claimBatch { configuration.maxClaimBatch = claimBatch }
         if let claimAhead { configuration.claimAhead = claimAhead }

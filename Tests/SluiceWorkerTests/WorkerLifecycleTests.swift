@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 import Sluice
 import SluicePostgres
 import SluiceWorker
@@ -226,5 +227,65 @@ struct WorkerLifecycleTests {
         #expect(job.state == .queued)
         #expect(job.attempt == 0)
         #expect(job.leaseOwner == nil)
+    }
+
+    /// A stopping worker whose database no longer answers gives up on the outcomes it could not
+    /// write after the grace period plus `shutdownWriteTimeout` (it retried forever, so SIGTERM
+    /// never ended the process). Nothing is lost: the jobs stay running until their leases
+    /// expire, and another worker runs them again.
+    @Test func shutdownEndsWhenTheDatabaseNeverTakesTheOutcomes() async throws {
+        let h = try WorkerHarness.current
+        let ids = try await h.client.enqueue(batch: (0..<4).map {
+            echo("acme", "slow \($0)", metadata: #"{"echo_delay_ms":1500}"#)
+        }).map(\.id)
+        var configuration = WorkerHarness.testConfiguration()
+        configuration.shutdownGracePeriod = .seconds(3)
+        configuration.shutdownWriteTimeout = .seconds(1)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: try h.makeWorker(configuration))], logger: h.logger))
+        let runner = Task { try await group.run() }
+        for _ in 0..<200 where try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") < 4 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") == 4)
+
+        // Take the database away: no new sessions, existing ones terminated.
+        let adminURL = try #require(ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"])
+        let admin = PostgresClient(configuration: try PostgresConfiguration(url: adminURL), pool: .init(maxConnections: 1), logger: h.logger)
+        defer { Task { await admin.shutdown() } }
+        let name = h.name
+        _ = try await admin.query("ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS false", [])
+        _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name])
+        await group.triggerGracefulShutdown()
+        // The jobs end at 1.5 s, their outcomes cannot be written, and the worker must stop at
+        // about 4 s (grace + write timeout). The bound only catches a worker that never stops.
+        let stopped = await withTaskGroup(of: Bool.self) { race in
+            race.addTask { _ = try? await runner.value; return true }
+            race.addTask { try? await Task.sleep(for: .seconds(40)); return false }
+            let first = await race.next() ?? false
+            race.cancelAll()
+            return first
+        }
+        _ = try await admin.query("ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS true", [])
+        guard stopped else {
+            runner.cancel()
+            Issue.record("the worker did not stop within 40 s of its shutdown while its outcomes could not be written")
+            return
+        }
+
+        // The outcomes were not written: the jobs are still running on their first attempt.
+        var running = -1
+        for _ in 0..<100 {
+            if let n = try? await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running' AND attempt = 1") { running = n; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(running == 4)
+        // Another worker rescues them once their leases expire and runs them again.
+        let states = try await h.withWorkers([try h.makeWorker()]) {
+            var states: [JobState] = []
+            for id in ids { states.append(try await h.client.wait(for: id, timeout: .seconds(30)).state) }
+            return states
+        }
+        #expect(states == [JobState](repeating: .succeeded, count: 4))
+        #expect(try await h.count("SELECT count(*) FROM sluice.results WHERE job_id = ANY($1)", [ids]) == 4)
     }
 }
