@@ -231,4 +231,33 @@ struct AdmissionTests {
             #expect(try await h.count("SELECT count(*) FROM sluice.attempts WHERE job_id = ANY($1)", [healthy]) == 0)
         }
     }
+
+    /// With hundreds of slots, every job starting while the cached limits were stale read them
+    /// from the database itself (643 reads of `sluice.limits_snapshot` in a 100k-job run of 2 × 512
+    /// slots). Concurrent admissions share one read; a change (NOTIFY sluice_limits → invalidate)
+    /// makes the next admission read again and see it.
+    @Test func concurrentAdmissionsShareOneReadOfTheLimits() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: 60)
+        let admission = try Self.admission(h)
+        func rpms() async -> [Int?] {
+            await withTaskGroup(of: Int?.self) { group in
+                for _ in 0..<200 {
+                    group.addTask { await admission.limits().models.first { $0.model == "echo" }?.rpm }
+                }
+                return await group.reduce(into: [Int?]()) { $0.append($1) }
+            }
+        }
+        let before = await rpms()
+        #expect(before.count == 200 && before.allSatisfy { $0 == 60 })
+        #expect(admission.limitsReads == 1)
+        _ = await admission.limits()
+        #expect(admission.limitsReads == 1, "a fresh cache is not read again")
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: 120)
+        admission.invalidate()
+        let after = await rpms()
+        #expect(after.allSatisfy { $0 == 120 })
+        #expect(admission.limitsReads == 2)
+    }
 }

@@ -56,6 +56,12 @@ public final class Admission: Sendable {
         var indexed: LimitsSnapshot.Index?
         var fetchedAt: ContinuousClock.Instant?
         var stale = true
+        /// Bumped by ``invalidate()``: a read that started before it does not make the cache fresh.
+        var limitsVersion = 0
+        /// The read of the limits in flight, shared by every admission that needs it meanwhile
+        /// (with hundreds of slots, an expired cache was read once per starting job).
+        var read: (id: Int, version: Int, task: Task<LimitsSnapshot?, Never>)?
+        var reads = 0
         /// Bucket or cooldown key → when the next job may try it.
         var nextTry: [String: Date] = [:]
         /// Bucket or cooldown key → why it is empty (the reason jobs waiting for it show).
@@ -118,6 +124,7 @@ public final class Admission: Sendable {
     public func invalidate() {
         state.withLock { s in
             s.stale = true
+            s.limitsVersion += 1
             // A raised limit or a resumed model applies at once, not after the waits learnt
             // under the old limits.
             s.nextTry = [:]
@@ -254,31 +261,56 @@ public final class Admission: Sendable {
     /// Settlements waiting for Redis.
     public var unsettledCount: Int { state.withLock { $0.unsettled.count } }
 
-    /// The limits in force (cached; read again after a change or `snapshotMaxAge`).
+    /// The limits in force (cached; read again after a change or `snapshotMaxAge`). Callers
+    /// that find the cache stale while a read is in flight wait for that read instead of
+    /// starting their own (single flight), unless the limits changed since it started.
     /// - Parameter maxAge: how old a cached snapshot may be (default `snapshotMaxAge`).
     public func limits(maxAge: Duration? = nil) async -> LimitsSnapshot {
         let maxAge = maxAge ?? configuration.snapshotMaxAge
-        let (cached, fresh) = state.withLock { s -> (LimitsSnapshot?, Bool) in
+        enum Source { case cache(LimitsSnapshot), read(Task<LimitsSnapshot?, Never>, last: LimitsSnapshot?) }
+        let source = state.withLock { s -> Source in
             let fresh = !s.stale && (s.fetchedAt.map { ContinuousClock.now - $0 < maxAge } ?? false)
-            return (s.snapshot, fresh)
+            if fresh, let snapshot = s.snapshot { return .cache(snapshot) }
+            if let read = s.read, read.version == s.limitsVersion { return .read(read.task, last: s.snapshot) }
+            s.reads += 1
+            let id = s.reads, version = s.limitsVersion
+            let task = Task { await self.readLimits(id: id, version: version) }
+            s.read = (id, version, task)
+            return .read(task, last: s.snapshot)
         }
-        if let cached, fresh { return cached }
-        do {
-            var snapshot = try await store.limitsSnapshot()
-            snapshot.addFileLimits(configuration.fileLimits)
-            let indexed = snapshot.indexed()
-            state.withLock { s in
-                s.snapshot = snapshot
-                s.indexed = indexed
-                s.fetchedAt = .now
-                s.stale = false
-            }
-            return snapshot
-        } catch {
-            logger.warning("reading limits failed; using the last ones", metadata: ["error": "\(error)"])
-            return cached ?? LimitsSnapshot(models: configuration.fileLimits)
+        switch source {
+        case .cache(let snapshot): return snapshot
+        case .read(let task, let last): return await task.value ?? last ?? LimitsSnapshot(models: configuration.fileLimits)
         }
     }
+
+    /// Reads the limits from the database for ``limits(maxAge:)``; nil when that fails. The
+    /// cache becomes fresh only if the limits did not change while the read was in flight.
+    private func readLimits(id: Int, version: Int) async -> LimitsSnapshot? {
+        var snapshot: LimitsSnapshot?
+        do {
+            snapshot = try await store.limitsSnapshot()
+            snapshot?.addFileLimits(configuration.fileLimits)
+        } catch {
+            logger.warning("reading limits failed; using the last ones", metadata: ["error": "\(error)"])
+        }
+        let indexed = snapshot?.indexed()
+        state.withLock { s in
+            if s.read?.id == id { s.read = nil }
+            // A read that started before a change is kept only when there is nothing else
+            // (it may also have finished after a newer one).
+            guard let snapshot, let indexed, s.limitsVersion == version || s.snapshot == nil else { return }
+            s.snapshot = snapshot
+            s.indexed = indexed
+            s.fetchedAt = .now
+            s.stale = s.limitsVersion != version
+        }
+        return snapshot
+    }
+
+    /// How many times this admission has read the limits from the database (reads shared by
+    /// concurrent admissions count once).
+    public var limitsReads: Int { state.withLock { $0.reads } }
 
     /// Refuses to start a worker that could not enforce the configured limits: limits exist but
     /// no Redis is configured, or Redis does not answer.
