@@ -31,7 +31,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Burst run: slots per worker process.") var burstConcurrency: Int = 256
     @Option(help: "Burst run: echo call duration in milliseconds.") var burstDelayMs: Int = 50
     @Option(help: "Where the sustained and burst runs write their SVG plots (none: no plots).") var plotDirectory: String = "docs/bench"
-    @Option(help: "SQL file applied after migrating each sustained/burst/history database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
+    @Option(help: "SQL file applied after migrating each e2e/sustained/burst/history database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
     @Option(help: "Suffix of the plot file names (e.g. -before).") var plotSuffix: String = ""
     @Option(help: "History run: finished jobs of the large history (10,000,000 for the record; 1,000,000 in quick runs).") var historyJobs: Int = 10_000_000
     @Option(help: "History run: finished jobs of the small history it is compared with.") var historySmall: Int = 10_000
@@ -61,7 +61,7 @@ struct QueueBench: AsyncParsableCommand {
         if sections.contains("e2e") {
             for slots in concurrency.split(separator: ",").compactMap({ Int($0) }) {
                 for count in processes.split(separator: ",").compactMap({ Int($0) }) {
-                    try await bench.endToEnd(jobs: jobs, processes: count, concurrency: slots)
+                    try await bench.endToEnd(jobs: jobs, processes: count, concurrency: slots, override: afterMigrateSQL)
                 }
             }
         }
@@ -415,8 +415,9 @@ struct Bench {
         try await postgres.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(Int.self, at: 0)
     }
 
-    func endToEnd(jobs: Int, processes: Int, concurrency: Int) async throws {
+    func endToEnd(jobs: Int, processes: Int, concurrency: Int, override: String? = nil) async throws {
         let db = try await freshDatabase("e2e\(processes)")
+        try await applyOverride(db.postgres, override)
         for offset in stride(from: 0, to: jobs, by: 10_000) {
             _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
         }
