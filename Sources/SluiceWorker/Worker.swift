@@ -177,13 +177,16 @@ public final class Worker: Service, Sendable {
     /// ``WorkerConfiguration/shutdownWriteTimeout``), so a shutdown ends even when the database
     /// never answers again. Cancelled when the worker stops first.
     private func writeDeadline() async {
-        while !draining.current {
-            do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
-        }
         do {
+            try await untilDraining()
             try await Task.sleep(for: configuration.shutdownGracePeriod + configuration.shutdownWriteTimeout)
         } catch { return }
         await completer.abandon()
+    }
+
+    /// Returns once graceful shutdown has begun (checked every 50 ms); throws when cancelled.
+    private func untilDraining() async throws {
+        while !draining.current { try await Task.sleep(for: .milliseconds(50)) }
     }
 
     // MARK: Claiming and running
@@ -192,10 +195,10 @@ public final class Worker: Service, Sendable {
         // Once draining, in-flight jobs get the grace period; then the rest are aborted (and
         // released back to the queue). Cancelled when every job finished in time.
         let shutdownWatcher = Task { [configuration] in
-            while !self.draining.current {
-                do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
-            }
-            do { try await Task.sleep(for: configuration.shutdownGracePeriod) } catch { return }
+            do {
+                try await self.untilDraining()
+                try await Task.sleep(for: configuration.shutdownGracePeriod)
+            } catch { return }
             for control in self.running.withLock({ $0.values.map(\.control) }) { control.abort(.shutdown) }
         }
         defer { shutdownWatcher.cancel() }

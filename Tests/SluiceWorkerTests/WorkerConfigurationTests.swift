@@ -23,6 +23,7 @@ struct WorkerConfigurationTests {
         Case(field: "lease") { $0.lease = .seconds(-1) },
         Case(field: "claimWindow") { $0.claimWindow = .zero },
         Case(field: "pollInterval") { $0.pollInterval = .zero },
+        Case(field: "shutdownWriteTimeout") { $0.shutdownWriteTimeout = .seconds(-1) },
         Case(field: "heartbeatInterval") { $0.lease = .seconds(5); $0.heartbeatInterval = .seconds(5) },
     ]
 
