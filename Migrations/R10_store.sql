@@ -20,10 +20,12 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
         'hex')::uuid
 $$;
 
--- Statement triggers of jobs (0001): the per-tenant queue depth counters, and the arrivals of
--- tenants in the fair queue (sluice.fair_arrivals, R60_claim.sql): every statement that makes
--- jobs queued (enqueue, retry, rescue, release, defer, a changed run_at) registers their tenants
--- and lanes there, once per tenant and lane per statement, whichever function wrote the rows.
+-- Statement triggers of jobs (0001): the per-tenant counters of queued and running jobs (16
+-- shard rows per tenant, one picked at random per statement; `running` since 0011, read by the
+-- claim for concurrency limits), and the arrivals of tenants in the fair queue
+-- (sluice.fair_arrivals, R60_claim.sql): every statement that makes jobs queued (enqueue,
+-- retry, rescue, release, defer, a changed run_at) registers their tenants and lanes there, once
+-- per tenant and lane per statement, whichever function wrote the rows.
 CREATE OR REPLACE FUNCTION sluice.track_queue_depth() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
 DECLARE
@@ -33,21 +35,25 @@ DECLARE
     v_due timestamptz[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
-        SELECT n.tenant, s, count(*) FROM new_rows n WHERE n.state = 'queued' GROUP BY n.tenant ORDER BY n.tenant
-        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued, running)
+        SELECT n.tenant, s, count(*) FILTER (WHERE n.state = 'queued'), count(*) FILTER (WHERE n.state = 'running')
+          FROM new_rows n WHERE n.state IN ('queued', 'running') GROUP BY n.tenant ORDER BY n.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued, running = d.running + excluded.running;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
-        SELECT x.tenant, s, sum(x.delta) FROM (
-            SELECT n.tenant, 1 AS delta FROM new_rows n WHERE n.state = 'queued'
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued, running)
+        SELECT x.tenant, s, sum(x.queued), sum(x.running) FROM (
+            SELECT n.tenant, (n.state = 'queued')::integer AS queued, (n.state = 'running')::integer AS running
+              FROM new_rows n WHERE n.state IN ('queued', 'running')
             UNION ALL
-            SELECT o.tenant, -1 FROM old_rows o WHERE o.state = 'queued') x
-         GROUP BY x.tenant HAVING sum(x.delta) <> 0 ORDER BY x.tenant
-        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+            SELECT o.tenant, -(o.state = 'queued')::integer, -(o.state = 'running')::integer
+              FROM old_rows o WHERE o.state IN ('queued', 'running')) x
+         GROUP BY x.tenant HAVING sum(x.queued) <> 0 OR sum(x.running) <> 0 ORDER BY x.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued, running = d.running + excluded.running;
     ELSE
-        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued)
-        SELECT o.tenant, s, -count(*) FROM old_rows o WHERE o.state = 'queued' GROUP BY o.tenant ORDER BY o.tenant
-        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued;
+        INSERT INTO sluice.tenant_queue_depth AS d (tenant, shard, queued, running)
+        SELECT o.tenant, s, -count(*) FILTER (WHERE o.state = 'queued'), -count(*) FILTER (WHERE o.state = 'running')
+          FROM old_rows o WHERE o.state IN ('queued', 'running') GROUP BY o.tenant ORDER BY o.tenant
+        ON CONFLICT (tenant, shard) DO UPDATE SET queued = d.queued + excluded.queued, running = d.running + excluded.running;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         -- (Claims and completions write no queued row: one pass over the statement's rows.)

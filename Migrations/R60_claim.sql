@@ -192,8 +192,11 @@ BEGIN
     -- The walk: per lane, the tenants with the lowest virtual clocks that have a free slot and
     -- are not skipped: runnable rows through fair_queue_order_idx, plus parked rows whose time
     -- has come (fair_queue_parked_idx). With p_tenants, those tenants' rows by primary key.
-    -- Each with its running jobs, its first queued job's run_at (jobs_claim_idx) and whether it
-    -- may run now (ok) or its row needs attention after the claim (fix: parked, or not ok).
+    -- Each with its running jobs (the sum of its counter rows in tenant_queue_depth, kept by the
+    -- jobs' statement triggers: at most 16 rows, however many jobs run; counting them in
+    -- jobs_running_idx made every claim O(running jobs)), its first queued job's run_at
+    -- (jobs_claim_idx) and whether it may run now (ok) or its row needs attention after the
+    -- claim (fix: parked, or not ok).
     SELECT array_agg(w.tenant ORDER BY w.lane, w.vclock, w.tenant), array_agg(w.lane ORDER BY w.lane, w.vclock, w.tenant),
            array_agg(greatest(w.vclock, w.vtime) ORDER BY w.lane, w.vclock, w.tenant),
            array_agg(w.weight ORDER BY w.lane, w.vclock, w.tenant),
@@ -214,8 +217,8 @@ BEGIN
                           coalesce(t.paused, false) AS paused, t.held_until, rc.running
                      FROM sluice.fair_queue q
                      LEFT JOIN sluice.tenants t ON t.id = q.tenant
-                    CROSS JOIN LATERAL (SELECT count(*)::integer AS running FROM sluice.jobs r
-                                         WHERE r.state = 'running' AND r.tenant = q.tenant) rc
+                    CROSS JOIN LATERAL (SELECT coalesce(sum(d.running), 0)::integer AS running
+                                          FROM sluice.tenant_queue_depth d WHERE d.tenant = q.tenant) rc
                     WHERE p_tenants IS NULL AND q.lane = l.lane AND q.parked_until IS NULL
                       AND (p_skip_tenants IS NULL OR NOT q.tenant = ANY (p_skip_tenants))
                       AND rc.running < coalesce(t.max_concurrency, 1)
@@ -226,8 +229,8 @@ BEGIN
                           coalesce(t.max_concurrency, 1), coalesce(t.paused, false), t.held_until, rc.running
                      FROM sluice.fair_queue q
                      LEFT JOIN sluice.tenants t ON t.id = q.tenant
-                    CROSS JOIN LATERAL (SELECT count(*)::integer AS running FROM sluice.jobs r
-                                         WHERE r.state = 'running' AND r.tenant = q.tenant) rc
+                    CROSS JOIN LATERAL (SELECT coalesce(sum(d.running), 0)::integer AS running
+                                          FROM sluice.tenant_queue_depth d WHERE d.tenant = q.tenant) rc
                     WHERE p_tenants IS NULL AND q.lane = l.lane AND q.parked_until <= now()
                       AND (p_skip_tenants IS NULL OR NOT q.tenant = ANY (p_skip_tenants))
                       AND rc.running < coalesce(t.max_concurrency, 1)
@@ -242,8 +245,8 @@ BEGIN
                     CROSS JOIN LATERAL (SELECT k.* FROM sluice.fair_queue k
                                          WHERE k.tenant = pt.tenant AND k.lane = l.lane LIMIT 1) q
                      LEFT JOIN sluice.tenants t ON t.id = q.tenant
-                    CROSS JOIN LATERAL (SELECT count(*)::integer AS running FROM sluice.jobs r
-                                         WHERE r.state = 'running' AND r.tenant = q.tenant) rc
+                    CROSS JOIN LATERAL (SELECT coalesce(sum(d.running), 0)::integer AS running
+                                          FROM sluice.tenant_queue_depth d WHERE d.tenant = q.tenant) rc
                     WHERE p_tenants IS NOT NULL AND (q.parked_until IS NULL OR q.parked_until <= now())
                       AND (p_skip_tenants IS NULL OR NOT q.tenant = ANY (p_skip_tenants))
                       AND rc.running < coalesce(t.max_concurrency, 1))

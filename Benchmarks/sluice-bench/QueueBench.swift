@@ -15,7 +15,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
     @Option(help: "Comma-separated slots per worker process for the end-to-end run.") var concurrency: String = "512,1024"
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
-    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare; sustained, burst, history and retention run only when named).") var only: String?
+    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare; sustained, burst, history, retention and running run only when named).") var only: String?
     @Option(help: "Runs of each fairness section (and of its idle reference).") var fairnessRuns: Int = 5
     @Option(help: "Extra `sluice worker` options for every worker these sections start, space-separated (A/B runs of one build, e.g. '--scheduling-lag-target-ms 0').") var workerArgs: String = ""
     @Option(help: "Minutes of the sustained-load run (10 for the record, 2 in quick runs).") var minutes: Double = 10
@@ -31,7 +31,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Burst run: slots per worker process.") var burstConcurrency: Int = 256
     @Option(help: "Burst run: echo call duration in milliseconds.") var burstDelayMs: Int = 50
     @Option(help: "Where the sustained and burst runs write their SVG plots (none: no plots).") var plotDirectory: String = "docs/bench"
-    @Option(help: "SQL file applied after migrating each e2e/sustained/burst/history database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
+    @Option(help: "SQL file applied after migrating each e2e/sustained/burst/history/running database (older function definitions, for before/after runs on one build).") var afterMigrateSQL: String?
     @Option(help: "Suffix of the plot file names (e.g. -before).") var plotSuffix: String = ""
     @Option(help: "History run: finished jobs of the large history (10,000,000 for the record; 1,000,000 in quick runs).") var historyJobs: Int = 10_000_000
     @Option(help: "History run: finished jobs of the small history it is compared with.") var historySmall: Int = 10_000
@@ -40,6 +40,8 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "History run: seconds of back-to-back enqueue_batch calls.") var historyEnqueueSeconds: Int = 10
     @Option(help: "History run: calls per jobs-list variant.") var historyLists: Int = 50
     @Flag(help: "History run: print EXPLAIN (ANALYZE, BUFFERS) of the listing and pruning statements.") var historyExplain = false
+    @Option(help: "Running run: comma-separated counts of the tenant's running jobs.") var runningCounts: String = "0,1000,8000,30000"
+    @Option(help: "Running run: claims timed per count.") var runningClaims: Int = 50
     @Option(help: "Retention run: jobs per second the producer enqueues.") var retentionRate: Int = 2000
     @Option(help: "Retention run: the workers' --retention in seconds.") var retentionSeconds: Int = 60
     @Option(help: "Retention run: the workers' --prune-interval in seconds.") var pruneIntervalSeconds: Int = 10
@@ -89,6 +91,10 @@ struct QueueBench: AsyncParsableCommand {
             try await bench.history(small: historySmall, large: historyJobs, queued: historyQueued, tenants: tenants,
                                     claims: historyClaims, enqueueSeconds: historyEnqueueSeconds, lists: historyLists,
                                     explain: historyExplain, override: afterMigrateSQL)
+        }
+        if sections.contains("running") {
+            try await bench.runningClaims(counts: runningCounts.split(separator: ",").compactMap { Int($0) }, claims: runningClaims,
+                                          override: afterMigrateSQL)
         }
         if sections.contains("retention") {
             try await bench.retention(minutes: minutes, rate: retentionRate, retentionSeconds: retentionSeconds,

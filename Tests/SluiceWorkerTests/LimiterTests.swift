@@ -82,6 +82,32 @@ struct LimiterTests {
         #expect(second > first && second <= first + .milliseconds(1_100), "\(first) then \(second)")
     }
 
+    /// Leasing (a worker taking slices of a bucket to admit locally) is refused while waiters
+    /// hold slots in the bucket's schedule, but not for a schedule made at an old rate: after a
+    /// raised limit, slices are leased again once the bucket has refilled, not after the old
+    /// rate's last slot.
+    @Test func leasingIgnoresTheScheduleOfAnOldRate() async throws {
+        let limiter = try Self.limiter()
+        let slow = Self.bucket(limiter, "m:lease:rpm", perMinute: 6, amount: 1)
+        for i in 0..<6 {
+            #expect(try await limiter.admit(Self.request("s\(i)", [slow])) == .admitted(budgetsUsed: []))
+        }
+        for i in 0..<3 {
+            guard case .bucket = try await limiter.admit(Self.request("w\(i)", [slow])) else {
+                Issue.record("expected waiter \(i) to wait")
+                return
+            }
+        }
+        // At the old rate nothing is leased: the bucket is empty and waiters hold its next slots.
+        try await Task.sleep(for: .milliseconds(300))
+        let item = { (bucket: RateLimiter.Bucket) in RateLimiter.LeaseItem(bucket: bucket, slice: 1, giveBack: 0, floorFraction: 0) }
+        #expect(try await limiter.lease([item(slow)], checks: nil) == [0])
+        // Raised to 6,000 per minute (100 a second): refilled past one request within the
+        // 300 ms above, so a slice is granted although the old schedule runs ~30 s out.
+        let fast = Self.bucket(limiter, "m:lease:rpm", perMinute: 6000, amount: 1)
+        #expect(try await limiter.lease([item(fast)], checks: nil) == [1])
+    }
+
     @Test func concurrentAdmissionsTakeExactlyWhatFits() async throws {
         let limiter = try Self.limiter()
         // 1,000 tokens per minute, 100 callers of 30 tokens: 33 fit (the refill during the test

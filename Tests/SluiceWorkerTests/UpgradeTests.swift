@@ -63,6 +63,10 @@ import Testing
         #expect(report.versioned.allSatisfy { $0.version > Self.firstRelease })
         #expect(report.repeatable.count == (try SluiceSchema.migrationSet().repeatable.count))
         #expect(try await snapshot(sql, untouched + queued) == before, "a job changed during the upgrade")
+        // 0011's running counters start from the jobs running at the upgrade (the claim reads
+        // them for concurrency limits): the old worker's job counts.
+        #expect(try await sql.query("SELECT coalesce(sum(running), 0)::int FROM sluice.tenant_queue_depth WHERE tenant = 'upgrade'")
+            .rows[0].decode(Int.self, at: 0) == 1)
         let status = try await SluiceSchema.status(sql, logger: db.logger)
         #expect(status.versioned.allSatisfy { $0.appliedAt != nil })
         #expect(status.repeatable.allSatisfy { $0.current })
@@ -78,6 +82,7 @@ import Testing
         #expect(try await h.count("SELECT count(*) FROM sluice.results WHERE job_id = ANY($1)", [queued]) == queued.count)
         #expect(try await snapshot(sql, untouched) == before.filter { untouched.contains($0.key) })
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE id = $1 AND state = 'running' AND lease_owner = 'old-worker'", [running]) == 1)
+        #expect(try await h.count("SELECT coalesce(sum(running), 0)::int FROM sluice.tenant_queue_depth WHERE tenant = 'upgrade'") == 1)
     }
 
     /// Each job's row, result and dead letter, as JSON text.

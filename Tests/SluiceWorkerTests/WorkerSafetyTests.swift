@@ -113,9 +113,10 @@ struct WorkerSafetyTests {
         #expect(try await h.count("SELECT sluice.queue_depth('limited')::int") == 0)
     }
 
-    /// The per-tenant queue-depth counters admission reads agree with the jobs table at every
-    /// moment (one snapshot reads both), through claims, retries, dead letters, cancels of
-    /// queued and running jobs, and the rescue of an expired lease.
+    /// The per-tenant counters of queued jobs (admission reads them) and running jobs (the
+    /// claim's concurrency limits) agree with the jobs table at every moment (one snapshot
+    /// reads both), through claims, retries, dead letters, cancels of queued and running jobs,
+    /// and the rescue of an expired lease.
     @Test func queueDepthCountersAgreeWithTheJobsThroughEveryTransition() async throws {
         let h = try WorkerHarness.current
         _ = try await h.client.enqueue(batch: (0..<30).map { i in echo("t\(i % 3)", "ok", metadata: #"{"echo_delay_ms":100}"#) })
@@ -126,11 +127,16 @@ struct WorkerSafetyTests {
         // A job claimed by a worker that vanished: its lease expires and it is rescued.
         let orphan = try await h.client.enqueue(echo("t0", "orphan", lane: .interactive)).id
         _ = try await h.postgres.query("SELECT id FROM sluice.claim('ghost', 1, '{interactive}', NULL, '200 milliseconds')")
+        // Both counters: queued (admission, autoscaling) and running (the claim's concurrency
+        // limits).
         let agree = """
             SELECT count(*)::int
-              FROM (SELECT tenant, sum(queued) AS n FROM sluice.tenant_queue_depth GROUP BY tenant) c
-              FULL JOIN (SELECT tenant, count(*) AS n FROM sluice.jobs WHERE state = 'queued' GROUP BY tenant) j USING (tenant)
-             WHERE coalesce(c.n, 0) <> coalesce(j.n, 0)
+              FROM (SELECT tenant, sum(queued) AS queued, sum(running) AS running
+                      FROM sluice.tenant_queue_depth GROUP BY tenant) c
+              FULL JOIN (SELECT tenant, count(*) FILTER (WHERE state = 'queued') AS queued,
+                                count(*) FILTER (WHERE state = 'running') AS running
+                           FROM sluice.jobs WHERE state IN ('queued', 'running') GROUP BY tenant) j USING (tenant)
+             WHERE coalesce(c.queued, 0) <> coalesce(j.queued, 0) OR coalesce(c.running, 0) <> coalesce(j.running, 0)
             """
         let samples = try await h.withWorkers([try h.makeWorker()]) {
             var samples = 0
@@ -151,6 +157,7 @@ struct WorkerSafetyTests {
         #expect(try await h.client.job(runningCancel)?.state == .cancelled)
         #expect(try await h.count(agree) == 0)
         #expect(try await h.count("SELECT coalesce(sum(queued), 0)::int FROM sluice.tenant_queue_depth") == 0)
+        #expect(try await h.count("SELECT coalesce(sum(running), 0)::int FROM sluice.tenant_queue_depth") == 0)
     }
 
     @Test func pruningRemovesOldFinishedJobsAndKeepsDeadOnesLonger() async throws {

@@ -9,8 +9,8 @@ extension LimiterScripts {
     /// ARGV: nb, checks (0 or 1); per bucket: capacity, refill per ms, slice, give back, floor
     /// fraction; with checks the two windows' thresholds; then the cap trailer.
     /// A bucket grants its slice only when it stays at least `floor` full after it and no
-    /// waiter holds a slot in its schedule (a bucket near its limit decides every start in
-    /// the admission script). With checks, nothing is granted while the cooldown is in force,
+    /// waiter holds a slot in its schedule made at the bucket's current rate (a bucket near its
+    /// limit decides every start in the admission script). With checks, nothing is granted while the cooldown is in force,
     /// the breaker has a failure on record or is open, or a provider window holds less than its
     /// threshold. What is given back is added first (never above the bucket's size).
     /// Returns the granted slice per bucket (0: refused), as strings.
@@ -34,12 +34,16 @@ extension LimiterScripts {
       local cap, rate = caps[i], rates[i]
       local slice, back, floor = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
       local key = KEYS[i]
-      local state = redis.call('HMGET', key, 't', 'ts', 'next')
+      local state = redis.call('HMGET', key, 't', 'ts', 'next', 'nrate')
       local level = cap
       if state[1] then level = math.min(cap, tonumber(state[1]) + (now - tonumber(state[2])) * rate) end
       level = math.min(cap, level + back)
+      -- Waiters hold slots only in a schedule made at the current rate: one left from before a
+      -- raised limit (see the admission script) is void, or no slice would be leased until the
+      -- old rate's last slot had passed.
+      local waiters = tonumber(state[3] or '0') > now and math.abs(tonumber(state[4] or '-1') - rate) <= rate * 1e-9
       local granted = 0
-      if open and slice > 0 and tonumber(state[3] or '0') <= now and level - slice >= cap * floor then
+      if open and slice > 0 and not waiters and level - slice >= cap * floor then
         granted = slice
         level = level - slice
       end
