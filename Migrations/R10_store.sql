@@ -21,7 +21,7 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
 $$;
 
 -- Statement triggers of jobs (0001): the per-tenant counters of queued and running jobs (16
--- shard rows per tenant, one picked at random per statement; `running` since 0011, read by the
+-- shard rows per tenant, one per statement: see s below; `running` since 0011, read by the
 -- claim for concurrency limits), and the arrivals of tenants in the fair queue
 -- (sluice.fair_arrivals, R60_claim.sql): every statement that makes jobs queued (enqueue,
 -- retry, rescue, release, defer, a changed run_at) registers their tenants and lanes there, once
@@ -29,7 +29,14 @@ $$;
 CREATE OR REPLACE FUNCTION sluice.track_queue_depth() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, sluice AS $$
 DECLARE
-    s smallint := floor(random() * 16)::smallint;
+    -- The counter row: shard 0 for a claim (sluice.claim sets sluice.claiming for its
+    -- transaction), one of shards 1-15 at random for every other statement. Claims are
+    -- serialised by the claim lock, so shard 0 is never held by anyone a claim could wait for:
+    -- a claim never waits for a counter row (docs/ARCHITECTURE.md, "Lock order"). With one
+    -- random shard of 16 for everything, a claim waited for a completion's counter row and
+    -- deadlocked with it (40P01 in LockOrderTests and in a CI run).
+    s smallint := CASE WHEN current_setting('sluice.claiming', true) = 'on' THEN 0
+                       ELSE 1 + floor(random() * 15)::smallint END;
     v_tenants text[];
     v_lanes sluice.lane[];
     v_due timestamptz[];

@@ -188,6 +188,10 @@ BEGIN
     -- job is queued again; the first worker's completion is then refused (lease owner and
     -- attempt guard), so the job still gets exactly one result (at-least-once calls).
     PERFORM set_config('synchronous_commit', 'off', true);
+    -- The jobs trigger writes this claim's counter deltas to the claims' own shard row (see
+    -- sluice.track_queue_depth), so the claim never waits for a counter row another statement
+    -- holds.
+    PERFORM set_config('sluice.claiming', 'on', true);
 
     -- The walk: per lane, the tenants with the lowest virtual clocks that have a free slot and
     -- are not skipped: runnable rows through fair_queue_order_idx, plus parked rows whose time

@@ -96,7 +96,9 @@ import Testing
     @Test func cancellationDoesNotLeakConnections() async throws {
         let client = try TestDatabase.client(maxConnections: 2, acquireTimeout: .seconds(30))
         var tasks: [Task<PostgresResult, any Error>] = []
-        let marker = "pg_sleep(10) /* \(UUID().uuidString) */"
+        // 60 s: longer than the wait below for both sleeps to be seen (up to 10 s on a loaded
+        // machine), so no sleep can end by itself before the cancel; a cancelled one ends at once.
+        let marker = "pg_sleep(60) /* \(UUID().uuidString) */"
         for _ in 0..<6 {  // two run pg_sleep, four wait for a connection
             tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") })
         }

@@ -16,6 +16,34 @@ struct LockOrderTests {
     /// group finishes a random 3/8, every list in random order, all four statements at once.
     static let inPlay = 400
 
+    /// A claim writes its counter deltas to shard 0 of each tenant's counters and no other
+    /// statement does (enqueue, completion: shards 1-15), so a claim never waits for a counter
+    /// row: claims are serialised by the claim lock, and shard 0 is theirs alone.
+    @Test func claimsWriteTheirOwnCounterShardAndNothingElseDoes() async throws {
+        let h = try WorkerHarness.current
+        _ = try await h.client.enqueue(batch: (0..<20).map { echo("shard-t", "job \($0)") })
+        _ = try await h.postgres.query("UPDATE sluice.tenants SET max_concurrency = 100 WHERE id = 'shard-t'")
+        let shard0 = "SELECT coalesce(sum(queued), 0)::int, coalesce(sum(running), 0)::int FROM sluice.tenant_queue_depth WHERE tenant = 'shard-t' AND shard = 0"
+        let others = "SELECT coalesce(sum(queued), 0)::int, coalesce(sum(running), 0)::int FROM sluice.tenant_queue_depth WHERE tenant = 'shard-t' AND shard <> 0"
+        func pair(_ sql: String) async throws -> [Int] {
+            let row = try await h.postgres.query(PostgresQuery(unsafeSQL: sql)).rows[0]
+            return [try row.decode(Int.self, at: 0), try row.decode(Int.self, at: 1)]
+        }
+        #expect(try await pair(shard0) == [0, 0])
+        #expect(try await pair(others) == [20, 0])
+        let claimed = try await h.client.store.claim(.init(
+            worker: "shard-w", limit: 5, lanes: Lane.allCases, tenants: ["shard-t"], lease: .seconds(60),
+            starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        #expect(claimed.count == 5)
+        #expect(try await pair(shard0) == [-5, 5])
+        #expect(try await pair(others) == [20, 0])
+        // Completions count the running jobs down on the other shards.
+        let outcomes = claimed.map { AttemptOutcome(jobID: $0.id, attempt: $0.attempt, kind: .cancelled, startedAt: Date(), duration: .milliseconds(1)) }
+        #expect(try await h.client.store.finishAttempts(worker: "shard-w", outcomes: outcomes) == 5)
+        #expect(try await pair(shard0) == [-5, 5])
+        #expect(try await pair(others) == [20, -5])
+    }
+
     @Test func overlappingHeartbeatsAndCompletionsNeverDeadlock() async throws {
         let h = try WorkerHarness.current
         // A table large enough that the planner reaches the rows through the primary key, in
