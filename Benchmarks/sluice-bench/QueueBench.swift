@@ -402,9 +402,19 @@ struct Bench {
 
     func startWorkers(url: String, processes: Int, concurrency: Int = 512, extra: [String] = []) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: bin + "/sluice")
-        process.arguments = ["worker", "--processes", "\(processes)", "--concurrency", "\(concurrency)", "--log-level", "error"] + extra
+        let command = ["worker", "--processes", "\(processes)", "--concurrency", "\(concurrency)", "--log-level", "error"] + extra
             + workerArgs
+        // Through `setpriv --pdeathsig TERM` (util-linux) where there is one: the workers get
+        // SIGTERM when this process dies, so a benchmark that fails or is killed mid-section
+        // leaves no `sluice worker` running (they outlived a failed run by hours before).
+        let setpriv = "/usr/bin/setpriv"
+        if FileManager.default.isExecutableFile(atPath: setpriv) {
+            process.executableURL = URL(fileURLWithPath: setpriv)
+            process.arguments = ["--pdeathsig", "TERM", "--", bin + "/sluice"] + command
+        } else {
+            process.executableURL = URL(fileURLWithPath: bin + "/sluice")
+            process.arguments = command
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["SLUICE_DATABASE_URL"] = url
         process.environment = environment
