@@ -13,9 +13,12 @@ enum LimiterScripts {
     /// (`caps[i]`, `rates[i]`, from ARGV at `firstArgument + (i - 1) * stride`), lowered to the
     /// provider-advertised limit when a cap key (the trailer: `ncap` cap keys at the end of KEYS,
     /// their bucket indices then `ncap` at the end of ARGV) holds a smaller one; the refill rate
-    /// scales with it. Expects `nb` to be defined.
+    /// scales with it. Expects `nb` to be defined. Also defines `samerate(recorded, rate)`: whether
+    /// a waiter schedule recorded at rate `recorded` (a bucket's `nrate`, text) belongs to `rate`
+    /// (relative tolerance: Redis stores numbers as text); a schedule of another rate is void.
     static func capsLua(firstArgument: Int, stride: Int) -> String {
         """
+            local function samerate(recorded, rate) return math.abs(tonumber(recorded or '-1') - rate) <= rate * 1e-9 end
             local ncap = tonumber(ARGV[#ARGV])
             local caps, rates = {}, {}
             for i = 1, nb do
@@ -126,7 +129,7 @@ enum LimiterScripts {
       local bkey = KEYS[1 + blocking]
       local sched = redis.call('HMGET', bkey, 'next', 'nrate')
       local nxt = tonumber(sched[1] or '0')
-      if math.abs(tonumber(sched[2] or '-1') - rates[blocking]) > rates[blocking] * 1e-9 then nxt = 0 end
+      if not samerate(sched[2], rates[blocking]) then nxt = 0 end
       local slot = math.max(now + wait, nxt)
       redis.call('HSET', bkey, 'next', slot + math.ceil(tonumber(ARGV[a + 2]) / rates[blocking]), 'nrate', rates[blocking])
       return {0, slot - now, 'bucket', blocking}

@@ -10,9 +10,9 @@ extension LimiterScripts {
     /// fraction; with checks the two windows' thresholds; then the cap trailer.
     /// A bucket grants its slice only when it stays at least `floor` full after it and no
     /// waiter holds a slot in its schedule made at the bucket's current rate (a bucket near its
-    /// limit decides every start in the admission script). With checks, nothing is granted while the cooldown is in force,
-    /// the breaker has a failure on record or is open, or a provider window holds less than its
-    /// threshold. What is given back is added first (never above the bucket's size).
+    /// limit decides every start in the admission script). With checks, nothing is granted
+    /// while the cooldown is in force, the breaker has a failure on record or is open, or a
+    /// provider window holds less than its threshold. What is given back is added first (never above the bucket's size).
     /// Returns the granted slice per bucket (0: refused), as strings.
     static let lease = RedisScript("""
     local nb, checks = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -41,7 +41,7 @@ extension LimiterScripts {
       -- Waiters hold slots only in a schedule made at the current rate: one left from before a
       -- raised limit (see the admission script) is void, or no slice would be leased until the
       -- old rate's last slot had passed.
-      local waiters = tonumber(state[3] or '0') > now and math.abs(tonumber(state[4] or '-1') - rate) <= rate * 1e-9
+      local waiters = tonumber(state[3] or '0') > now and samerate(state[4], rate)
       local granted = 0
       if open and slice > 0 and not waiters and level - slice >= cap * floor then
         granted = slice
