@@ -215,6 +215,7 @@ final class Demo: Sendable {
                 outcome.elapsed = elapsed
                 producer.cancel()
                 progress.event("  the deadline (\(plan.deadline)) passed with \(planned - snapshot.terminal) jobs unfinished")
+                try await printUnfinished(postgres)
                 break
             }
             try await Task.sleep(for: .seconds(1))
@@ -230,6 +231,24 @@ final class Demo: Sendable {
             try await Task.sleep(for: .milliseconds(500))
         }
         return outcome
+    }
+
+    /// The jobs still queued or running when the deadline passed, with what they wait for, so a
+    /// failed run says why (a retry's backoff, a hold, a breaker) without rerunning it.
+    func printUnfinished(_ postgres: PostgresClient) async throws {
+        let rows = try await postgres.query("""
+            SELECT tenant, lane::text, state::text, attempt, max_attempts,
+                   round(extract(epoch FROM run_at - now())::numeric, 1)::float8,
+                   coalesce(last_error_class, '-'), left(coalesce(last_error, '-'), 120)
+              FROM sluice.jobs WHERE state IN ('queued', 'running') ORDER BY run_at LIMIT 20
+            """, []).rows
+        print("  unfinished jobs (first 20 by run_at): tenant lane state attempt/max, run_at from now, last error")
+        for row in rows {
+            print("    \(try row.decode(String.self, at: 0)) \(try row.decode(String.self, at: 1)) \(try row.decode(String.self, at: 2)) "
+                  + "\(try row.decode(Int.self, at: 3))/\(try row.decode(Int.self, at: 4)) "
+                  + String(format: "%+.1f s ", try row.decode(Double.self, at: 5))
+                  + "\(try row.decode(String.self, at: 6)): \(try row.decode(String.self, at: 7))")
+        }
     }
 
     func waitReady(_ http: HTTPClient, ports: [Int], workers: Process) async throws {

@@ -71,7 +71,7 @@ struct DemoPlan: Sendable {
             ],
             budgetTenant: "initech", raisedBudget: initechBudget * 20,
             processes: 2, concurrency: 64,
-            deadline: short ? .seconds(100) : .seconds(420))
+            deadline: short ? .seconds(180) : .seconds(420))
     }
 
     // MARK: Jobs
