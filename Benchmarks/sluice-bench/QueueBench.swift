@@ -15,7 +15,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Comma-separated worker process counts for the end-to-end run.") var processes: String = "1,2,4"
     @Option(help: "Comma-separated slots per worker process for the end-to-end run.") var concurrency: String = "512,1024"
     @Option(help: "Seconds of steady load for the latency runs.") var seconds: Int = 10
-    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare; sustained, burst, history, retention and running run only when named).") var only: String?
+    @Option(help: "Only these sections (enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare,store; sustained, burst, history, retention and running run only when named).") var only: String?
     @Option(help: "Runs of each fairness section (and of its idle reference).") var fairnessRuns: Int = 5
     @Option(help: "Extra `sluice worker` options for every worker these sections start, space-separated (A/B runs of one build, e.g. '--scheduling-lag-target-ms 0').") var workerArgs: String = ""
     @Option(help: "Minutes of the sustained-load run (10 for the record, 2 in quick runs).") var minutes: Double = 10
@@ -53,7 +53,7 @@ struct QueueBench: AsyncParsableCommand {
               let bin = ProcessInfo.processInfo.environment["SLUICE_BIN_DIR"] else {
             throw ValidationError("run through scripts/bench queue")
         }
-        let sections = Set((only ?? "enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare").split(separator: ",").map(String.init))
+        let sections = Set((only ?? "enqueue,bulk,wait,tenants,e2e,latency,fairness,fairness-cpu,weights,interactive,bare,store").split(separator: ",").map(String.init))
         var bench = Bench(base: base, bin: bin, logger: logger)
         bench.workerArgs = workerArgs.split(separator: " ").map(String.init)
         if sections.contains("enqueue") { try await bench.singleEnqueue() }
@@ -80,6 +80,7 @@ struct QueueBench: AsyncParsableCommand {
         if sections.contains("weights") { try await bench.weightedShares(seconds: seconds) }
         if sections.contains("interactive") { try await bench.interactive(seconds: seconds) }
         if sections.contains("bare") { try await bench.bareSQL(jobs: jobs) }
+        if sections.contains("store") { try await bench.storeLimit(jobs: jobs) }
         let plotPath = { (name: String) -> String? in
             plotDirectory.isEmpty || plotDirectory == "none" ? nil : "\(plotDirectory)/\(name)\(plotSuffix).svg"
         }
@@ -705,6 +706,54 @@ struct Bench {
         }
         let elapsed = seconds(clock.now - start)
         print(String(format: "bare SQL limit (2 loops: SKIP LOCKED claim of 1000 + one UPDATE to complete): %7.0f jobs/s", Double(done) / elapsed))
+        await db.client.shutdown()
+    }
+
+    /// The store's own limit: what PostgreSQL can claim and complete through Sluice's SQL API
+    /// with no worker around it. Two loops, each `sluice.claim` of `batch` jobs (fair queue,
+    /// counters, triggers: the worker's statement) and one `sluice.finish_attempts` of them with
+    /// an echo-shaped succeeded outcome (result, usage, attempt row), the JSON assembled from
+    /// fixed parts so the client costs little. End to end divided by this is the share left to
+    /// the worker's own CPU and scheduling.
+    func storeLimit(jobs: Int, batch: Int = 128) async throws {
+        let db = try await freshDatabase("store")
+        for offset in stride(from: 0, to: jobs, by: 10_000) {
+            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
+        }
+        _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 10000")
+        _ = try await db.postgres.query("VACUUM ANALYZE sluice.jobs")
+        let rest = #"","outcome":"succeeded","duration_ms":0.4,"http_status":200,"usage":{"input":12,"output":9,"cache_read":0,"cache_write":0},"cost_usd":0,"target_provider":"echo","target_model":"echo","result":{"output_text":"benchmark job with a realistic short prompt","tool_calls":[],"finish_reason":"stop","raw_response":{"id":"echo-1","object":"chat.completion","model":"echo","choices":[{"index":0,"message":{"role":"assistant","content":"benchmark job with a realistic short prompt"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}},"provider":"echo","model":"echo","latency_ms":0.4}}"#
+        let claimSQL = "SELECT id, attempt FROM sluice.claim($1, \(batch), "
+            + "ARRAY['interactive','high','normal','batch']::sluice.lane[], NULL, interval '60 seconds')"
+        let start = clock.now
+        var done = 0
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for loop in 0..<2 {
+                group.addTask {
+                    let worker = "store-bench-\(loop)"
+                    var finished = 0
+                    while true {
+                        let claimed = try await db.postgres.query(claimSQL, [worker], prepared: true)
+                        if claimed.rows.isEmpty { return finished }
+                        var items = "["
+                        for (k, row) in claimed.rows.enumerated() {
+                            if k > 0 { items += "," }
+                            items += #"{"id":""# + (try row.decode(UUID.self, at: 0)).uuidString.lowercased()
+                                + #"","attempt":"# + String(try row.decode(Int.self, at: 1))
+                                + #","started_at":"2026-01-01T00:00:00Z"# + rest
+                        }
+                        items += "]"
+                        _ = try await db.postgres.query("SELECT count(*) FROM sluice.finish_attempts($1, $2::jsonb, false)", [worker, items],
+                                                       prepared: true)
+                        finished += claimed.rows.count
+                    }
+                }
+            }
+            for try await n in group { done += n }
+        }
+        let elapsed = seconds(clock.now - start)
+        print(String(format: "SQL API limit (2 loops: sluice.claim of %d + sluice.finish_attempts of them, echo-shaped results): %7.0f jobs/s",
+                     batch, Double(done) / elapsed))
         await db.client.shutdown()
     }
 }

@@ -68,6 +68,16 @@ public struct PostgresRow: Sendable {
         }
     }
 
+    /// Decodes the value of the first column called `column`, looking at position `index`
+    /// first: when the column is where the caller expects it (a statement whose column list the
+    /// caller wrote), no name lookup is needed. A column elsewhere is found by name as usual.
+    public func decode<T: PostgresDecodable>(_ type: T.Type, column: String, expectedAt index: Int) throws(PostgresError) -> T {
+        if index >= 0, index < storage.columnNames.count, storage.columnNames[index] == column {
+            return try decode(type, at: index)
+        }
+        return try decode(type, column: column)
+    }
+
     /// Decodes the value of the first column called `column`.
     public func decode<T: PostgresDecodable>(_ type: T.Type, column: String) throws(PostgresError) -> T {
         guard let index = storage.columnIndex[column] else {

@@ -101,6 +101,7 @@ public final class WebhookDispatcher: Service, Sendable {
     ///   - http: the client deliveries go through (it never follows redirects).
     public init(configuration: Configuration, store: JobStore, http: HTTPClient, logger: Logger) throws(WebhookError) {
         try configuration.validate()
+        JobTracing.refresh()
         self.configuration = configuration
         self.store = store
         self.http = http

@@ -45,6 +45,7 @@ public final class Worker: Service, Sendable {
                 providers: @escaping @Sendable (String) -> (any LLMProvider)?, logger: Logger, id: String? = nil,
                 admission: Admission? = nil) throws(WorkerError) {
         try configuration.validate()
+        JobTracing.refresh()
         self.configuration = configuration
         self.postgres = postgres
         self.store = JobStore(postgres: postgres)
@@ -347,11 +348,9 @@ public final class Worker: Service, Sendable {
         var perTenant: [String: Int] = [:]
         for job in jobs { perTenant[job.tenant, default: 0] += 1 }
         guard perTenant.count > 1 || jobs.contains(where: { $0.lane == .interactive }) else { return jobs }
-        return jobs.enumerated().sorted { a, b in
-            let ka = (a.element.lane == .interactive ? 0 : 1, perTenant[a.element.tenant] ?? 0, a.offset)
-            let kb = (b.element.lane == .interactive ? 0 : 1, perTenant[b.element.tenant] ?? 0, b.offset)
-            return ka < kb
-        }.map(\.element)
+        // Keys computed once, indices sorted (not the jobs, with two lookups per comparison).
+        let keys = jobs.map { ($0.lane == .interactive ? 0 : 1) << 32 | (perTenant[$0.tenant] ?? 0) }
+        return jobs.indices.sorted { (keys[$0], $0) < (keys[$1], $1) }.map { jobs[$0] }
     }
 
     private func claim(_ limit: Int, reserved: Int) async throws -> [Job] {

@@ -117,6 +117,20 @@ import Testing
         #expect(noColumn.code == .decoding)
     }
 
+    /// Decoding by name with an expected position: the column where the caller expects it, or
+    /// elsewhere (found by name), or missing (the same error as by name).
+    @Test func decodingByNameAtAnExpectedPosition() async throws {
+        let c = try await TestDatabase.connect()
+        let row = try #require(try await c.query("SELECT 'a'::text AS first, 2 AS second, 3 AS third").first)
+        #expect(try row.decode(String.self, column: "first", expectedAt: 0) == "a")
+        #expect(try row.decode(Int.self, column: "third", expectedAt: 2) == 3)
+        #expect(try row.decode(Int.self, column: "second", expectedAt: 0) == 2, "found by name when not at the position")
+        #expect(try row.decode(Int.self, column: "third", expectedAt: 7) == 3, "a position past the end falls back to the name")
+        let missing = try #require(throws: PostgresError.self) { try row.decode(Int.self, column: "fourth", expectedAt: 1) }
+        #expect(missing.code == .decoding)
+        #expect(missing.message.contains("fourth"))
+    }
+
     @Test func affectedRowsAndTables() async throws {
         try await TestDatabase.withSchema { c, _ in
             try await c.execute("CREATE TABLE items (id int8 PRIMARY KEY, name text NOT NULL, tags text[], doc jsonb)")

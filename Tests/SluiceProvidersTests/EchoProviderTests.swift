@@ -28,6 +28,12 @@ struct EchoProviderTests {
         #expect(result.timeToFirstToken != nil)
         let raw = try JSONValue.parse(result.rawResponse)
         #expect(raw["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue == "hello there")
+        #expect(raw["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue == "stop")
+        #expect(raw["object"]?.stringValue == "chat.completion")
+        #expect(raw["id"]?.stringValue?.hasPrefix("echo-") == true)
+        #expect(raw["usage"]?["prompt_tokens"]?.intValue == 7)
+        #expect(raw["usage"]?["completion_tokens"]?.intValue == 3)
+        #expect(raw["usage"]?["total_tokens"]?.intValue == 10)
     }
 
     @Test func anthropicShapeWithPartsAndSystem() async throws {
