@@ -94,7 +94,17 @@ BEGIN
            FOR NO KEY UPDATE OF j
     ), upd AS (
         UPDATE sluice.jobs j
-           SET state = 'queued', attempt = j.attempt - 1, run_at = greatest(i.run_at, now()), lease_owner = NULL,
+           -- A job put back because its model was paused runs at once if the model is not
+           -- paused now: a resume that committed between the worker's verdict and this write
+           -- woke the model's waiting jobs without this one (it was still running), and it
+           -- would otherwise wait a whole pausedRetry. (Route jobs name a route, not the model.)
+           SET state = 'queued', attempt = j.attempt - 1,
+               run_at = CASE WHEN i.reason LIKE 'model % is paused (kill switch)' AND j.provider <> 'route'
+                                  AND NOT EXISTS (SELECT 1 FROM sluice.model_limits m
+                                                   WHERE m.provider = j.provider AND m.model = j.model
+                                                     AND m.key_id = '' AND m.paused)
+                             THEN now() ELSE greatest(i.run_at, now()) END,
+               lease_owner = NULL,
                lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500),
                lane = coalesce(i.lane::sluice.lane, j.lane),
                provider = CASE WHEN i.route IS NULL THEN j.provider ELSE 'route' END,

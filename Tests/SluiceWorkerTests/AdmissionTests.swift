@@ -130,6 +130,40 @@ struct AdmissionTests {
         }
     }
 
+    /// A resume that commits between a worker's "paused" verdict and its write of the deferral
+    /// wakes the model's waiting jobs without that one (it is still running then): the
+    /// deferral itself sees the model is no longer paused and makes the job runnable at once,
+    /// not after a whole pausedRetry. A deferral while the model is still paused keeps its time.
+    @Test func pausedDeferralWrittenAfterTheResumeRunsAtOnce() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
+        let jobs = try await LeasingTests.claimed(h, 2)
+        let later = Date().addingTimeInterval(60)
+        func deferral(_ job: Job) -> JobStore.Deferral {
+            .init(jobID: job.id, attempt: job.attempt, runAt: later, reason: "model echo/echo is paused (kill switch)")
+        }
+        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[0])]) == 1)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: false)
+        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[1])]) == 1)
+        let waits = try await h.postgres.query(
+            "SELECT id, extract(epoch FROM run_at - now())::float8 FROM sluice.jobs WHERE id = ANY($1)", [jobs.map(\.id)])
+        let wait = Dictionary(uniqueKeysWithValues: try waits.rows.map { (try $0.decode(UUID.self, at: 0), try $0.decode(Double.self, at: 1)) })
+        // The first was deferred while paused and then woken by the resume; the second was
+        // deferred after the resume committed.
+        #expect((wait[jobs[0].id] ?? 99) <= 0)
+        #expect((wait[jobs[1].id] ?? 99) <= 0, "deferred after the resume, yet it waits \(wait[jobs[1].id] ?? 99) s")
+        // While the model is paused, a paused deferral keeps its time.
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
+        let again = try await h.client.store.claim(.init(worker: "w", limit: 1, lanes: Lane.allCases, tenants: nil, lease: .seconds(600),
+                                                         starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        try #require(again.count == 1)
+        #expect(try await store.deferJobs(worker: "w", [deferral(again[0])]) == 1)
+        let kept = try await h.postgres.query(
+            "SELECT extract(epoch FROM run_at - now())::float8 FROM sluice.jobs WHERE id = $1", [again[0].id]).rows[0].decode(Double.self, at: 0)
+        #expect(kept > 50)
+    }
+
     @Test func spentHardBudgetHoldsTheTenantUntilTheLimitIsRaised() async throws {
         let h = try WorkerHarness.current
         let ids = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "budget \($0)") }).map(\.id)
