@@ -43,50 +43,79 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the value of column `index` (0-based).
+    ///
+    /// Inlinable, so a caller in another module gets a copy specialised for `T` (unspecialised,
+    /// every call instantiated `T`'s metadata at run time: ~2 % of a worker's CPU decoding
+    /// claimed jobs); the bookkeeping and error paths stay out of line.
+    @inlinable
     public func decode<T: PostgresDecodable>(_ type: T.Type, at index: Int) throws(PostgresError) -> T {
-        let columns = storage.columnNames.count
-        guard index >= 0, index < columns else {
-            throw PostgresError(code: .decoding, message: "column index \(index) out of range (the result has \(columns) columns)")
-        }
-        let cell = self.index * columns + index
-        let start = storage.starts[cell]
-        let name = storage.columnNames[index]
-        if start < 0 {
-            guard let null = T.postgresNull else {
-                throw PostgresError(
-                    code: .decoding, message: "column '\(name)' is NULL but \(T.self) is not optional", column: name)
-            }
+        guard let cell = try cell(at: index) else {
+            guard let null = T.postgresNull else { throw nullError(at: index, type: "\(T.self)") }
             return null
         }
         do {
-            return try T(postgresText: storage.bytes[start..<storage.ends[cell]], type: storage.columnTypes[index])
+            return try T(postgresText: cell.bytes, type: cell.type)
         } catch {
-            var e = error
-            e.message = "column '\(name)': " + e.message
-            e.column = name
-            throw e
+            throw annotated(error, at: index)
         }
     }
 
     /// Decodes the value of the first column called `column`, looking at position `index`
     /// first: when the column is where the caller expects it (a statement whose column list the
     /// caller wrote), no name lookup is needed. A column elsewhere is found by name as usual.
+    @inlinable
     public func decode<T: PostgresDecodable>(_ type: T.Type, column: String, expectedAt index: Int) throws(PostgresError) -> T {
-        if index >= 0, index < storage.columnNames.count, storage.columnNames[index] == column {
-            return try decode(type, at: index)
-        }
-        return try decode(type, column: column)
+        try decode(type, at: try position(of: column, expectedAt: index))
     }
 
     /// Decodes the value of the first column called `column`.
+    @inlinable
     public func decode<T: PostgresDecodable>(_ type: T.Type, column: String) throws(PostgresError) -> T {
+        try decode(type, at: try position(of: column, expectedAt: -1))
+    }
+
+    /// The bytes and type of cell `index` of this row, nil for NULL; throws for an index out of range.
+    @usableFromInline
+    func cell(at index: Int) throws(PostgresError) -> (bytes: ArraySlice<UInt8>, type: PostgresDataType)? {
+        let columns = storage.columnNames.count
+        guard index >= 0, index < columns else {
+            throw PostgresError(code: .decoding, message: "column index \(index) out of range (the result has \(columns) columns)")
+        }
+        let cell = self.index * columns + index
+        let start = storage.starts[cell]
+        guard start >= 0 else { return nil }
+        return (storage.bytes[start..<storage.ends[cell]], storage.columnTypes[index])
+    }
+
+    /// The index of the first column called `column`: `expected` when that column is there,
+    /// else found by name.
+    @usableFromInline
+    func position(of column: String, expectedAt expected: Int) throws(PostgresError) -> Int {
+        if expected >= 0, expected < storage.columnNames.count, storage.columnNames[expected] == column {
+            return expected
+        }
         guard let index = storage.columnIndex[column] else {
             throw PostgresError(
                 code: .decoding,
                 message: "no column '\(column)' in the result (columns: \(storage.columnNames.joined(separator: ", ")))",
                 column: column)
         }
-        return try decode(type, at: index)
+        return index
+    }
+
+    @usableFromInline
+    func nullError(at index: Int, type: String) -> PostgresError {
+        let name = storage.columnNames[index]
+        return PostgresError(code: .decoding, message: "column '\(name)' is NULL but \(type) is not optional", column: name)
+    }
+
+    @usableFromInline
+    func annotated(_ error: PostgresError, at index: Int) -> PostgresError {
+        var e = error
+        let name = storage.columnNames[index]
+        e.message = "column '\(name)': " + e.message
+        e.column = name
+        return e
     }
 }
 
