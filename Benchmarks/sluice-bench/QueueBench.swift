@@ -145,6 +145,14 @@ struct Bench {
     /// Added to every `sluice worker` command line (`--worker-args`).
     var workerArgs: [String] = []
 
+    /// Enqueues `jobs` echo jobs over 10 tenants, 10,000 per call: the pre-filled queue of the
+    /// end-to-end, bare-SQL and SQL API sections.
+    func prefill(_ client: SluiceClient, jobs: Int) async throws {
+        for offset in stride(from: 0, to: jobs, by: 10_000) {
+            _ = try await client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
+        }
+    }
+
     func freshDatabase(_ label: String) async throws -> (url: String, postgres: PostgresClient, client: SluiceClient) {
         let name = "bench_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresClient(configuration: try PostgresConfiguration(url: base), pool: .init(maxConnections: 1), logger: logger)
@@ -435,9 +443,7 @@ struct Bench {
     func endToEnd(jobs: Int, processes: Int, concurrency: Int, override: String? = nil) async throws {
         let db = try await freshDatabase("e2e\(processes)")
         try await applyOverride(db.postgres, override)
-        for offset in stride(from: 0, to: jobs, by: 10_000) {
-            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
-        }
+        try await prefill(db.client, jobs: jobs)
         _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 10000")
         // Start from a settled table (as a long-lived queue is): no autovacuum of the fresh
         // backlog racing the workers for the two cores.
@@ -677,9 +683,7 @@ struct Bench {
     /// complete them with one UPDATE, repeat. The ceiling the worker is measured against.
     func bareSQL(jobs: Int) async throws {
         let db = try await freshDatabase("bare")
-        for offset in stride(from: 0, to: jobs, by: 10_000) {
-            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
-        }
+        try await prefill(db.client, jobs: jobs)
         let start = clock.now
         var done = 0
         let loops = 2
@@ -717,9 +721,7 @@ struct Bench {
     /// the worker's own CPU and scheduling.
     func storeLimit(jobs: Int, batch: Int = 128) async throws {
         let db = try await freshDatabase("store")
-        for offset in stride(from: 0, to: jobs, by: 10_000) {
-            _ = try await db.client.enqueue(batch: (offset..<min(offset + 10_000, jobs)).map { spec("tenant-\($0 % 10)", $0) })
-        }
+        try await prefill(db.client, jobs: jobs)
         _ = try await db.postgres.query("UPDATE sluice.tenants SET max_concurrency = 10000")
         _ = try await db.postgres.query("VACUUM ANALYZE sluice.jobs")
         let rest = #"","outcome":"succeeded","duration_ms":0.4,"http_status":200,"usage":{"input":12,"output":9,"cache_read":0,"cache_write":0},"cost_usd":0,"target_provider":"echo","target_model":"echo","result":{"output_text":"benchmark job with a realistic short prompt","tool_calls":[],"finish_reason":"stop","raw_response":{"id":"echo-1","object":"chat.completion","model":"echo","choices":[{"index":0,"message":{"role":"assistant","content":"benchmark job with a realistic short prompt"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}},"provider":"echo","model":"echo","latency_ms":0.4}}"#

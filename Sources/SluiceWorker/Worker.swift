@@ -41,6 +41,9 @@ public final class Worker: Service, Sendable {
     ///   - providers: looks a provider up by the name jobs use (`echo`, `openai`, …).
     ///   - admission: decides whether each claimed job may start (rate limits, budgets, kill
     ///     switches); nil starts every claimed job.
+    ///
+    /// Bootstrap a tracer (`InstrumentationSystem.bootstrap`) before creating the worker: whether
+    /// one is there is looked at here, not on every job.
     public init(configuration: WorkerConfiguration, postgres: PostgresClient,
                 providers: @escaping @Sendable (String) -> (any LLMProvider)?, logger: Logger, id: String? = nil,
                 admission: Admission? = nil) throws(WorkerError) {

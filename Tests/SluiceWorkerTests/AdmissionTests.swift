@@ -138,14 +138,28 @@ struct AdmissionTests {
         let h = try WorkerHarness.current
         let store = JobStore(postgres: h.postgres)
         _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
+        let admission = try Self.admission(h, redis: false)
         let jobs = try await LeasingTests.claimed(h, 2)
-        let later = Date().addingTimeInterval(60)
-        func deferral(_ job: Job) -> JobStore.Deferral {
-            .init(jobID: job.id, attempt: job.attempt, runAt: later, reason: "model echo/echo is paused (kill switch)")
+        // The deferrals are the admission's own verdicts (sluice.defer recognises a paused
+        // model's deferral by the reason they carry).
+        var verdicts: [JobStore.Deferral] = []
+        for job in jobs {
+            guard case .wait(let deferral, "paused") = await admission.admit(job) else {
+                Issue.record("a job of a paused model was not put back as paused")
+                return
+            }
+            verdicts.append(deferral)
         }
-        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[0])]) == 1)
+        func deferral(_ job: Job) -> JobStore.Deferral {
+            var d = verdicts[0]
+            d.jobID = job.id
+            d.attempt = job.attempt
+            return d
+        }
+        #expect(verdicts[0].runAt.timeIntervalSinceNow > 50)
+        #expect(try await store.deferJobs(worker: "w", [verdicts[0]]) == 1)
         _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: false)
-        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[1])]) == 1)
+        #expect(try await store.deferJobs(worker: "w", [verdicts[1]]) == 1)
         let waits = try await h.postgres.query(
             "SELECT id, extract(epoch FROM run_at - now())::float8 FROM sluice.jobs WHERE id = ANY($1)", [jobs.map(\.id)])
         let wait = Dictionary(uniqueKeysWithValues: try waits.rows.map { (try $0.decode(UUID.self, at: 0), try $0.decode(Double.self, at: 1)) })

@@ -373,6 +373,8 @@ public final class Admission: Sendable {
         }
 
         if modelLimits?.paused == true {
+            // sluice.defer recognises this reason ('model % is paused (kill switch)') and makes
+            // the job runnable at once if the model was resumed before the deferral is written.
             return wait(now.addingTimeInterval(configuration.pausedRetry.seconds), "model \(modelName) is paused (kill switch)", "paused")
         }
         guard modelLimits?.hasRateLimit == true || tenantLimits != nil || !poolLimits.isEmpty else {
