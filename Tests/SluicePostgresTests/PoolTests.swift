@@ -99,20 +99,24 @@ import Testing
         // 60 s: longer than the wait below for both sleeps to be seen (up to 10 s on a loaded
         // machine), so no sleep can end by itself before the cancel; a cancelled one ends at once.
         let marker = "pg_sleep(60) /* \(UUID().uuidString) */"
-        for _ in 0..<6 {  // two run pg_sleep, four wait for a connection
-            tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") })
-        }
-        // Cancel only once both sleeps are running on the server (a cancel that lands before the
-        // statement reaches the server cannot interrupt it), however loaded the machine is.
+        // Two tasks run pg_sleep; only once both sleeps are running on the server (a cancel that
+        // lands before the statement reaches the server cannot interrupt it), four more wait for
+        // a connection. Known apart, the waiting ones are cancelled first: cancelled after a
+        // running one, a waiter could be handed its freed connection and send its sleep in the
+        // instant of its own cancel, which PostgreSQL ignores while the statement has not
+        // started (seen once in CI: a 60 s sleep ran to its end).
         let observer = try await TestDatabase.connect()
+        for _ in 0..<2 { tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") }) }
         for _ in 0..<500 {
             let active = try await observer.query(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1", ["%" + marker + "%"])
-            if try active.rows[0].decode(Int.self, at: 0) == 2 && client.statistics.waiting == 4 { break }
+            if try active.rows[0].decode(Int.self, at: 0) == 2 { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        for _ in 0..<4 { tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") }) }
+        for _ in 0..<500 where client.statistics.waiting < 4 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(client.statistics.waiting == 4)
-        for task in tasks { task.cancel() }
+        for task in tasks.reversed() { task.cancel() }
         for task in tasks {
             let error = await #expect(throws: PostgresError.self) { try await task.value }
             #expect(error?.code == .cancelled)
