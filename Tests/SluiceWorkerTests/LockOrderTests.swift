@@ -2,6 +2,7 @@ import Foundation
 import Sluice
 import SluicePostgres
 import SluiceTestSupport
+import Synchronization
 import Testing
 
 /// The lock order of job rows (docs/ARCHITECTURE.md, "Lock order"): every statement that may
@@ -287,4 +288,67 @@ private func sqlState(_ error: any Error) -> String {
 /// The SQLSTATE and message of a store error, for a failure report.
 private func described(_ error: any Error) -> String {
     "\(sqlState(error)): \(String(reflecting: error))"
+}
+
+extension LockOrderTests {
+    /// A heartbeat never waits for a job row another transaction holds (SKIP LOCKED): such a
+    /// row (a completion being written, a canceller, a rescuer) is left for the next heartbeat
+    /// and reported as still owned, while every other lease is renewed at once. Before, the
+    /// heartbeat waited for it while holding all the rows it had renewed, and every completion
+    /// of the worker queued behind it.
+    @Test func aHeartbeatDoesNotWaitForARowAnotherTransactionHolds() async throws {
+        let h = try WorkerHarness.current
+        _ = try await h.client.enqueue(batch: (0..<3).map { echo("hb-t", "heartbeat \($0)") })
+        _ = try await h.postgres.query("UPDATE sluice.tenants SET max_concurrency = 100 WHERE id = 'hb-t'")
+        let store = h.client.store
+        let claimed = try await store.claim(.init(
+            worker: "hb-w", limit: 3, lanes: Lane.allCases, tenants: ["hb-t"], lease: .seconds(60),
+            starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        #expect(claimed.count == 3)
+        let ids = claimed.map(\.id)
+        let held = ids[0]
+
+        let (release, letGo) = AsyncStream<Void>.makeStream()
+        let (locked, reportLocked) = AsyncStream<Void>.makeStream()
+        let postgres = h.postgres
+        let holder = Task {
+            defer { reportLocked.finish() }
+            try await postgres.withTransaction { conn in
+                _ = try await conn.query("SELECT id FROM sluice.jobs WHERE id = $1 FOR UPDATE", [held])
+                reportLocked.yield()
+                for await _ in release { break }
+            }
+        }
+        var lockedIterator = locked.makeAsyncIterator()
+        _ = await lockedIterator.next()
+        // The holder lets go after 5 s whatever happens, so a heartbeat that waits for it ends
+        // the test with a failure instead of a hang.
+        let releasedByTimer = Atomic<Bool>(false)
+        let timer = Task {
+            try await Task.sleep(for: .seconds(5))
+            releasedByTimer.store(true, ordering: .sequentiallyConsistent)
+            letGo.yield()
+        }
+
+        let renewals = try await store.renewLeases(worker: "hb-w", jobs: ids, lease: .seconds(600))
+        let waited = releasedByTimer.load(ordering: .sequentiallyConsistent)
+        #expect(!waited, "the heartbeat waited for the held row")
+        #expect(Set(renewals.filter(\.owned).map(\.jobID)) == Set(ids))
+        let leaseSQL = "SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND lease_expires_at > now() + interval '300 seconds'"
+        #expect(try await h.count(leaseSQL, [Array(ids.dropFirst())]) == 2)
+        #expect(try await h.count(leaseSQL, [[held]]) == 0)
+
+        timer.cancel()
+        letGo.yield()
+        try await holder.value
+        // Once the row is free, the next heartbeat renews it too.
+        let again = try await store.renewLeases(worker: "hb-w", jobs: ids, lease: .seconds(600))
+        #expect(again.filter(\.owned).count == 3)
+        #expect(try await h.count(leaseSQL, [ids]) == 3)
+        // A job the worker no longer owns is reported as lost.
+        _ = try await postgres.query("UPDATE sluice.jobs SET lease_owner = 'someone-else' WHERE id = $1", [held])
+        let lost = try await store.renewLeases(worker: "hb-w", jobs: ids, lease: .seconds(600))
+        #expect(lost.first { $0.jobID == held }?.owned == false)
+        #expect(lost.filter(\.owned).count == 2)
+    }
 }
