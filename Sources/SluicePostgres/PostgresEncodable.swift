@@ -1,4 +1,5 @@
 public import Foundation
+import SluiceSupport
 
 /// A Swift value that can be bound as a statement parameter.
 ///
@@ -149,7 +150,7 @@ extension UUID: PostgresArrayEncodable {
     public var postgresDataType: PostgresDataType { .uuid }
     public static var postgresArrayDataType: PostgresDataType { .uuidArray }
     public func encodePostgresText(into buffer: inout [UInt8]) throws(PostgresError) {
-        buffer.append(contentsOf: uuidString.utf8)
+        appendLowercasedText(into: &buffer)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 public import Sluice
 import SluiceJSON
+import SluiceSupport
 
 /// The built-in `echo` provider: no network, answers with the text of the last user message.
 ///
@@ -66,7 +67,7 @@ public struct EchoProvider: LLMProvider {
         // was ~1/6 of a worker's CPU per job in the echo end-to-end benchmark).
         var raw = JSONWriter(capacity: 256 + text.utf8.count)
         raw.beginObject()
-        raw.field("id", "echo-" + call.jobID.uuidString.lowercased())
+        raw.field("id", "echo-" + call.jobID.lowercasedText)
         raw.field("object", "chat.completion")
         raw.field("model", call.model)
         raw.key("choices")

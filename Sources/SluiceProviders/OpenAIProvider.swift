@@ -92,7 +92,7 @@ public struct OpenAIProvider: LLMProvider {
         if let organization = configuration.organization { headers.add(name: "OpenAI-Organization", value: organization) }
         if let project = configuration.project { headers.add(name: "OpenAI-Project", value: project) }
         if let traceparent = call.traceparent { headers.add(name: "traceparent", value: traceparent) }
-        headers.add(name: "X-Client-Request-Id", value: call.jobID.uuidString.lowercased())
+        headers.add(name: "X-Client-Request-Id", value: call.jobID.lowercasedText)
         for (header, value) in configuration.headers.sorted(by: { $0.key < $1.key }) {
             headers.add(name: header, value: value)
         }

@@ -37,7 +37,7 @@ extension JobStore {
         json.beginArray()
         for outcome in outcomes {
             json.beginObject()
-            json.field("id", outcome.id.uuidString.lowercased())
+            json.field("id", outcome.id.lowercasedText)
             json.field("attempt", outcome.attempt)
             json.field("outcome", outcome.kind.rawValue)
             json.field("status", outcome.status)

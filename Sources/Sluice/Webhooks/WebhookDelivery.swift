@@ -27,7 +27,7 @@ public struct WebhookDelivery: Sendable {
     public var traceparent: String?
 
     /// The Standard Webhooks `webhook-id` header.
-    public var webhookID: String { "msg_" + id.uuidString.lowercased() }
+    public var webhookID: String { "msg_" + id.lowercasedText }
 
     public init(id: UUID, jobID: UUID, tenant: String, event: String, url: String, attempt: Int, createdAt: Date,
                 payload: [UInt8], secrets: [Redacted], disabledReason: String?, traceparent: String? = nil) {

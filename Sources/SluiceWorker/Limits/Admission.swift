@@ -485,7 +485,7 @@ public final class Admission: Sendable {
             case .wait(let key):
                 await leases.waitForAnswer(key)
             case .taken:
-                let request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
+                let request = RateLimiter.Request(reservation: "\(job.id.lowercasedText):\(job.attempt)", buckets: buckets,
                                                   cooldowns: [cooldownKey], budgets: [], reservationTTL: job.timeout + .seconds(600),
                                                   breaker: breakerKey, probeTimeout: job.timeout + .seconds(5))
                 return Ticket(request: request, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
@@ -620,7 +620,7 @@ public final class Admission: Sendable {
             return .start(ticket)
         }
 
-        var request = RateLimiter.Request(reservation: "\(job.id.uuidString.lowercased()):\(job.attempt)", buckets: buckets,
+        var request = RateLimiter.Request(reservation: "\(job.id.lowercasedText):\(job.attempt)", buckets: buckets,
                                           cooldowns: [cooldownKey], budgets: budgets,
                                           reservationTTL: job.timeout + .seconds(600), breaker: breakerKey,
                                           probeTimeout: job.timeout + .seconds(5))
