@@ -12,6 +12,9 @@ import Glibc
 struct ConnectionShared {
     var cancel: OpaquePointer?
     var inFlight = false
+    /// Counts round trips; a cancel sent again (``cancelUntilDone(_:round:)``) only while the
+    /// round it was meant for is still in flight.
+    var round: UInt64 = 0
     var cancelRequested = false
     var closed = true
     var socket: Int32 = -1
@@ -35,7 +38,9 @@ final class NoticeSink: Sendable {
 /// Cancellation: `query`, `execute`, `copyFrom` and `pipeline` install a task-cancellation
 /// handler that sends `PQcancel` (from the cancelling thread; the `PGcancel` handle is
 /// guarded by a lock). The statement then fails on the server with SQLSTATE 57014 and the
-/// call throws `.cancelled`; the connection stays usable.
+/// call throws `.cancelled`; the connection stays usable. PostgreSQL ignores a cancel that
+/// arrives while the backend is still reading the command, so the cancel is sent again every
+/// 250 ms while the same round trip is in flight (``cancelUntilDone(_:round:)``).
 ///
 /// The actor is reentrant like every actor: while a `withTransaction` body awaits, another
 /// task holding the same connection could interleave statements. Pooled connections are
@@ -263,10 +268,13 @@ public actor PostgresConnection {
         let result: Result<T, PostgresError> = await withTaskCancellationHandler {
             self.perform(operation)
         } onCancel: {
-            shared.withLock { s in
+            let round = shared.withLock { s -> UInt64? in
                 s.cancelRequested = true
-                if s.inFlight, let cancel = s.cancel { sendCancel(cancel) }
+                guard s.inFlight, let cancel = s.cancel else { return nil }
+                sendCancel(cancel)
+                return s.round
             }
+            if let round { cancelUntilDone(shared, round: round) }
         }
         if case .failure(let error) = result, let sql {
             throw error.attaching(query: sql, scrubbing: configuration.password)
@@ -304,6 +312,7 @@ public actor PostgresConnection {
         let cancelled = shared.withLock { s -> Bool in
             if cancellable && s.cancelRequested { return true }
             s.inFlight = true
+            s.round &+= 1
             if !cancellable { s.cancelRequested = false }
             return false
         }
@@ -314,9 +323,12 @@ public actor PostgresConnection {
 
     /// Called right after the request was written: a cancel that arrived while sending is sent now.
     func afterSend() {
-        shared.withLock { s in
-            if s.cancelRequested, let cancel = s.cancel { sendCancel(cancel) }
+        let round = shared.withLock { s -> UInt64? in
+            guard s.cancelRequested, let cancel = s.cancel else { return nil }
+            sendCancel(cancel)
+            return s.round
         }
+        if let round { cancelUntilDone(shared, round: round) }
     }
 
     func endInFlight() {
@@ -485,6 +497,26 @@ public actor PostgresConnection {
 }
 
 /// Sends a cancel request for the statement running on the connection `cancel` belongs to.
+/// Sends the cancel again every 250 ms while round `round` is still in flight (for at most
+/// 30 s). PostgreSQL ignores a cancel that reaches a backend still reading the command, so a
+/// cancel sent right after the statement (a backend not scheduled yet, a loaded machine) could
+/// be lost, and the statement ran to its end: a 60 s sleep in a CI run. A cancel that reaches
+/// the backend after the statement ended is ignored the same way, and the next statement
+/// cannot begin while this round is in flight, so a repeat never cancels the wrong one.
+func cancelUntilDone(_ shared: Locked<ConnectionShared>, round: UInt64) {
+    Task.detached {
+        for _ in 0..<120 {
+            try? await Task.sleep(for: .milliseconds(250))
+            let again = shared.withLock { s -> Bool in
+                guard s.inFlight, s.round == round, s.cancelRequested, let cancel = s.cancel else { return false }
+                sendCancel(cancel)
+                return true
+            }
+            if !again { return }
+        }
+    }
+}
+
 func sendCancel(_ cancel: OpaquePointer) {
     var errbuf = [CChar](repeating: 0, count: 256)
     _ = PQcancel(cancel, &errbuf, 256)

@@ -1,5 +1,6 @@
 import Foundation
 import SluicePostgresTestSupport
+import SluiceSupport
 import Testing
 
 @testable import SluicePostgres
@@ -88,6 +89,43 @@ import Testing
             let status = try await c.query("SELECT 1")
             #expect(status.rows.count == 1)
         }
+    }
+
+    /// PostgreSQL ignores a cancel that reaches a backend still reading its command, so a
+    /// cancel sent just after the statement (before the backend read it: a loaded machine) was
+    /// lost and the statement ran to its end (a 60 s sleep in a CI run). Made certain here by
+    /// stopping the backend (SIGSTOP) before the statement is sent: the cancel is delivered
+    /// when it resumes, while it reads the command. The connection sends the cancel again while
+    /// the same statement is in flight, so the 8 s sleep still ends within seconds.
+    @Test func aCancelTheServerIgnoredIsSentAgain() async throws {
+        let c = try await TestDatabase.connect()
+        let pid = pid_t(c.backendPID)
+        #expect(pid > 0)
+        try #require(kill(pid, SIGSTOP) == 0, "the tests must be able to signal the PostgreSQL backend (run as root)")
+        var resumed = false
+        defer { if !resumed { kill(pid, SIGCONT) } }
+        let task = Task { try await c.query("SELECT pg_sleep(8)", []) }
+        // Until the statement is sent (it waits in the stopped backend's socket buffer).
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while !c.shared.withLock({ $0.inFlight }) && clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(c.shared.withLock { $0.inFlight })
+        task.cancel()
+        try await Task.sleep(for: .milliseconds(300))
+        let resumedAt = clock.now
+        kill(pid, SIGCONT)
+        resumed = true
+        let result = await task.result
+        let took = clock.now - resumedAt
+        guard case .failure(let error as PostgresError) = result else {
+            Issue.record("the statement was not cancelled: \(result)")
+            return
+        }
+        #expect(error.code == .cancelled)
+        #expect(error.sqlState == "57014")
+        #expect(took < .seconds(5), "the sleep ran on after its cancel for \(took)")
+        #expect(try await c.query("SELECT 7").first?.decode(Int.self, at: 0) == 7)
+        await c.close()
     }
 
     @Test func cancelledQueryReturnsPromptlyAndConnectionStillWorks() async throws {
