@@ -7,6 +7,8 @@ struct JSONDatesTests {
     @Test func formatsUTCWithMicrosecondsAndRoundTrips() throws {
         #expect(JSONDates.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000Z")
         #expect(JSONDates.format(Date(timeIntervalSince1970: 1_795_446_245.123456)) == "2026-11-23T15:04:05.123456Z")
+        #expect(JSONDates.format(Date(timeIntervalSince1970: 253_402_300_800.5)) == "10000-01-01T00:00:00.500000Z")
+        #expect(String(decoding: JSONDates.quoted(Date(timeIntervalSince1970: 0.000_001)), as: UTF8.self) == "\"1970-01-01T00:00:00.000001Z\"")
         // Random instants survive a trip through ISO8601DateFormatter to the microsecond.
         let parser = ISO8601DateFormatter()
         parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
