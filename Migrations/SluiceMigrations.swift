@@ -17,6 +17,7 @@ package enum SluiceMigrationFiles {
         ("0009_routes.sql", PackageResources._009_routes_sql),
         ("0010_retention_indexes.sql", PackageResources._010_retention_indexes_sql),
         ("0011_running_counters.sql", PackageResources._011_running_counters_sql),
+        ("0012_claim_head_hint.sql", PackageResources._012_claim_head_hint_sql),
         ("R10_store.sql", PackageResources.R10_store_sql),
         ("R20_tenancy.sql", PackageResources.R20_tenancy_sql),
         ("R30_validation.sql", PackageResources.R30_validation_sql),

@@ -235,3 +235,31 @@ extension FairQueueingTests {
         #expect(try await claim(h, 1).map(\.id) == [added])
     }
 }
+
+extension FairQueueingTests {
+    /// A job that becomes visible behind the remembered place (here: its run_at moved an hour
+    /// back, as for a transaction that began before the head job's and committed after the
+    /// claim) is not skipped for long: a place older than a second is not used, so the job is
+    /// claimed while many of its tenant's jobs are still queued in front of it (not only once
+    /// they ran out).
+    @Test func aJobBehindTheRememberedPlaceIsStillClaimed() async throws {
+        let h = try WorkerHarness.current
+        let ids = try await h.client.enqueue(batch: (0..<60).map { echo("late", "job \($0)") }).map(\.id)
+        try await h.client.store.updateTenant("late", [.maxConcurrency(100)])
+        #expect(try await claim(h, 1).map(\.id) == [ids[0]])
+        let late = try await h.client.enqueue(echo("late", "late job")).id
+        _ = try await h.postgres.query("UPDATE sluice.jobs SET run_at = now() - interval '1 hour' WHERE id = $1", [late])
+        var claimed: [UUID] = []
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while !claimed.contains(late) && clock.now < deadline {
+            claimed += try await claim(h, 1).map(\.id)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(claimed.contains(late), "the late job was not claimed within 10 s")
+        #expect(claimed.count < 50, "claimed only after \(claimed.count) of the 59 jobs in front of it")
+        // Every job once; the rest still queued.
+        #expect(Set(claimed).count == claimed.count)
+        #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE tenant = 'late' AND state = 'queued'") == 60 - claimed.count)
+    }
+}
