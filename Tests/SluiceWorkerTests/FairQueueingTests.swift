@@ -237,6 +237,39 @@ extension FairQueueingTests {
 }
 
 extension FairQueueingTests {
+    /// The claim remembers where each tenant's queued jobs begin in jobs_claim_idx (0012) and
+    /// starts its next probe there, instead of stepping over every dead entry its earlier
+    /// claims left at the front of the range (vacuum removes them once a minute at most).
+    @Test func aClaimStartsWhereTheLastOneFoundTheTenantsFirstJob() async throws {
+        let h = try WorkerHarness.current
+        _ = try await h.postgres.query("ALTER TABLE sluice.jobs SET (autovacuum_enabled = off)")
+        for part in 0..<2 { _ = try await h.client.enqueue(batch: (0..<6_000).map { echo("deep", "job \(part) \($0)") }) }
+        try await h.client.store.updateTenant("deep", [.maxConcurrency(100_000)])
+        // 10,000 claimed: 10,000 dead entries at the front of the tenant's range.
+        for _ in 0..<100 { #expect(try await claim(h, 100).count == 100) }
+        // Pages of the claim index one claim of 1 reads (entries marked dead are skipped
+        // without being counted as read, but their pages are still read). (The counter is read before and after, in the
+        // claim's transaction: PostgreSQL 15 adds counts of earlier transactions of the same
+        // connection not yet flushed to the statistics.)
+        func entriesRead() async throws -> Int {
+            try await h.postgres.withTransaction { conn in
+                let counter = "SELECT pg_stat_get_xact_blocks_fetched('sluice.jobs_claim_idx'::regclass)::int"
+                let before = try await conn.query(PostgresQuery(unsafeSQL: counter)).rows[0].decode(Int.self, at: 0)
+                let claimed = try await conn.query("SELECT count(*)::int FROM sluice.claim('w', 1, enum_range(NULL::sluice.lane), NULL, '30 seconds')")
+                #expect(try claimed.rows[0].decode(Int.self, at: 0) == 1)
+                return try await conn.query(PostgresQuery(unsafeSQL: counter)).rows[0].decode(Int.self, at: 0) - before
+            }
+        }
+        // From the start (the remembered place forgotten): every page of dead entries.
+        _ = try await h.postgres.query("UPDATE sluice.fair_queue SET head_seen = NULL WHERE tenant = 'deep'")
+        let fromStart = try await entriesRead()
+        // From the place the claim just made found (less than a second ago).
+        let fromPlace = try await entriesRead()
+        #expect(fromStart >= 40, "\(fromStart) pages read from the start")
+        #expect(fromPlace <= 10, "\(fromPlace) pages read from the remembered place")
+        _ = try await h.postgres.query("ALTER TABLE sluice.jobs RESET (autovacuum_enabled)")
+    }
+
     /// A job that becomes visible behind the remembered place (here: its run_at moved an hour
     /// back, as for a transaction that began before the head job's and committed after the
     /// claim) is not skipped for long: a place older than a second is not used, so the job is
