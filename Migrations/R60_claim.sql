@@ -462,9 +462,9 @@ $$;
 -- taking a lease that already expired. Such a row is not renewed this time and is reported as
 -- owned if this statement's snapshot shows it running under this worker: the next heartbeat
 -- tells. Before, the heartbeat waited for such rows while holding the locks of all the others
--- it had renewed, so every completion of the worker queued behind it (a convoy: 20 % of the
--- completions' time was spent waiting for row locks in the e2e benchmark), and an idle-in-
--- transaction canceller could stop a worker's completions for as long as it stayed open.
+-- it had renewed, so the worker's completions queued behind it (a convoy, seen by sampling
+-- pg_stat_activity and pg_locks in the e2e benchmark), and an idle-in-transaction canceller
+-- could stop a worker's completions for as long as it stayed open.
 -- Rows are still locked in ascending id (docs/ARCHITECTURE.md, "Lock order").
 --
 -- Committed asynchronously: a renewal lost in a server crash only leaves the lease it extended
