@@ -101,10 +101,10 @@ import Testing
         let marker = "pg_sleep(60) /* \(UUID().uuidString) */"
         // Two tasks run pg_sleep; only once both sleeps are running on the server (a cancel that
         // lands before the statement reaches the server cannot interrupt it), four more wait for
-        // a connection. Known apart, the waiting ones are cancelled first: cancelled after a
-        // running one, a waiter could be handed its freed connection and send its sleep in the
-        // instant of its own cancel, which PostgreSQL ignores while the statement has not
-        // started (seen once in CI: a 60 s sleep ran to its end).
+        // a connection. Known apart, the waiting ones are cancelled first, so none is handed a
+        // freed connection in the instant of its own cancel (PostgreSQL ignores a cancel that
+        // arrives before the statement starts; the connection now sends it again while the
+        // statement is in flight: TransactionTests.aCancelTheServerIgnoredIsSentAgain).
         let observer = try await TestDatabase.connect()
         for _ in 0..<2 { tasks.append(Task { try await client.query("SELECT \(unescaped: marker)") }) }
         for _ in 0..<500 {

@@ -107,15 +107,19 @@ struct AdmissionTests {
         }
     }
 
+    /// The echo model paused, an admission without Redis, and two claimed echo jobs.
+    static func pausedEchoWithTwoClaimedJobs(_ h: WorkerHarness) async throws -> (JobStore, Admission, [Job]) {
+        let store = JobStore(postgres: h.postgres)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
+        return (store, try Self.admission(h, redis: false), try await LeasingTests.claimed(h, 2))
+    }
+
     /// A resume wakes the model's jobs in the same commit; a worker that claims one before its
     /// listener marked the cached limits stale must not put it back for a whole pausedRetry on
     /// the strength of the old snapshot (no listener here: only the re-read can see the resume).
     @Test func pausedVerdictRereadsLimitsThatMayBeStale() async throws {
         let h = try WorkerHarness.current
-        let store = JobStore(postgres: h.postgres)
-        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
-        let admission = try Self.admission(h, redis: false)
-        let jobs = try await LeasingTests.claimed(h, 2)
+        let (store, admission, jobs) = try await Self.pausedEchoWithTwoClaimedJobs(h)
         guard case .wait(let deferral, let limit) = await admission.admit(jobs[0]) else {
             Issue.record("a job of a paused model started")
             return
@@ -136,10 +140,7 @@ struct AdmissionTests {
     /// not after a whole pausedRetry. A deferral while the model is still paused keeps its time.
     @Test func pausedDeferralWrittenAfterTheResumeRunsAtOnce() async throws {
         let h = try WorkerHarness.current
-        let store = JobStore(postgres: h.postgres)
-        _ = try await store.setModelLimits(provider: "echo", model: "echo", paused: true)
-        let admission = try Self.admission(h, redis: false)
-        let jobs = try await LeasingTests.claimed(h, 2)
+        let (store, admission, jobs) = try await Self.pausedEchoWithTwoClaimedJobs(h)
         // The deferrals are the admission's own verdicts (sluice.defer recognises a paused
         // model's deferral by the reason they carry).
         var verdicts: [JobStore.Deferral] = []

@@ -21,3 +21,12 @@ struct JSONDatesTests {
         }
     }
 }
+
+extension JSONDates {
+    /// The text form alone (what ``quoted(_:)`` writes between its quotes).
+    static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -150,13 +150,6 @@ extension Duration {
 /// PostgreSQL's timestamptz input reads exactly. Written by hand: ISO8601DateFormatter (ICU,
 /// behind a lock) cost about 1 % of the worker's CPU at 15k jobs/s.
 enum JSONDates {
-    static func format(_ date: Date) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(27)
-        append(date, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     /// The timestamp as a JSON string value (quoted), for ``JSONWriter/raw(_:)``.
     static func quoted(_ date: Date) -> [UInt8] {
         var bytes: [UInt8] = [UInt8(ascii: "\"")]
