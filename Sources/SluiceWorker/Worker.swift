@@ -643,7 +643,8 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: configuration.rescueInterval * Double.random(in: 0.8...1.2))
             if Task.isCancelled { break }
             do {
-                let rescued = try await store.rescueExpired(limit: 1000)
+                // Paced cluster-wide: with many processes, one sweep per half interval in all.
+                let rescued = try await store.rescueExpired(limit: 1000, every: configuration.rescueInterval / 2)
                 if rescued > 0 {
                     metrics.rescued.increment(by: rescued)
                     logger.notice("rescued jobs with expired leases", metadata: ["count": "\(rescued)"])

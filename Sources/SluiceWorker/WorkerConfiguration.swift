@@ -77,8 +77,9 @@ public struct WorkerConfiguration: Sendable {
     /// How often running attempts are checked against their job's timeout (an attempt may run
     /// up to this much past it). Default 100 ms.
     public var timeoutResolution: Duration = .milliseconds(100)
-    /// How often this worker looks for expired leases (jittered ±20 %; one index probe when
-    /// nothing expired). Default 2 s.
+    /// How often this worker looks for expired leases (jittered ±20 %). Sweeps are paced
+    /// cluster-wide to one per half of this interval, however many processes run (a sweep reads
+    /// the running jobs' rows). Default 2 s.
     public var rescueInterval: Duration = .seconds(2)
     /// Fallback poll when no NOTIFY arrives (scheduled jobs, lost notifications); jittered ±20 %.
     /// Default 1 s.

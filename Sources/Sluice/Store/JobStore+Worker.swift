@@ -130,10 +130,26 @@ extension JobStore {
 
     /// `sluice.rescue_expired`: returns jobs whose lease expired (their worker died) to the
     /// queue, or dead-letters them when no attempt is left.
+    /// - Parameters:
+    ///   - limit: most jobs rescued by this call.
+    ///   - every: paces the sweep cluster-wide: it runs only if no sweep (by any process) started
+    ///     within this interval and none is running, else returns 0 at once. `nil` sweeps now.
     /// - Returns: how many were rescued.
-    public func rescueExpired(limit: Int = 1000) async throws(SluiceError) -> Int {
-        try await run("rescueExpired") {
-            try await postgres.query("SELECT sluice.rescue_expired(\(limit)::int) AS rescued").first?.decode(Int.self, column: "rescued") ?? 0
+    public func rescueExpired(limit: Int = 1000, every: Duration? = nil) async throws(SluiceError) -> Int {
+        var invalid: SluiceError?
+        if limit <= 0 {
+            invalid = .argument("limit", "positive", "the rescue limit must be positive (got \(limit))")
+        } else if let every, every <= .zero {
+            invalid = .argument("every", "positive", "the rescue pacing interval must be positive (got \(every))")
+        }
+        if var invalid {
+            invalid.operation = "rescueExpired"
+            throw invalid
+        }
+        let pacing = every.map(Self.interval)
+        return try await run("rescueExpired") {
+            try await postgres.query("SELECT sluice.rescue_expired(\(limit)::int, \(pacing)::interval) AS rescued")
+                .first?.decode(Int.self, column: "rescued") ?? 0
         }
     }
 
