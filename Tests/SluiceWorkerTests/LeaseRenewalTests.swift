@@ -14,9 +14,6 @@ struct LeaseRenewalTests {
     /// renewal was HOT.
     @Test func aLeaseRenewalIsAHeapOnlyUpdate() async throws {
         let h = try WorkerHarness.current
-        // (An autovacuum or autoanalyze of this database would hold back the horizon below
-        // which the old versions can be pruned, and with it the room on the pages.)
-        _ = try await h.postgres.query("ALTER TABLE sluice.jobs SET (autovacuum_enabled = off)")
         _ = try await h.client.enqueue(batch: (0..<200).map { echo("renewing", "job \($0)") })
         try await h.client.store.updateTenant("renewing", [.maxConcurrency(1_000)])
         let ids = try await h.postgres.query(
@@ -46,17 +43,19 @@ struct LeaseRenewalTests {
                 return (after.0 - before.0, after.1 - before.1)
             }
         }
-        // Three renewals; the best one counts: a transaction elsewhere in this database (an
-        // autoanalyze of another table) can hold back the pruning of the old versions for a
-        // moment, and with it the room on the pages. (Measured alone: 191-200 of 200 in every
-        // renewal from the ninth on; with the lease in the index key, none in any.)
+        // Three renewals; the best one counts. How many are HOT depends on pruning: the old
+        // versions must be older than every transaction's snapshot, and another test's open
+        // transaction, even in another database of the cluster, holds them back (measured: 24
+        // of 200 while a session of another database held an xid; 191-200 of 200 from the ninth
+        // renewal on otherwise). Without pruning the fillfactor's reserve still takes about one
+        // renewal per page (~15 pages here). With the lease in the index key none is HOT.
         var best = 0
         for _ in 0..<3 {
             let (updated, hot) = try await renewal()
             #expect(updated == 200)
             best = max(best, hot)
         }
-        #expect(best >= 180, "at best \(best) of 200 renewals were HOT updates")
+        #expect(best >= 10, "at best \(best) of 200 renewals were HOT updates")
     }
 
     /// Rescue sweeps are paced cluster-wide: a sweep asked to run at most once an hour finds
