@@ -65,7 +65,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most outcomes one completion statement writes (default 500).")
     var completionBatch: Int?
 
-    @Option(name: .long, help: "Longest an outcome waits for its completion statement, in milliseconds (default 5).")
+    @Option(name: .long, help: "Longest an outcome waits for its completion statement, in milliseconds (default 25).")
     var completionIntervalMs: Int?
 
     @Option(name: .long, help: "Serve /metrics, /healthz and /readyz on this port; worker process i (from 0) uses port + i (default: $SLUICE_METRICS_PORT; no server when neither is set).")
