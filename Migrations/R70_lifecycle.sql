@@ -55,11 +55,17 @@ $$;
 --
 -- The running jobs are read through jobs_running_idx (keyed by lease owner since 0013, so a
 -- lease renewal changes no index key and is a HOT update): a sweep reads every running job's
--- row, ~2-3 ms for 10,000 running jobs, and never the history (enable_seqscan = off).
+-- row, ~2-3 ms for 10,000 running jobs, and never the history (enable_seqscan = off). The
+-- index also holds an entry for every job that finished since the last vacuum; a plain index
+-- scan marks each such entry dead the first time it finds its row gone, so later sweeps step
+-- over it without visiting the heap. A bitmap scan marks nothing and visited them all on every
+-- sweep: 40-117 ms per sweep in a sustained run of 9k jobs/s with 375k such entries, against
+-- ~19 ms with the plain scan (the entries of the jobs finished since the previous sweep; the
+-- index keyed by lease expiry did it in ~1.5 ms by filtering on the key). enable_bitmapscan = off.
 DROP FUNCTION IF EXISTS sluice.rescue_expired(integer);
 CREATE OR REPLACE FUNCTION sluice.rescue_expired(p_limit integer DEFAULT 1000, p_every interval DEFAULT NULL)
 RETURNS integer
-LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
+LANGUAGE sql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off SET enable_bitmapscan = off AS $$
     -- One statement (data-modifying CTEs): no catalog writes. SKIP LOCKED: never waits for a
     -- job row (a job being renewed or finished right now is not expired for long) nor for the
     -- pacing row, so it cannot be part of a lock cycle.
