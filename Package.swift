@@ -19,7 +19,7 @@ let development: Bool = {
 /// the evaluated manifest by this file's text, so a build can miss a newly added migration file
 /// — "type 'PackageResources' has no member …" — until this file changes or the build runs with
 /// `--manifest-cache none`; seen when 0008_fair_queueing.sql was added. So a change that adds a
-/// migration file also changes this line: the newest is 0013_hot_lease_renewal.sql.)
+/// migration file also changes this line: the newest is 0014_lease_renewed_until.sql.)
 let migrationFiles = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Migrations")) ?? [])
     .filter { $0.hasSuffix(".sql") }.sorted()
 

@@ -375,7 +375,7 @@ BEGIN
         ), upd AS (
             UPDATE sluice.jobs j
                SET state = 'running', attempt = j.attempt + 1, lease_owner = p_worker,
-                   lease_expires_at = now() + p_lease, started_at = now(), wait_reason = NULL
+                   lease_expires_at = now() + p_lease, lease_renewed_until = NULL, started_at = now(), wait_reason = NULL
               FROM locked
              WHERE j.ctid = locked.tid
             RETURNING j AS job, locked.tenant, locked.lane, locked.vstart, locked.base, locked.weight
@@ -488,7 +488,9 @@ BEGIN
          ORDER BY j.id
            FOR NO KEY UPDATE OF j SKIP LOCKED
     ), renewed AS (
-        UPDATE sluice.jobs j SET lease_expires_at = now() + p_lease
+        -- Only lease_renewed_until, which no index holds (0014): a HOT update once the page
+        -- has room. The lease ends at the later of it and the claim's lease_expires_at.
+        UPDATE sluice.jobs j SET lease_renewed_until = now() + p_lease
          WHERE j.id = ANY (ARRAY(SELECT l.id FROM locked l)) AND j.state::text = 'running' AND j.lease_owner = p_worker
         RETURNING j.id, j.cancel_requested
     )

@@ -19,6 +19,7 @@ package enum SluiceMigrationFiles {
         ("0011_running_counters.sql", PackageResources._011_running_counters_sql),
         ("0012_claim_head_hint.sql", PackageResources._012_claim_head_hint_sql),
         ("0013_hot_lease_renewal.sql", PackageResources._013_hot_lease_renewal_sql),
+        ("0014_lease_renewed_until.sql", PackageResources._014_lease_renewed_until_sql),
         ("R10_store.sql", PackageResources.R10_store_sql),
         ("R20_tenancy.sql", PackageResources.R20_tenancy_sql),
         ("R30_validation.sql", PackageResources.R30_validation_sql),

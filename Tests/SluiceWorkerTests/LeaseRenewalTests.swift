@@ -8,9 +8,9 @@ import Testing
 /// "Leases and heartbeats").
 @Suite("Leases: HOT renewals, paced rescue sweeps", .workerDatabase)
 struct LeaseRenewalTests {
-    /// A heartbeat changes no index key of a job row (jobs_running_idx is keyed by lease owner,
-    /// not by lease_expires_at), so once the pages have room its updates are HOT: no new entry
-    /// in the primary key or the tenant index per renewal. With the lease in the index key, no
+    /// A heartbeat changes no index key of a job row (it writes lease_renewed_until, which no
+    /// index holds), so once the pages have room its updates are HOT: no new entry in the
+    /// primary key or the tenant index per renewal. With the renewed lease in an index key, no
     /// renewal was HOT.
     @Test func aLeaseRenewalIsAHeapOnlyUpdate() async throws {
         let h = try WorkerHarness.current
@@ -56,6 +56,26 @@ struct LeaseRenewalTests {
             best = max(best, hot)
         }
         #expect(best >= 10, "at best \(best) of 200 renewals were HOT updates")
+    }
+
+    /// A lease ends at the later of the claim's lease and its last renewal: a renewed job
+    /// outlives the lease it was claimed with, and one that was not renewed is rescued.
+    @Test func aRenewedLeaseOutlivesTheClaimedOne() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        let ids = try await h.client.enqueue(batch: [echo("leases", "renewed"), echo("leases", "lapsed")]).map(\.id)
+        let claimed = try await h.count(
+            "SELECT count(*)::int FROM sluice.claim('w', 2, enum_range(NULL::sluice.lane), NULL, '200 milliseconds')")
+        try #require(claimed == 2)
+        let renewed = try await store.renewLeases(worker: "w", jobs: [ids[0]], lease: .seconds(60))
+        #expect(renewed.map(\.owned) == [true])
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await store.rescueExpired() == 1)
+        #expect(try await h.client.job(ids[0])?.state == .running)
+        #expect(try await h.client.job(ids[1])?.state == .queued)
+        // What the job reports is the renewed lease, not the claimed one.
+        let lease = try #require(try await h.client.job(ids[0])?.leaseExpiresAt)
+        #expect(lease.timeIntervalSinceNow > 50)
     }
 
     /// Rescue sweeps are paced cluster-wide: a sweep asked to run at most once an hour finds

@@ -334,7 +334,7 @@ extension LockOrderTests {
         let waited = releasedByTimer.load(ordering: .sequentiallyConsistent)
         #expect(!waited, "the heartbeat waited for the held row")
         #expect(Set(renewals.filter(\.owned).map(\.jobID)) == Set(ids))
-        let leaseSQL = "SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND lease_expires_at > now() + interval '300 seconds'"
+        let leaseSQL = "SELECT count(*) FROM sluice.jobs WHERE id = ANY($1) AND greatest(lease_expires_at, lease_renewed_until) > now() + interval '300 seconds'"
         #expect(try await h.count(leaseSQL, [Array(ids.dropFirst())]) == 2)
         #expect(try await h.count(leaseSQL, [[held]]) == 0)
 

@@ -23,6 +23,8 @@ public struct Job: Sendable, Hashable {
     public var traceparent: String?
     public var cancelRequested: Bool
     public var leaseOwner: String?
+    /// When the running attempt's lease ends: the later of the claim's lease and its last
+    /// renewal (`lease_expires_at`, `lease_renewed_until`). Nil when the job is not running.
     public var leaseExpiresAt: Date?
     public var lastErrorClass: String?
     public var lastError: String?

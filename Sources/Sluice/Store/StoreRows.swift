@@ -9,8 +9,8 @@ extension Job {
     static let storeColumns = """
         id, tenant, lane::text AS lane, state::text AS state, provider, model, request, stream, max_output_tokens, \
         estimated_input_tokens, run_at, attempt, max_attempts, timeout_ms, idempotency_key, webhook_url, \
-        metadata, traceparent, cancel_requested, lease_owner, lease_expires_at, last_error_class, last_error, \
-        created_at, started_at, finished_at, route_step, route_context_floor
+        metadata, traceparent, cancel_requested, lease_owner, lease_expires_at, lease_renewed_until, last_error_class, \
+        last_error, created_at, started_at, finished_at, route_step, route_context_floor
         """
 
     /// ``storeColumns`` plus why a queued job waits (its own deferral reason, or its tenant's
@@ -55,7 +55,10 @@ extension Job {
         traceparent = try c.decode(String?.self, "traceparent")
         cancelRequested = try c.decode(Bool.self, "cancel_requested")
         leaseOwner = try c.decode(String?.self, "lease_owner")
-        leaseExpiresAt = try c.decode(Date?.self, "lease_expires_at")
+        // The lease ends at the later of the claim's lease and its last renewal (0014).
+        let claimedLease = try c.decode(Date?.self, "lease_expires_at")
+        let renewedLease = try c.decode(Date?.self, "lease_renewed_until")
+        leaseExpiresAt = claimedLease.map { max($0, renewedLease ?? $0) }
         lastErrorClass = try c.decode(String?.self, "last_error_class")
         lastError = try c.decode(String?.self, "last_error")
         createdAt = try c.decode(Date.self, "created_at")
