@@ -79,7 +79,7 @@ public struct WorkerConfiguration: Sendable {
     public var timeoutResolution: Duration = .milliseconds(100)
     /// How often this worker looks for expired leases (jittered ±20 %). Sweeps are paced
     /// cluster-wide to one per half of this interval, however many processes run (a sweep reads
-    /// the running jobs' rows). Default 2 s.
+    /// the rows of the jobs running longer than their first lease). Default 2 s.
     public var rescueInterval: Duration = .seconds(2)
     /// Fallback poll when no NOTIFY arrives (scheduled jobs, lost notifications); jittered ±20 %.
     /// Default 1 s.

@@ -4,8 +4,8 @@ import SluicePostgres
 import SluiceTestSupport
 import Testing
 
-/// Lease renewals and the rescue of expired leases (migration 0013; docs/ARCHITECTURE.md,
-/// "Leases and heartbeats").
+/// Lease renewals and the rescue of expired leases (migrations 0013 and 0014;
+/// docs/ARCHITECTURE.md, "Renewals are HOT updates").
 @Suite("Leases: HOT renewals, paced rescue sweeps", .workerDatabase)
 struct LeaseRenewalTests {
     /// A heartbeat changes no index key of a job row (it writes lease_renewed_until, which no
