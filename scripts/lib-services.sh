@@ -55,6 +55,8 @@ full_page_writes = $fsync
 max_wal_size = 4GB
 log_min_messages = warning
 CONF
+  # Extra server settings for experiments (e.g. SLUICE_PG_EXTRA_CONF='autovacuum_naptime = 10s').
+  if [ -n "${SLUICE_PG_EXTRA_CONF:-}" ]; then printf '%s\n' "$SLUICE_PG_EXTRA_CONF" >>"$pgdata/postgresql.conf"; fi
   su postgres -s /bin/sh -c "'$PG_BIN/pg_ctl' -D '$pgdata' -l '$SLUICE_RUN_DIR/pg.log' -w -t 60 start >/dev/null" \
     || { cat "$SLUICE_RUN_DIR/pg.log" >&2; exit 1; }
   echo "==> Redis on 127.0.0.1:$REDIS_PORT (no persistence)"
