@@ -19,8 +19,14 @@ $$;
 
 -- Row trigger on tenants: raising (or clearing) a hard budget, or pausing/resuming, releases a
 -- budget hold at once; the next admission holds the tenant again if the budget is still spent.
+-- Changing (raising or clearing) the tenant's rpm or tpm makes its jobs that wait for the
+-- tenant's own bucket runnable at once, as sluice.set_model_limits does for a model's: they
+-- waited for a refill computed under the old limit, and the next admission checks them against
+-- the new one.
 CREATE OR REPLACE FUNCTION sluice.release_budget_hold() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+DECLARE
+    n integer;
 BEGIN
     IF NEW.held_until IS NOT NULL AND NEW.held_until IS NOT DISTINCT FROM OLD.held_until
        AND (NEW.daily_token_budget_hard IS DISTINCT FROM OLD.daily_token_budget_hard
@@ -29,6 +35,25 @@ BEGIN
             OR NEW.monthly_usd_budget_hard IS DISTINCT FROM OLD.monthly_usd_budget_hard) THEN
         NEW.held_until := NULL;
         NEW.hold_reason := NULL;
+    END IF;
+    IF NEW.rpm IS DISTINCT FROM OLD.rpm OR NEW.tpm IS DISTINCT FROM OLD.tpm THEN
+        -- The tenant's queued jobs with a later run_at (jobs_claim_idx: the lanes listed so each
+        -- is one range of the index, not the tenant's whole backlog), in ascending id
+        -- (docs/ARCHITECTURE.md, "Lock order"); SKIP LOCKED: a job being claimed right now is
+        -- about to be admitted anyway.
+        WITH locked AS (
+            SELECT j.id FROM sluice.jobs j
+             WHERE j.tenant = NEW.id AND j.lane IN ('interactive', 'high', 'normal', 'batch') AND j.state = 'queued'
+               AND j.run_at > now() AND j.wait_reason LIKE 'rate limit: tenant %'
+             ORDER BY j.id
+               FOR UPDATE OF j SKIP LOCKED
+        ), upd AS (
+            UPDATE sluice.jobs j SET run_at = now() FROM locked l WHERE j.id = l.id RETURNING j.id
+        )
+        SELECT count(*) INTO n FROM upd;
+        IF n > 0 THEN
+            PERFORM pg_notify('sluice_jobs', 'any');
+        END IF;
     END IF;
     RETURN NEW;
 END
@@ -98,12 +123,25 @@ BEGIN
            -- paused now: a resume that committed between the worker's verdict and this write
            -- woke the model's waiting jobs without this one (it was still running), and it
            -- would otherwise wait a whole pausedRetry. (Route jobs name a route, not the model.)
+           -- Likewise a job put back for a rate limit runs at once if its model's limits or its
+           -- tenant's changed since this attempt was claimed: a raised limit woke the waiting
+           -- jobs without this one, and its wait was computed under the old limit. (The next
+           -- admission checks it against the new one; changes are stamped with the clock at
+           -- the change, so one that commits after the claim began is seen here.)
            SET state = 'queued', attempt = j.attempt - 1,
                run_at = CASE WHEN i.reason LIKE 'model % is paused (kill switch)' AND j.provider <> 'route'
                                   AND NOT EXISTS (SELECT 1 FROM sluice.model_limits m
                                                    WHERE m.provider = j.provider AND m.model = j.model
                                                      AND m.key_id = '' AND m.paused)
-                             THEN now() ELSE greatest(i.run_at, now()) END,
+                             THEN now()
+                             WHEN i.reason LIKE 'rate limit:%'
+                                  AND (EXISTS (SELECT 1 FROM sluice.model_limits m
+                                                WHERE m.provider = j.provider AND m.model = j.model
+                                                  AND m.updated_at >= j.started_at)
+                                       OR EXISTS (SELECT 1 FROM sluice.tenants t
+                                                   WHERE t.id = j.tenant AND t.updated_at >= j.started_at))
+                             THEN now()
+                             ELSE greatest(i.run_at, now()) END,
                lease_owner = NULL,
                lease_expires_at = NULL, started_at = NULL, wait_reason = left(i.reason, 500),
                lane = coalesce(i.lane::sluice.lane, j.lane),
@@ -148,16 +186,18 @@ LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
 DECLARE
     v_row sluice.model_limits;
 BEGIN
-    INSERT INTO sluice.model_limits AS m (provider, model, key_id, rpm, tpm, input_tpm, output_tpm, paused)
+    -- updated_at is the clock at the change, not the transaction's start: sluice.defer compares
+    -- it with the start of a claim that may have begun while this transaction ran.
+    INSERT INTO sluice.model_limits AS m (provider, model, key_id, rpm, tpm, input_tpm, output_tpm, paused, updated_at)
     VALUES (p_provider, p_model, coalesce(p_key_id, ''), nullif(p_rpm, 0), nullif(p_tpm, 0), nullif(p_input_tpm, 0),
-            nullif(p_output_tpm, 0), coalesce(p_paused, false))
+            nullif(p_output_tpm, 0), coalesce(p_paused, false), clock_timestamp())
     ON CONFLICT (provider, model, key_id) DO UPDATE
        SET rpm = CASE WHEN p_rpm IS NULL THEN m.rpm ELSE nullif(p_rpm, 0) END,
            tpm = CASE WHEN p_tpm IS NULL THEN m.tpm ELSE nullif(p_tpm, 0) END,
            input_tpm = CASE WHEN p_input_tpm IS NULL THEN m.input_tpm ELSE nullif(p_input_tpm, 0) END,
            output_tpm = CASE WHEN p_output_tpm IS NULL THEN m.output_tpm ELSE nullif(p_output_tpm, 0) END,
            paused = coalesce(p_paused, m.paused),
-           updated_at = now(), updated_by = current_user
+           updated_at = clock_timestamp(), updated_by = current_user
     RETURNING m.* INTO v_row;
     IF NOT v_row.paused THEN
         PERFORM sluice.wake_deferred(p_provider, p_model);

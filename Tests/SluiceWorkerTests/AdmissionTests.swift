@@ -179,6 +179,83 @@ struct AdmissionTests {
         #expect(kept > 50)
     }
 
+    /// Seconds until each job's run_at (negative: runnable now).
+    static func waits(_ h: WorkerHarness, _ ids: [UUID]) async throws -> [UUID: Double] {
+        let rows = try await h.postgres.query(
+            "SELECT id, extract(epoch FROM run_at - now())::float8 FROM sluice.jobs WHERE id = ANY($1) AND state = 'queued'", [ids])
+        return Dictionary(uniqueKeysWithValues: try rows.rows.map { (try $0.decode(UUID.self, at: 0), try $0.decode(Double.self, at: 1)) })
+    }
+
+    /// A limit raised while a worker holds a job it is about to put back for that limit: the
+    /// raise wakes the jobs already waiting, not this one (still running), so the deferral
+    /// written afterwards runs at once instead of after a refill computed under the old limit.
+    /// A deferral with no limit change since its claim keeps its time.
+    @Test func rateLimitDeferralWrittenAfterALimitChangeRunsAtOnce() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: 6)
+        _ = try await h.client.enqueue(batch: (0..<4).map { echo("acme", "limited \($0)") })
+        let jobs = try await h.client.store.claim(.init(worker: "w", limit: 4, lanes: Lane.allCases, tenants: nil, lease: .seconds(600),
+                                                        starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        try #require(jobs.count == 4)
+        let model = "rate limit: echo/echo rpm bucket is empty (per-minute limit 6)"
+        let tenant = "rate limit: tenant acme rpm bucket is empty (per-minute limit 6)"
+        func deferral(_ job: Job, _ reason: String) -> JobStore.Deferral {
+            .init(jobID: job.id, attempt: job.attempt, runAt: Date().addingTimeInterval(60), reason: reason)
+        }
+        // No change since the claim: both kinds keep their wait.
+        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[0], model), deferral(jobs[1], tenant)]) == 2)
+        var wait = try await Self.waits(h, jobs.map(\.id))
+        #expect((wait[jobs[0].id] ?? 0) > 50 && (wait[jobs[1].id] ?? 0) > 50, "\(wait)")
+        // The model's limit is raised while jobs[2] is still claimed; its deferral comes after.
+        _ = try await store.setModelLimits(provider: "echo", model: "echo", rpm: 600)
+        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[2], model)]) == 1)
+        // The tenant's limit changes while jobs[3] is still claimed; its deferral comes after.
+        try await store.updateTenant("acme", [.rpm(600)])
+        #expect(try await store.deferJobs(worker: "w", [deferral(jobs[3], tenant)]) == 1)
+        wait = try await Self.waits(h, jobs.map(\.id))
+        #expect((wait[jobs[2].id] ?? 99) <= 0, "deferred after the model's limit changed, yet it waits \(wait[jobs[2].id] ?? 99) s")
+        #expect((wait[jobs[3].id] ?? 99) <= 0, "deferred after the tenant's limit changed, yet it waits \(wait[jobs[3].id] ?? 99) s")
+    }
+
+    /// Changing a tenant's rpm or tpm wakes its jobs that wait for the tenant's own bucket (as a
+    /// model's new limits wake the model's), and only those: a job of the tenant waiting for a
+    /// model's bucket, and a job of another tenant, keep their waits.
+    @Test func changingATenantRateLimitWakesItsWaitingJobs() async throws {
+        let h = try WorkerHarness.current
+        let store = JobStore(postgres: h.postgres)
+        _ = try await h.client.enqueue(batch: [echo("acme", "a1"), echo("acme", "a2"), echo("acme", "a3"), echo("other", "o1")])
+        try await store.updateTenant("acme", [.rpm(6)])
+        try await store.updateTenant("other", [.rpm(6)])
+        let jobs = try await h.client.store.claim(.init(worker: "w", limit: 4, lanes: Lane.allCases, tenants: nil, lease: .seconds(600),
+                                                        starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        try #require(jobs.count == 4)
+        let acme = jobs.filter { $0.tenant == "acme" }, other = try #require(jobs.first { $0.tenant == "other" })
+        try #require(acme.count == 3)
+        func deferral(_ job: Job, _ reason: String) -> JobStore.Deferral {
+            .init(jobID: job.id, attempt: job.attempt, runAt: Date().addingTimeInterval(60), reason: reason)
+        }
+        #expect(try await store.deferJobs(worker: "w", [
+            deferral(acme[0], "rate limit: tenant acme rpm bucket is empty (per-minute limit 6)"),
+            deferral(acme[1], "rate limit: tenant acme tpm bucket is empty (per-minute limit 1000)"),
+            deferral(acme[2], "rate limit: echo/echo rpm bucket is empty (per-minute limit 6)"),
+            deferral(other, "rate limit: tenant other rpm bucket is empty (per-minute limit 6)"),
+        ]) == 4)
+        // A change of something else leaves them waiting.
+        try await store.updateTenant("acme", [.weight(2)])
+        var wait = try await Self.waits(h, jobs.map(\.id))
+        #expect(wait.values.allSatisfy { $0 > 50 }, "\(wait)")
+        try await store.updateTenant("acme", [.rpm(600)])
+        wait = try await Self.waits(h, jobs.map(\.id))
+        #expect((wait[acme[0].id] ?? 99) <= 0 && (wait[acme[1].id] ?? 99) <= 0, "\(wait)")
+        #expect((wait[acme[2].id] ?? 0) > 50, "a job waiting for the model's bucket was woken by the tenant's change")
+        #expect((wait[other.id] ?? 0) > 50, "another tenant's job was woken")
+        // Woken jobs run: a claim takes them now.
+        let again = try await h.client.store.claim(.init(worker: "w2", limit: 10, lanes: Lane.allCases, tenants: nil, lease: .seconds(600),
+                                                         starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        #expect(Set(again.map(\.id)) == [acme[0].id, acme[1].id])
+    }
+
     @Test func spentHardBudgetHoldsTheTenantUntilTheLimitIsRaised() async throws {
         let h = try WorkerHarness.current
         let ids = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "budget \($0)") }).map(\.id)

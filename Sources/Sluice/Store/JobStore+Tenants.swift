@@ -132,7 +132,9 @@ extension JobStore {
         }
     }
 
-    /// `UPDATE sluice.tenants t SET <column> = $n, …, updated_at = now() WHERE t.id = $1`.
+    /// `UPDATE sluice.tenants t SET <column> = $n, …, updated_at = clock_timestamp() WHERE t.id = $1`
+    /// (the clock at the change: `sluice.defer` compares it with the start of a claim that may
+    /// have begun while this transaction ran).
     static func updateStatement(_ id: String, _ updates: [TenantUpdate]) -> (String, [(any PostgresEncodable)?]) {
         var binds: [(any PostgresEncodable)?] = [id]
         var sets: [String] = []
@@ -145,7 +147,7 @@ extension JobStore {
             }
             sets.append("\(update.column) = $\(binds.count)")
         }
-        sets.append("updated_at = now()")
+        sets.append("updated_at = clock_timestamp()")
         return ("UPDATE sluice.tenants t SET \(sets.joined(separator: ", ")) WHERE t.id = $1", binds)
     }
 }
