@@ -25,8 +25,6 @@ $$;
 -- the new one.
 CREATE OR REPLACE FUNCTION sluice.release_budget_hold() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
-DECLARE
-    n integer;
 BEGIN
     IF NEW.held_until IS NOT NULL AND NEW.held_until IS NOT DISTINCT FROM OLD.held_until
        AND (NEW.daily_token_budget_hard IS DISTINCT FROM OLD.daily_token_budget_hard
@@ -38,22 +36,11 @@ BEGIN
     END IF;
     IF NEW.rpm IS DISTINCT FROM OLD.rpm OR NEW.tpm IS DISTINCT FROM OLD.tpm THEN
         -- The tenant's queued jobs with a later run_at (jobs_claim_idx: the lanes listed so each
-        -- is one range of the index, not the tenant's whole backlog), in ascending id
-        -- (docs/ARCHITECTURE.md, "Lock order"); SKIP LOCKED: a job being claimed right now is
-        -- about to be admitted anyway.
-        WITH locked AS (
+        -- is one range of the index, not the tenant's whole backlog).
+        PERFORM sluice.make_runnable(ARRAY(
             SELECT j.id FROM sluice.jobs j
              WHERE j.tenant = NEW.id AND j.lane IN ('interactive', 'high', 'normal', 'batch') AND j.state = 'queued'
-               AND j.run_at > now() AND j.wait_reason LIKE 'rate limit: tenant %'
-             ORDER BY j.id
-               FOR UPDATE OF j SKIP LOCKED
-        ), upd AS (
-            UPDATE sluice.jobs j SET run_at = now() FROM locked l WHERE j.id = l.id RETURNING j.id
-        )
-        SELECT count(*) INTO n FROM upd;
-        IF n > 0 THEN
-            PERFORM pg_notify('sluice_jobs', 'any');
-        END IF;
+               AND j.run_at > now() AND j.wait_reason LIKE 'rate limit: tenant %'));
     END IF;
     RETURN NEW;
 END
@@ -211,13 +198,27 @@ $$;
 CREATE OR REPLACE FUNCTION sluice.wake_deferred(p_provider text, p_model text)
 RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, sluice AS $$
+BEGIN
+    RETURN sluice.make_runnable(ARRAY(
+        SELECT j.id FROM sluice.jobs j
+         WHERE j.state = 'queued' AND j.provider = p_provider AND j.model = p_model AND j.wait_reason IS NOT NULL
+           AND j.run_at > now()));
+END
+$$;
+
+-- Makes the given jobs runnable now if they are still queued for later, and wakes the workers.
+-- Rows in ascending id (docs/ARCHITECTURE.md, "Lock order"), found by primary key only;
+-- SKIP LOCKED: a job being claimed or changed right now is left as it is (a claimed one is
+-- about to be admitted anyway). Returns how many jobs moved.
+CREATE OR REPLACE FUNCTION sluice.make_runnable(p_ids uuid[])
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 DECLARE
     n integer;
 BEGIN
     WITH locked AS (
         SELECT j.id FROM sluice.jobs j
-         WHERE j.state = 'queued' AND j.provider = p_provider AND j.model = p_model AND j.wait_reason IS NOT NULL
-           AND j.run_at > now()
+         WHERE j.id = ANY (p_ids) AND j.state::text = 'queued' AND j.run_at > now()
          ORDER BY j.id
            FOR UPDATE OF j SKIP LOCKED
     ), upd AS (
