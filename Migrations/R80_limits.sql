@@ -24,7 +24,7 @@ $$;
 -- waited for a refill computed under the old limit, and the next admission checks them against
 -- the new one.
 CREATE OR REPLACE FUNCTION sluice.release_budget_hold() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, sluice SET jit = off SET enable_seqscan = off AS $$
 BEGIN
     IF NEW.held_until IS NOT NULL AND NEW.held_until IS NOT DISTINCT FROM OLD.held_until
        AND (NEW.daily_token_budget_hard IS DISTINCT FROM OLD.daily_token_budget_hard
@@ -35,11 +35,11 @@ BEGIN
         NEW.hold_reason := NULL;
     END IF;
     IF NEW.rpm IS DISTINCT FROM OLD.rpm OR NEW.tpm IS DISTINCT FROM OLD.tpm THEN
-        -- The tenant's queued jobs with a later run_at (jobs_claim_idx: the lanes listed so each
-        -- is one range of the index, not the tenant's whole backlog).
+        -- The tenant's queued jobs with a later run_at, through jobs_claim_idx (naming every lane
+        -- lets the planner read one range per lane rather than the tenant's whole backlog).
         PERFORM sluice.make_runnable(ARRAY(
             SELECT j.id FROM sluice.jobs j
-             WHERE j.tenant = NEW.id AND j.lane IN ('interactive', 'high', 'normal', 'batch') AND j.state = 'queued'
+             WHERE j.tenant = NEW.id AND j.lane = ANY (enum_range(NULL::sluice.lane)) AND j.state = 'queued'
                AND j.run_at > now() AND j.wait_reason LIKE 'rate limit: tenant %'));
     END IF;
     RETURN NEW;
@@ -114,7 +114,9 @@ BEGIN
            -- tenant's changed since this attempt was claimed: a raised limit woke the waiting
            -- jobs without this one, and its wait was computed under the old limit. (The next
            -- admission checks it against the new one; changes are stamped with the clock at
-           -- the change, so one that commits after the claim began is seen here.)
+           -- the change, so one that commits after the claim began is seen here. Any change of
+           -- the tenant's row counts, updated_at being all that records one: at worst a job is
+           -- admitted once more.)
            SET state = 'queued', attempt = j.attempt - 1,
                run_at = CASE WHEN i.reason LIKE 'model % is paused (kill switch)' AND j.provider <> 'route'
                                   AND NOT EXISTS (SELECT 1 FROM sluice.model_limits m
