@@ -256,6 +256,40 @@ struct AdmissionTests {
         #expect(Set(again.map(\.id)) == [acme[0].id, acme[1].id])
     }
 
+    /// A half-open breaker's probe whose call ends without a verdict on the provider's health
+    /// (here a request the provider refused) gives the probe back: the next start probes at
+    /// once. Before, every start of the model waited out the probe's timeout (the job's timeout
+    /// + 5 s): two minutes without a call in a demo run, after a probe that met a 429.
+    @Test func aProbeWithoutAVerdictIsGivenBack() async throws {
+        let h = try WorkerHarness.current
+        let admission = try Self.admission(h) { configuration in
+            configuration.breaker.consecutiveFailures = 1
+            configuration.breaker.openFor = .seconds(1)
+        }
+        _ = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "probe \($0)") })
+        let jobs = try await h.client.store.claim(.init(worker: "w", limit: 3, lanes: Lane.allCases, tenants: nil, lease: .seconds(600),
+                                                        starvationAfter: .seconds(10), reserved: 0, tenantWindow: 256))
+        try #require(jobs.count == 3)
+        func start(_ job: Job) async throws -> Admission.Ticket? {
+            guard case .start(let ticket) = await admission.admit(job) else { return nil }
+            return ticket
+        }
+        func finish(_ ticket: Admission.Ticket?, _ errorClass: ErrorClass) async {
+            await admission.finish(ticket, provider: "echo", model: "echo", succeeded: false, errorClass: errorClass, usage: nil,
+                                   costUSD: nil, retryAfter: nil, rateLimits: nil)
+        }
+        // A server error opens the breaker for a second.
+        await finish(try #require(try await start(jobs[0])), .serverError)
+        #expect(try await start(jobs[1]) == nil, "the open breaker let a start through")
+        try await Task.sleep(for: .milliseconds(1100))
+        // Half-open: one probe starts, the next start waits for it.
+        let probe = try #require(try await start(jobs[1]), "no probe after the open time")
+        #expect(try await start(jobs[2]) == nil, "a second start went through beside the probe")
+        // The provider refuses the probe's request: nothing learnt about its health.
+        await finish(probe, .invalidRequest)
+        #expect(try await start(jobs[2]) != nil, "the probe was not given back")
+    }
+
     @Test func spentHardBudgetHoldsTheTenantUntilTheLimitIsRaised() async throws {
         let h = try WorkerHarness.current
         let ids = try await h.client.enqueue(batch: (0..<3).map { echo("acme", "budget \($0)") }).map(\.id)

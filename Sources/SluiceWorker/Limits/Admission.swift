@@ -38,6 +38,9 @@ public final class Admission: Sendable {
         let breakerKey: String
         /// The breaker has failures on record or this start is its probe: record a success.
         let recordSuccess: Bool
+        /// This start is the half-open breaker's probe: a call that neither succeeds nor fails
+        /// in a way the breaker counts gives the probe back (``finish``).
+        var probe = false
         /// The API key of the model's key pool this start took (its configured id, never the
         /// secret); the call must use it. Nil without a pool (the provider picks its key).
         public let keyID: String?
@@ -670,7 +673,7 @@ public final class Admission: Sendable {
             }
             return .start(Ticket(request: taken, provider: job.provider, model: job.model, modelBuckets: modelBuckets,
                                  cooldownKey: keyCooldown, breakerKey: breakerKey, recordSuccess: probe || breakerFailures > 0,
-                                 keyID: keyID, envelopeTokens: envelopeTokens))
+                                 probe: probe, keyID: keyID, envelopeTokens: envelopeTokens))
         case .pool(let delay):
             let until = now.addingTimeInterval(delay.seconds)
             skipModel(modelName, until: until)
@@ -792,6 +795,16 @@ public final class Admission: Sendable {
                 if ticket?.reserved != true {
                     try await limiter.recordBreaker(breakerKey, success: true, policy: configuration.breaker)
                 }
+                state.withLock { s in
+                    s.nextTry[breakerKey] = nil
+                    s.blockReason[breakerKey] = nil
+                }
+            } else if ticket?.probe == true, !succeeded {
+                // The probe's call ended without a verdict on the provider's health (a 429, a
+                // refused request, a cancel, a lost lease). Before, the probe stayed taken until
+                // its timeout (the job's timeout + 5 s), and every start of the model waited:
+                // two minutes without a call in a demo run.
+                try await limiter.releaseProbe(breakerKey)
                 state.withLock { s in
                     s.nextTry[breakerKey] = nil
                     s.blockReason[breakerKey] = nil

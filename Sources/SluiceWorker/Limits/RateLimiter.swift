@@ -295,6 +295,13 @@ public struct RateLimiter: Sendable {
         return reply.int == 1
     }
 
+    /// Gives back a half-open breaker's probe whose call said nothing about the provider's
+    /// health (a 429, a request the provider refused, a cancel, a lost lease): the next start
+    /// probes at once instead of every start waiting out the probe's timeout.
+    public func releaseProbe(_ breakerKey: String) async throws(RedisError) {
+        _ = try await redis.command(["HDEL", breakerKey, "probe_until"])
+    }
+
     /// A breaker's state for `sluice limits show`: open for how long, failures on record.
     public func breakerState(_ breakerKey: String) async throws(RedisError) -> (openFor: Duration?, failures: Int) {
         let replies = try await redis.pipeline([["HMGET", breakerKey, "open_until", "fails"], ["TIME"]])
