@@ -235,8 +235,16 @@ struct WorkerLifecycleTests {
     /// expire, and another worker runs them again.
     @Test func shutdownEndsWhenTheDatabaseNeverTakesTheOutcomes() async throws {
         let h = try WorkerHarness.current
+        // The admin connection is made first, so that taking the database away below follows the
+        // jobs' claim at once: a CI run once spent longer than the calls between the two, and the
+        // outcomes were committed (their acknowledgement lost to the termination) before the
+        // database went away.
+        let adminURL = try #require(ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"])
+        let admin = PostgresClient(configuration: try PostgresConfiguration(url: adminURL), pool: .init(maxConnections: 1), logger: h.logger)
+        defer { Task { await admin.shutdown() } }
+        _ = try await admin.query("SELECT 1", [])
         let ids = try await h.client.enqueue(batch: (0..<4).map {
-            echo("acme", "slow \($0)", metadata: #"{"echo_delay_ms":1500}"#)
+            echo("acme", "slow \($0)", metadata: #"{"echo_delay_ms":2500}"#)
         }).map(\.id)
         var configuration = WorkerHarness.testConfiguration()
         configuration.shutdownGracePeriod = .seconds(3)
@@ -249,14 +257,11 @@ struct WorkerLifecycleTests {
         #expect(try await h.count("SELECT count(*) FROM sluice.jobs WHERE state = 'running'") == 4)
 
         // Take the database away: no new sessions, existing ones terminated.
-        let adminURL = try #require(ProcessInfo.processInfo.environment["SLUICE_TEST_DATABASE_URL"])
-        let admin = PostgresClient(configuration: try PostgresConfiguration(url: adminURL), pool: .init(maxConnections: 1), logger: h.logger)
-        defer { Task { await admin.shutdown() } }
         let name = h.name
         _ = try await admin.query("ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS false", [])
         _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name])
         await group.triggerGracefulShutdown()
-        // The jobs end at 1.5 s, their outcomes cannot be written, and the worker must stop at
+        // The jobs end at 2.5 s, their outcomes cannot be written, and the worker must stop at
         // about 4 s (grace + write timeout). The bound only catches a worker that never stops.
         let stopped = await withTaskGroup(of: Bool.self) { race in
             race.addTask { _ = try? await runner.value; return true }
